@@ -1,0 +1,50 @@
+"""Bridge between the Functions HTTP types (FastAPI/Starlette, via the http-fastapi extension)
+and the core's host-neutral `ApiRequest`/`ApiResponse`. The local runner serves these same
+functions, so this is the only HTTP adapter there is."""
+from __future__ import annotations
+
+from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
+
+from shared.errors import InvalidRequest, PayloadTooLarge
+from shared.gateway import get_gateway
+from shared.handlers.respond import Handler, error_response, respond
+from shared.http_types import ApiRequest, ApiResponse
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        if not declared.isdigit():
+            raise InvalidRequest("Invalid Content-Length header.")
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"The request body is larger than this gateway accepts "
+                                  f"({limit} bytes).")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body is larger than this gateway accepts "
+                                  f"({limit} bytes).")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _to_response(result: ApiResponse) -> Response:
+    if result.stream is not None:
+        return StreamingResponse(result.stream, status_code=result.status,
+                                 media_type=result.media_type, headers=result.headers)
+    return Response(content=result.body, status_code=result.status,
+                    media_type=result.media_type, headers=result.headers)
+
+
+async def serve(request: Request, handler: Handler) -> Response:
+    gateway = await get_gateway()
+    try:
+        body = b"" if request.method in ("GET", "HEAD", "DELETE") else \
+            await _read_body(request, gateway.settings.max_body_bytes)
+    except (InvalidRequest, PayloadTooLarge) as err:
+        return _to_response(error_response(err))
+    api_request = ApiRequest(method=request.method, path=request.url.path,
+                             headers=request.headers, query=request.query_params,
+                             path_params=request.path_params, body=body)
+    return _to_response(await respond(gateway, handler, api_request))

@@ -1,0 +1,84 @@
+"""Administer the gateway's catalog and keys from a shell, on whichever store is configured
+(the local SQLite file by default; Cosmos DB when configured). The same code as the admin API.
+
+  python manage.py create-key PROJECT [--name NAME]     print a new project key (shown once)
+  python manage.py list-keys PROJECT
+  python manage.py revoke-key KEY_ID
+  python manage.py import-catalog FILE.json             upsert every model document in FILE
+  python manage.py export-catalog [FILE.json]           write the catalog (stdout by default)
+  python manage.py delete-model MODEL_ID
+  python manage.py usage PROJECT
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from dataclasses import asdict
+
+from runner.environment import prepare
+
+
+async def run(args: argparse.Namespace) -> int:
+    from shared import admin
+    from shared.config import Settings
+    from shared.errors import GatewayError
+    from shared.gateway import Gateway
+
+    gw = await Gateway(Settings.from_env()).ready()
+    try:
+        if args.command == "create-key":
+            key, record = await admin.create_key(gw, args.project, args.name)
+            print(key)
+            print(f"(key_id {record.key_id} for project {record.project}; the key is not shown again)",
+                  file=sys.stderr)
+        elif args.command == "list-keys":
+            for record in await gw.store.list_keys(admin.check_project(args.project)):
+                print(json.dumps(record.public()))
+        elif args.command == "revoke-key":
+            print(json.dumps((await admin.revoke_key(gw, args.key_id)).public()))
+        elif args.command == "import-catalog":
+            with open(args.file) as fh:
+                docs = json.load(fh)
+            for data in docs if isinstance(docs, list) else [docs]:
+                doc, warnings = await admin.upsert_model(gw, data)
+                print(f"upserted {doc.id}" + "".join(f"\n  warning: {w}" for w in warnings))
+        elif args.command == "export-catalog":
+            text = json.dumps([d.to_json() for d in await gw.store.list_models()], indent=2)
+            if args.file:
+                with open(args.file, "w") as fh:
+                    fh.write(text + "\n")
+            else:
+                print(text)
+        elif args.command == "delete-model":
+            await admin.delete_model(gw, args.model_id)
+            print(f"deleted {args.model_id}")
+        elif args.command == "usage":
+            for row in await gw.store.query_usage(admin.check_project(args.project)):
+                print(json.dumps(asdict(row)))
+        return 0
+    except GatewayError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        return 1
+    finally:
+        await gw.close()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description="LLM Proxy administration")
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("create-key"); p.add_argument("project"); p.add_argument("--name", default="")
+    sub.add_parser("list-keys").add_argument("project")
+    sub.add_parser("revoke-key").add_argument("key_id")
+    sub.add_parser("import-catalog").add_argument("file")
+    sub.add_parser("export-catalog").add_argument("file", nargs="?")
+    sub.add_parser("delete-model").add_argument("model_id")
+    sub.add_parser("usage").add_argument("project")
+    args = parser.parse_args()
+    prepare()
+    return asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,76 @@
+"""`python -m runner`: start the gateway locally on embedded defaults.
+
+SQLite store under the data folder; the example catalog; and, when no provider credentials are
+configured, the bundled provider simulator in a child process."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import os
+
+from .environment import ROOT, has_provider_credentials, prepare
+from .simulator_process import start_simulator, use_simulator
+
+
+async def _seed_catalog(path) -> int:
+    """Add the example catalog's models that the store does not have yet (never overwrite)."""
+    from shared.admin import upsert_model
+    from shared.config import Settings
+    from shared.gateway import Gateway
+    gateway = await Gateway(Settings.from_env()).ready()
+    added = 0
+    try:
+        for doc in json.loads(path.read_text()):
+            if await gateway.store.get_model(doc["id"]) is None:
+                await upsert_model(gateway, doc)
+                added += 1
+    finally:
+        await gateway.close()
+    return added
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Run LLM Proxy locally.")
+    parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
+    parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7071")))
+    parser.add_argument("--catalog", help="catalog JSON to seed (default: the example catalog)")
+    args = parser.parse_args()
+
+    secrets_file = prepare()
+    logging.basicConfig(level=os.environ.get("LLMPROXY_LOG_LEVEL", "WARNING"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if os.environ.get("LLMPROXY_SIMULATOR_URL"):
+        use_simulator(os.environ["LLMPROXY_SIMULATOR_URL"])
+        mode, catalog = "simulator", ROOT / "catalog" / "simulator.json"
+    elif has_provider_credentials():
+        mode, catalog = "providers", ROOT / "catalog" / "example.json"
+    else:
+        use_simulator(start_simulator())
+        mode, catalog = "simulator", ROOT / "catalog" / "simulator.json"
+    if args.catalog:
+        catalog = args.catalog
+    added = asyncio.run(_seed_catalog(catalog)) if str(catalog) != "none" else 0
+
+    import uvicorn
+    import function_app
+    from runner.asgi import build_asgi
+    from shared.gateway import get_gateway
+
+    async def shutdown() -> None:
+        await (await get_gateway()).close()
+
+    url = f"http://{args.host}:{args.port}"
+    print(f"LLM Proxy listening on {url}  (OpenAI base_url: {url}/v1)", flush=True)
+    if mode == "simulator":
+        print(f"No provider credentials configured: responses come from the local provider "
+              f"simulator at {os.environ['LLMPROXY_SIMULATOR_URL']}.", flush=True)
+    print(f"Catalog: {catalog} ({added} model(s) added). Store: {os.environ['LLMPROXY_DATA_DIR']}. "
+          f"Admin key: {secrets_file}.", flush=True)
+    uvicorn.run(build_asgi(function_app.app, on_shutdown=shutdown), host=args.host,
+                port=args.port, log_level="warning", access_log=False)
+
+
+if __name__ == "__main__":
+    main()

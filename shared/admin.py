@@ -1,0 +1,67 @@
+"""Catalog and key administration, shared by the admin HTTP API and the CLI."""
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .catalog import ModelDocument, ResolvedModel, validate_document
+from .errors import InvalidRequest, NotFound
+from .gateway import Gateway
+from .store import KeyRecord
+
+_PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+def check_project(project: str) -> str:
+    if not _PROJECT.match(project or ""):
+        raise InvalidRequest("A project id is 1-64 letters, digits, '.', '_' or '-', starting "
+                             "with a letter or digit.", param="project")
+    return project
+
+
+def check_model(gw: Gateway, doc: ModelDocument) -> list[str]:
+    """Refuse documents the gateway could not serve; return warnings for unset settings."""
+    adapter = gw.providers.for_model(doc)
+    unsupported = [op.value for op in doc.operations if op not in adapter.operations]
+    if unsupported:
+        raise InvalidRequest(f"{adapter.name} models cannot serve {', '.join(unsupported)} through "
+                             f"this gateway; remove it from 'operations'.", param="operations")
+    resolved = ResolvedModel(doc, gw.settings, adapter)
+    if resolved.missing:
+        return [f"setting {name} is not set on this gateway; the model answers 500 until it is"
+                for name in resolved.missing]
+    if resolved.problem:
+        raise InvalidRequest(f"Invalid model parameters: {resolved.problem}.", param="parameters")
+    return []
+
+
+async def upsert_model(gw: Gateway, data: Any) -> tuple[ModelDocument, list[str]]:
+    doc = validate_document(data)
+    warnings = check_model(gw, doc)
+    await gw.store.upsert_model(doc)
+    gw.catalog.invalidate()
+    return doc, warnings
+
+
+async def get_model(gw: Gateway, model_id: str) -> ModelDocument:
+    doc = await gw.store.get_model(model_id)
+    if doc is None:
+        raise NotFound(f"No model '{model_id}' in the catalog.", param="id")
+    return doc
+
+
+async def delete_model(gw: Gateway, model_id: str) -> None:
+    if not await gw.store.delete_model(model_id):
+        raise NotFound(f"No model '{model_id}' in the catalog.", param="id")
+    gw.catalog.invalidate()
+
+
+async def create_key(gw: Gateway, project: str, name: str = "") -> tuple[str, KeyRecord]:
+    return await gw.keys.issue(check_project(project), name)
+
+
+async def revoke_key(gw: Gateway, key_id: str) -> KeyRecord:
+    record = await gw.keys.revoke(key_id)
+    if record is None:
+        raise NotFound(f"No key '{key_id}'.", param="key_id")
+    return record

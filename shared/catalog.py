@@ -1,0 +1,240 @@
+"""The model catalog: the seed's model document, validated, and an in-process cache of it.
+
+A document says which provider serves a model (`provider`, `model_type`), the provider's own id
+for it (`code`), how to reach it (`parameters`, where `"$NAME"` is read from configuration so
+secrets never live in the document), what it costs per 1M tokens, which operations it allows and,
+when `private`, which projects may see it.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from enum import Enum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from .config import Settings
+from .errors import GatewayError, InvalidRequest, ModelNotFound, ServiceUnavailable
+
+log = logging.getLogger(__name__)
+
+
+class Provider(str, Enum):
+    AZURE = "Azure"
+    GOOGLE = "Google"
+
+
+class ModelType(str, Enum):
+    AZURE_OPENAI = "AzureOpenAI"
+    AZURE_FOUNDRY = "AzureFoundry"
+    GOOGLE_VERTEX = "GoogleVertex"
+    GOOGLE_VERTEX_CLAUDE = "GoogleVertexClaude"
+    GOOGLE_VERTEX_DEEPSEEK = "GoogleVertexDeepSeek"
+    GOOGLE_VERTEX_META = "GoogleVertexMeta"
+    GOOGLE_VERTEX_MISTRAL = "GoogleVertexMistral"
+    GOOGLE_VERTEX_JAMBA = "GoogleVertexJamba"
+    GOOGLE_VERTEX_QWEN = "GoogleVertexQwen"
+    GOOGLE_VERTEX_OPENAI = "GoogleVertexOpenAI"
+
+    @property
+    def provider(self) -> Provider:
+        return Provider.AZURE if self.value.startswith("Azure") else Provider.GOOGLE
+
+
+class Operation(str, Enum):
+    RESPONSES = "Responses"
+    CHAT = "ChatCompletion"
+    EMBEDDINGS = "embeddings"
+    IMAGES = "images"
+    AUDIO_TTS = "audio_tts"
+    AUDIO_STT = "audio_stt"
+    AUDIO_REALTIME = "audio_realtime"
+
+
+class Costs(BaseModel):
+    """Prices in the catalog's currency per 1M tokens.
+
+    The seed had two schemas; this one keeps `cost_input_1Mtokens`/`cost_output_1Mtokens` and
+    converts the older per-1K `input`/`output` on the way in.
+    """
+    model_config = ConfigDict(extra="forbid")
+    cost_input_1Mtokens: float = Field(0.0, ge=0)
+    cost_output_1Mtokens: float = Field(0.0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _convert_per_1k(cls, data: Any) -> Any:
+        if isinstance(data, dict) and ("input" in data or "output" in data):
+            data = dict(data)
+            if "input" in data:
+                data.setdefault("cost_input_1Mtokens", float(data.pop("input")) * 1000)
+            if "output" in data:
+                data.setdefault("cost_output_1Mtokens", float(data.pop("output")) * 1000)
+        return data
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        return (prompt_tokens * self.cost_input_1Mtokens
+                + completion_tokens * self.cost_output_1Mtokens) / 1_000_000
+
+
+class ModelDocument(BaseModel):
+    model_config = ConfigDict(extra="forbid", use_enum_values=False)
+
+    id: str = Field(min_length=1, max_length=200, pattern=r"^[^/\\?#\s]+$")
+    name: str = ""
+    code: str = Field(min_length=1, max_length=300)
+    provider: Provider
+    model_type: ModelType
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    costs: Costs = Field(default_factory=Costs)
+    operations: list[Operation] = Field(min_length=1)
+    projects: list[str] = Field(default_factory=list)
+    private: bool = False
+
+    @field_validator("operations")
+    @classmethod
+    def _unique_ops(cls, ops: list[Operation]) -> list[Operation]:
+        return list(dict.fromkeys(ops))
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ModelDocument":
+        if self.model_type.provider != self.provider:
+            raise ValueError(f"model_type {self.model_type.value} belongs to provider "
+                             f"{self.model_type.provider.value}, not {self.provider.value}")
+        if self.private and not self.projects:
+            raise ValueError("a private model must list the projects that may use it")
+        return self
+
+    def visible_to(self, project: str) -> bool:
+        return not self.private or project in self.projects
+
+    def to_json(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+def validate_document(data: Any) -> ModelDocument:
+    """Validate a model document from a caller, turning pydantic errors into a 400 naming the field."""
+    from pydantic import ValidationError
+    try:
+        return ModelDocument.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or None
+        raise InvalidRequest(f"Invalid model document: {where or 'document'}: {first['msg']}",
+                             param=where) from None
+
+
+class ResolvedModel:
+    """A catalog entry with its `$NAME` parameters read from configuration, ready to dispatch."""
+    __slots__ = ("doc", "params", "missing", "secrets", "adapter", "prepared", "problem")
+
+    def __init__(self, doc: ModelDocument, settings: Settings, adapter: Any):
+        self.doc = doc
+        self.adapter = adapter
+        self.params: dict[str, Any] = {}
+        self.missing: list[str] = []
+        secrets: list[str] = []
+        for key, value in doc.parameters.items():
+            if isinstance(value, str) and value.startswith("$") and len(value) > 1:
+                resolved = settings.get(value[1:])
+                if resolved is None:
+                    self.missing.append(value[1:])
+                    continue
+                secrets.append(resolved) if _looks_secret(key) else None
+                self.params[key] = resolved
+            else:
+                self.params[key] = value
+        self.secrets = tuple(secrets)
+        self.prepared: Any = None
+        self.problem = ""
+        if self.missing:
+            self.problem = f"setting(s) {', '.join(self.missing)} are not set"
+        else:
+            try:
+                self.prepared = adapter.prepare(doc, self.params)
+            except ValueError as exc:
+                self.problem = str(exc)
+
+    def require_configured(self) -> None:
+        if self.problem:
+            raise GatewayError(f"The model '{self.doc.id}' is not configured correctly on this "
+                               f"gateway: {self.problem}.", code="model_misconfigured")
+
+
+def _looks_secret(param_name: str) -> bool:
+    name = param_name.lower()
+    return any(word in name for word in ("key", "secret", "token", "credential", "password"))
+
+
+class Catalog:
+    """Models by id and by code, refreshed from the store at most once per TTL.
+
+    Requests never wait on the store except for the very first load: after that a stale
+    catalog is served while one refresh runs, and a failed refresh keeps the last good copy.
+    """
+
+    def __init__(self, store: Any, settings: Settings, adapter_for: Any):
+        self._store = store
+        self._settings = settings
+        self._adapter_for = adapter_for
+        self._by_key: dict[str, ResolvedModel] = {}
+        self._models: list[ResolvedModel] = []
+        self._loaded_at = 0.0
+        self._loaded = False
+        self._refreshing: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+
+    async def _load(self) -> None:
+        docs = await self._store.list_models()
+        models, by_key = [], {}
+        for doc in docs:
+            resolved = ResolvedModel(doc, self._settings, self._adapter_for(doc))
+            models.append(resolved)
+            by_key.setdefault(doc.code, resolved)
+        for resolved in models:          # ids win over codes when they collide
+            by_key[resolved.doc.id] = resolved
+        self._models, self._by_key = models, by_key
+        self._loaded_at, self._loaded = time.monotonic(), True
+
+    async def _ensure(self) -> None:
+        if not self._loaded:
+            async with self._lock:
+                if not self._loaded:
+                    try:
+                        await self._load()
+                    except GatewayError:
+                        raise
+                    except Exception as exc:  # the store is down: say so, never "not found"
+                        log.error("catalog load failed: %s", type(exc).__name__)
+                        raise ServiceUnavailable("The model catalog is unavailable.") from exc
+        elif time.monotonic() - self._loaded_at > self._settings.catalog_ttl:
+            if self._refreshing is None or self._refreshing.done():
+                self._refreshing = asyncio.ensure_future(self._refresh_quietly())
+
+    async def _refresh_quietly(self) -> None:
+        try:
+            await self._load()
+        except Exception as exc:
+            log.warning("catalog refresh failed, serving the last good copy: %s", type(exc).__name__)
+            self._loaded_at = time.monotonic()
+
+    def invalidate(self) -> None:
+        self._loaded = False
+
+    async def get(self, name: str, project: str) -> ResolvedModel:
+        """The model a caller named, if it exists and the project may see it; else 404."""
+        await self._ensure()
+        model = self._by_key.get(name)
+        if model is None or not model.doc.visible_to(project):
+            raise ModelNotFound(name)
+        return model
+
+    async def visible(self, project: str) -> list[ResolvedModel]:
+        await self._ensure()
+        return [m for m in self._models if m.doc.visible_to(project)]
+
+    async def all(self) -> list[ResolvedModel]:
+        await self._ensure()
+        return list(self._models)

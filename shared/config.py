@@ -1,0 +1,71 @@
+"""Configuration, read once at startup from the process environment.
+
+Azure Functions turns app settings (including Key Vault references) into environment variables
+before the worker starts, and the local runner does the same with local.settings.json. Reading
+them once into `Settings` means no request ever consults `os.environ`, and a catalog parameter
+written as `$NAME` resolves from this snapshot (see `Settings.resolve`).
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"setting {name} must be an integer, got {raw!r}") from None
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw in (None, ""):
+        return default
+    try:
+        return float(raw)
+    except ValueError:
+        raise ValueError(f"setting {name} must be a number, got {raw!r}") from None
+
+
+@dataclass(frozen=True)
+class Settings:
+    store: str = "sqlite"                     # LLMPROXY_STORE: sqlite | cosmos
+    data_dir: Path = Path(".data")            # LLMPROXY_DATA_DIR (SQLite file lives here)
+    admin_key: str = ""                       # LLMPROXY_ADMIN_KEY (admin API off when empty)
+    key_pepper: str = ""                      # LLMPROXY_KEY_PEPPER: HMAC key for stored key hashes
+    max_body_bytes: int = 8 * 1024 * 1024     # LLMPROXY_MAX_BODY_BYTES
+    catalog_ttl: float = 30.0                 # LLMPROXY_CATALOG_TTL_SECONDS
+    key_cache_ttl: float = 30.0               # LLMPROXY_KEY_CACHE_TTL_SECONDS
+    connect_timeout: float = 10.0             # LLMPROXY_CONNECT_TIMEOUT_SECONDS
+    request_timeout: float = 200.0            # LLMPROXY_REQUEST_TIMEOUT_SECONDS (< 230 s LB limit)
+    values: Mapping[str, str] = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = dict(os.environ if env is None else env)
+        return cls(
+            store=env.get("LLMPROXY_STORE", "sqlite").lower(),
+            data_dir=Path(env.get("LLMPROXY_DATA_DIR", ".data")),
+            admin_key=env.get("LLMPROXY_ADMIN_KEY", ""),
+            key_pepper=env.get("LLMPROXY_KEY_PEPPER", ""),
+            max_body_bytes=_int(env, "LLMPROXY_MAX_BODY_BYTES", 8 * 1024 * 1024),
+            catalog_ttl=_float(env, "LLMPROXY_CATALOG_TTL_SECONDS", 30.0),
+            key_cache_ttl=_float(env, "LLMPROXY_KEY_CACHE_TTL_SECONDS", 30.0),
+            connect_timeout=_float(env, "LLMPROXY_CONNECT_TIMEOUT_SECONDS", 10.0),
+            request_timeout=_float(env, "LLMPROXY_REQUEST_TIMEOUT_SECONDS", 200.0),
+            values=env,
+        )
+
+    def get(self, name: str) -> str | None:
+        value = self.values.get(name)
+        return value if value else None
+
+    def secret_values(self) -> tuple[str, ...]:
+        """Values that must never appear in a response or a log line."""
+        return tuple(v for v in (self.admin_key, self.key_pepper) if v)

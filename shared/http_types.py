@@ -1,0 +1,48 @@
+"""Host-neutral request and response: what `shared.handlers` take and return.
+
+The Functions layer and the local runner convert to and from these, so the core never imports a
+web framework and every handler can be called directly in a unit test.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, AsyncIterator, Mapping
+
+from .errors import InvalidRequest
+
+
+@dataclass
+class ApiRequest:
+    method: str
+    path: str
+    headers: Mapping[str, str]               # case-insensitive lookups, lower-case names
+    query: Mapping[str, str] = field(default_factory=dict)
+    path_params: Mapping[str, str] = field(default_factory=dict)
+    body: bytes = b""
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as a JSON object, or a 400 that says what is wrong with it."""
+        if not self.body:
+            raise InvalidRequest("The request body is empty; send a JSON object.")
+        try:
+            data = json.loads(self.body)
+        except ValueError as exc:
+            raise InvalidRequest(f"The request body is not valid JSON: {exc.msg} "
+                                 f"(line {exc.lineno}, column {exc.colno}).") from None
+        if not isinstance(data, dict):
+            raise InvalidRequest("The request body must be a JSON object.")
+        return data
+
+
+@dataclass
+class ApiResponse:
+    status: int = 200
+    body: bytes = b""
+    stream: AsyncIterator[bytes] | None = None
+    media_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> "ApiResponse":
+        return cls(status=status, body=json.dumps(data).encode(), headers=dict(headers or {}))

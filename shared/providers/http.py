@@ -1,0 +1,37 @@
+"""The pooled HTTP client every pass-through adapter shares.
+
+One `aiohttp.ClientSession` per event loop, created on first use and kept: connections to a
+provider are reused across requests instead of paying TCP and TLS setup each time.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+
+from ..config import Settings
+
+_sessions: dict[int, aiohttp.ClientSession] = {}
+
+
+def session(settings: Settings) -> aiohttp.ClientSession:
+    loop = asyncio.get_running_loop()
+    current = _sessions.get(id(loop))
+    if current is None or current.closed:
+        connector = aiohttp.TCPConnector(limit=1000, ttl_dns_cache=300, keepalive_timeout=60)
+        timeout = aiohttp.ClientTimeout(total=settings.request_timeout,
+                                        sock_connect=settings.connect_timeout)
+        # auto_decompress stays on; we never ask for compressed bodies (no Accept-Encoding
+        # beyond identity) so streamed bytes are relayed exactly as received.
+        current = aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                        skip_auto_headers=("User-Agent",),
+                                        headers={"User-Agent": "llm-proxy",
+                                                 "Accept-Encoding": "identity"})
+        _sessions[id(loop)] = current
+    return current
+
+
+async def close_all() -> None:
+    for sess in list(_sessions.values()):
+        await sess.close()
+    _sessions.clear()

@@ -1,0 +1,203 @@
+"""Vertex AI models (Gemini, Claude, Llama, Mistral, DeepSeek, Qwen, Jamba ...) through LiteLLM.
+
+The only module that imports LiteLLM, and only when a model needs it: the import costs seconds
+and ~200 MB, which an OpenAI-wire-only gateway never pays. Its arguments are built from the
+catalog (model id, project, location, credentials) plus an allow-list of request fields; the
+request body is never splatted into the call, and credentials are passed per call, never through
+the process environment or files.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any, AsyncIterator
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..catalog import ModelDocument, Operation
+from ..errors import (GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout,
+                      from_upstream, sanitize)
+from .base import Completion, CompletionStream, Usage
+
+log = logging.getLogger(__name__)
+
+# OpenAI chat fields we hand to LiteLLM; any other field is refused with a 400, not dropped.
+CHAT_FIELDS = frozenset({
+    "messages", "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens",
+    "presence_penalty", "frequency_penalty", "logit_bias", "user", "response_format", "seed",
+    "tools", "tool_choice", "parallel_tool_calls", "logprobs", "top_logprobs",
+    "reasoning_effort", "stream", "stream_options", "model",
+})
+
+_litellm: Any = None
+_import_lock = threading.Lock()
+
+
+def _import_litellm() -> Any:
+    global _litellm
+    with _import_lock:
+        if _litellm is None:
+            # Without this LiteLLM fetches its price map from the internet on import.
+            os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            started = time.perf_counter()
+            import litellm
+            litellm.telemetry = False
+            litellm.suppress_debug_info = True
+            litellm.drop_params = False
+            for name in ("LiteLLM", "LiteLLM Router", "LiteLLM Proxy"):
+                logging.getLogger(name).setLevel(logging.WARNING)
+            _litellm = litellm
+            log.info("litellm imported in %.1f s", time.perf_counter() - started)
+    return _litellm
+
+
+async def load_litellm() -> Any:
+    """Import in a worker thread so the event loop keeps serving while it loads."""
+    if _litellm is not None:
+        return _litellm
+    return await asyncio.to_thread(_import_litellm)
+
+
+def warm_in_background() -> None:
+    if _litellm is None:
+        threading.Thread(target=_import_litellm, name="litellm-import", daemon=True).start()
+
+
+class VertexParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    vertex_project: str
+    vertex_location: str = "us-central1"
+    vertex_credentials: str | dict[str, Any]
+    api_base: str | None = None      # a private endpoint or the local provider simulator
+
+
+@dataclass(frozen=True)
+class VertexTarget:
+    model: str
+    kwargs: dict[str, Any]
+
+
+class LiteLLMVertexAdapter:
+    name = "Vertex AI"
+    operations = frozenset({Operation.CHAT})
+
+    def prepare(self, doc: ModelDocument, params: dict[str, Any]) -> VertexTarget:
+        try:
+            p = VertexParams.model_validate(params)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ValueError(f"parameters.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        creds = p.vertex_credentials
+        if isinstance(creds, str):
+            try:
+                creds = json.loads(creds)
+            except ValueError:
+                raise ValueError("parameters.vertex_credentials is not service-account JSON") from None
+        if not isinstance(creds, dict) or "private_key" not in creds:
+            raise ValueError("parameters.vertex_credentials is not a service-account key")
+        kwargs: dict[str, Any] = {"vertex_project": p.vertex_project,
+                                  "vertex_location": p.vertex_location,
+                                  "vertex_credentials": json.dumps(creds)}
+        if p.api_base:
+            kwargs["api_base"] = p.api_base.rstrip("/")
+        return VertexTarget(f"vertex_ai/{doc.code}", kwargs)
+
+    async def chat(self, target: VertexTarget, body: dict[str, Any], stream: bool,
+                   secrets: tuple[str, ...]) -> Completion | CompletionStream:
+        unknown = sorted(set(body) - CHAT_FIELDS)
+        if unknown:
+            raise InvalidRequest(f"'{unknown[0]}' is not supported for {self.name} models.",
+                                 param=unknown[0])
+        litellm = await load_litellm()
+        call = {k: v for k, v in body.items() if k not in ("model", "stream_options")}
+        call.update(target.kwargs, model=target.model)
+        client_wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
+        if stream:
+            call["stream"] = True
+            call["stream_options"] = {"include_usage": True}
+        secrets = secrets + (target.kwargs["vertex_credentials"],)
+        try:
+            response = await litellm.acompletion(**call)
+        except Exception as exc:
+            raise _map_error(exc, self.name, secrets) from None
+        if not stream:
+            data = openai_shape(response.model_dump(exclude_none=True))
+            return Completion(json.dumps(data).encode(), Usage.from_openai(data.get("usage")))
+        usage = Usage()
+
+        async def close() -> None:
+            aclose = getattr(response, "aclose", None)
+            if aclose is not None:
+                try:
+                    await aclose()
+                except Exception:
+                    pass
+        return CompletionStream(_encode_stream(response, usage, client_wants_usage, self.name,
+                                               secrets), usage, close)
+
+
+async def _encode_stream(response: Any, usage: Usage, keep_usage_chunk: bool, provider: str,
+                         secrets: tuple[str, ...]) -> AsyncIterator[bytes]:
+    try:
+        async for chunk in response:
+            data = openai_shape(chunk.model_dump(exclude_none=True))
+            found = data.get("usage")
+            if found:
+                u = Usage.from_openai(found)
+                usage.prompt_tokens = u.prompt_tokens or usage.prompt_tokens
+                usage.completion_tokens = u.completion_tokens or usage.completion_tokens
+                if not keep_usage_chunk:
+                    if not data.get("choices"):
+                        continue
+                    data.pop("usage", None)
+            yield b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
+        yield b"data: [DONE]\n\n"
+    except Exception as exc:
+        err = _map_error(exc, provider, secrets)
+        yield b"data: " + err.body() + b"\n\n"
+
+
+_TOP = ("id", "object", "created", "model", "choices", "usage", "system_fingerprint",
+        "service_tier")
+_CHOICE = ("index", "message", "delta", "finish_reason", "logprobs")
+_MESSAGE = ("role", "content", "tool_calls", "function_call", "refusal", "annotations", "audio",
+            "reasoning_content")
+_USAGE = ("prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
+          "completion_tokens_details")
+
+
+def openai_shape(data: dict[str, Any]) -> dict[str, Any]:
+    """Keep OpenAI's fields only: LiteLLM adds its own (provider_specific_fields,
+    vertex_ai_grounding_metadata, thinking_blocks ...) that no OpenAI client expects."""
+    out = {k: data[k] for k in _TOP if k in data}
+    choices = []
+    for choice in data.get("choices") or []:
+        c = {k: choice[k] for k in _CHOICE if k in choice}
+        for part in ("message", "delta"):
+            if isinstance(c.get(part), dict):
+                c[part] = {k: c[part][k] for k in _MESSAGE if k in c[part]}
+        choices.append(c)
+    out["choices"] = choices
+    if isinstance(data.get("usage"), dict):
+        out["usage"] = {k: data["usage"][k] for k in _USAGE if k in data["usage"]}
+    return out
+
+
+def _map_error(exc: Exception, provider: str, secrets: tuple[str, ...]) -> GatewayError:
+    if isinstance(exc, GatewayError):
+        return exc
+    status = getattr(exc, "status_code", None)
+    message = str(getattr(exc, "message", "") or exc)
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or type(exc).__name__ == "Timeout":
+        return UpstreamTimeout(f"{provider} did not answer in time.")
+    if isinstance(status, int) and status >= 400:
+        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        return from_upstream(status, message, retry_after=headers.get("retry-after"),
+                             provider=provider, secrets=secrets)
+    log.warning("%s call failed: %s", provider, type(exc).__name__)
+    return UpstreamError(f"{provider} call failed: {sanitize(message, secrets)}")

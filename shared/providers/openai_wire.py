@@ -1,0 +1,180 @@
+"""Providers that already speak OpenAI's wire format: Azure OpenAI and any compatible upstream.
+
+Pass-through: the request body is forwarded with only `model` (and, for streams, usage
+reporting) adjusted; the response body is relayed byte for byte. Streams are split on SSE event
+boundaries only to spot the usage chunk, never decoded and re-encoded.
+
+Surfaces (catalog `parameters.surface`):
+  deployments  {api_base}/openai/deployments/{code}/chat/completions?api-version=...  (Azure)
+  v1           {api_base}/openai/v1/chat/completions, model = code                 (Azure v1)
+  openai       {api_base}/chat/completions, model = code       (any OpenAI-compatible upstream)
+Default: `deployments` when `api_version` is set, else `v1`.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from typing import Any, AsyncIterator, Literal
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from ..catalog import ModelDocument, Operation
+from ..config import Settings
+from ..errors import (GatewayError, UpstreamError, UpstreamTimeout, from_upstream,
+                      upstream_message)
+from . import http
+from .base import Completion, CompletionStream, Usage
+
+
+class OpenAIWireParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    api_base: str
+    api_key: str | None = None
+    api_version: str | None = None
+    surface: Literal["deployments", "v1", "openai"] | None = None
+    auth: Literal["api-key", "bearer"] | None = None
+
+
+@dataclass(frozen=True)
+class Target:
+    url_base: str          # everything before the operation path
+    query: str             # "?api-version=..." or ""
+    model: str             # value put in the body's `model`
+    headers: dict[str, str]
+
+
+class OpenAIWireAdapter:
+    name = "Azure OpenAI"
+    operations = frozenset({Operation.CHAT})
+
+    def __init__(self, settings: Settings):
+        self._settings = settings
+
+    def prepare(self, doc: ModelDocument, params: dict[str, Any]) -> Target:
+        try:
+            p = OpenAIWireParams.model_validate(params)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            raise ValueError(f"parameters.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        if not p.api_base.startswith(("https://", "http://")):
+            raise ValueError("parameters.api_base must be an http(s) URL")
+        base = p.api_base.rstrip("/")
+        surface = p.surface or ("deployments" if p.api_version else "v1")
+        if surface == "deployments":
+            if not p.api_version:
+                raise ValueError("parameters.api_version is required for the deployments surface")
+            url_base, query = f"{base}/openai/deployments/{doc.code}", f"?api-version={p.api_version}"
+        elif surface == "v1":
+            url_base, query = f"{base}/openai/v1", ""
+        else:
+            url_base, query = base, (f"?api-version={p.api_version}" if p.api_version else "")
+        headers = {"Content-Type": "application/json"}
+        if p.api_key:
+            auth = p.auth or ("bearer" if surface == "openai" else "api-key")
+            if auth == "bearer":
+                headers["Authorization"] = f"Bearer {p.api_key}"
+            else:
+                headers["api-key"] = p.api_key
+        return Target(url_base, query, doc.code, headers)
+
+    async def _post(self, target: Target, path: str, payload: bytes,
+                    secrets: tuple[str, ...]) -> aiohttp.ClientResponse:
+        url = f"{target.url_base}/{path}{target.query}"
+        try:
+            resp = await http.session(self._settings).post(url, data=payload, headers=target.headers)
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout(f"{self.name} did not answer in time.") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"Could not reach {self.name}: {type(exc).__name__}.",
+                                code="upstream_unreachable") from None
+        if resp.status >= 400:
+            try:
+                raw = await resp.read()
+            finally:
+                resp.release()
+            raise from_upstream(resp.status, upstream_message(raw),
+                                retry_after=resp.headers.get("Retry-After"),
+                                provider=self.name, secrets=secrets)
+        return resp
+
+    async def chat(self, target: Target, body: dict[str, Any], stream: bool,
+                   secrets: tuple[str, ...]) -> Completion | CompletionStream:
+        body["model"] = target.model
+        client_wants_usage = False
+        if stream:
+            options = body.get("stream_options") or {}
+            client_wants_usage = bool(options.get("include_usage"))
+            body["stream_options"] = {**options, "include_usage": True}
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        resp = await self._post(target, "chat/completions", payload, secrets)
+        if not stream:
+            try:
+                raw = await resp.read()
+            except asyncio.TimeoutError:
+                raise UpstreamTimeout(f"{self.name} did not finish answering in time.") from None
+            finally:
+                resp.release()
+            try:
+                usage = Usage.from_openai(json.loads(raw).get("usage"))
+            except (ValueError, AttributeError):
+                raise UpstreamError(f"{self.name} answered with a body that is not JSON.") from None
+            return Completion(raw, usage)
+        usage = Usage()
+
+        async def close() -> None:
+            resp.close()
+        return CompletionStream(relay_sse(resp, usage, client_wants_usage, self.name), usage, close)
+
+
+_USAGE_MARKERS = (b'"usage":{', b'"usage": {')
+
+
+async def relay_sse(resp: aiohttp.ClientResponse, usage: Usage, keep_usage_chunk: bool,
+                    provider: str) -> AsyncIterator[bytes]:
+    """Yield complete SSE events as they arrive; note usage; drop the usage-only chunk if the
+    client did not ask for it (we did, to meter the stream)."""
+    buffer = b""
+    try:
+        async for data in resp.content.iter_any():
+            buffer += data
+            end = buffer.rfind(b"\n\n")
+            if end < 0:
+                continue
+            ready, buffer = buffer[:end + 2], buffer[end + 2:]
+            if any(m in ready for m in _USAGE_MARKERS):
+                ready = _take_usage(ready, usage, keep_usage_chunk)
+            if ready:
+                yield ready
+        if buffer.strip():
+            yield buffer
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        err = GatewayError(f"The stream from {provider} broke off: {type(exc).__name__}.",
+                           code="upstream_stream_interrupted")
+        err.type = "upstream_error"
+        yield b"data: " + err.body() + b"\n\n"
+    finally:
+        resp.close()
+
+
+def _take_usage(events: bytes, usage: Usage, keep_usage_chunk: bool) -> bytes:
+    kept = []
+    for event in events.split(b"\n\n"):
+        if not event:
+            continue
+        if any(m in event for m in _USAGE_MARKERS):
+            for line in event.split(b"\n"):
+                if line.startswith(b"data:"):
+                    try:
+                        chunk = json.loads(line[5:])
+                    except ValueError:
+                        continue
+                    found = Usage.from_openai(chunk.get("usage"))
+                    usage.prompt_tokens = found.prompt_tokens or usage.prompt_tokens
+                    usage.completion_tokens = found.completion_tokens or usage.completion_tokens
+                    if not keep_usage_chunk and not chunk.get("choices"):
+                        event = b""
+        if event:
+            kept.append(event + b"\n\n")
+    return b"".join(kept)

@@ -1,0 +1,84 @@
+"""What the core needs from storage, whatever backs it (SQLite locally, Cosmos DB in Azure).
+
+Each backend implements `Store`; one contract test suite (`tests/test_store_contract.py`) runs
+against every backend. A backend raises `StoreUnavailable` when it cannot answer: callers turn
+that into a 503, never into "not found" or an empty list.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Protocol
+
+from ..catalog import ModelDocument
+
+
+class StoreUnavailable(Exception):
+    """The backing store failed or could not be reached."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass
+class KeyRecord:
+    """A project's API key. Only the keyed hash of the key is stored, never the key."""
+    hash: str
+    key_id: str            # public, short identifier used to list and revoke
+    project: str
+    name: str = ""
+    created_at: str = field(default_factory=lambda: utcnow().isoformat())
+    revoked_at: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_at is None
+
+    def public(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("hash")
+        return data
+
+
+@dataclass
+class UsageRecord:
+    """One metered request."""
+    id: str
+    project: str
+    model: str
+    operation: str
+    prompt_tokens: int
+    completion_tokens: int
+    cost: float
+    latency_ms: float
+    status: int
+    created_at: str
+    key_id: str = ""
+    stream: bool = False
+
+
+class ModelStore(Protocol):
+    async def list_models(self) -> list[ModelDocument]: ...
+    async def get_model(self, model_id: str) -> ModelDocument | None: ...
+    async def upsert_model(self, doc: ModelDocument) -> None: ...
+    async def delete_model(self, model_id: str) -> bool: ...
+
+
+class KeyStore(Protocol):
+    async def create_key(self, record: KeyRecord) -> None: ...
+    async def get_key(self, key_hash: str) -> KeyRecord | None: ...
+    async def list_keys(self, project: str) -> list[KeyRecord]: ...
+    async def revoke_key(self, key_id: str) -> KeyRecord | None: ...
+
+
+class UsageStore(Protocol):
+    async def record_usage(self, rows: list[UsageRecord]) -> None: ...
+    async def query_usage(self, project: str, since: str | None = None,
+                          until: str | None = None, limit: int = 1000) -> list[UsageRecord]: ...
+
+
+class Store(ModelStore, KeyStore, UsageStore, Protocol):
+    async def open(self) -> None: ...
+    async def ping(self) -> None: ...
+    async def close(self) -> None: ...

@@ -1,0 +1,158 @@
+"""The embedded store: one SQLite file under the data folder, for local runs and tests.
+
+sqlite3 is synchronous, so every call runs in a worker thread (`asyncio.to_thread`) and never
+blocks the event loop. One connection, serialized by a lock: WAL mode lets the CLI read and write
+the same file while the gateway runs.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+import threading
+from dataclasses import astuple, fields
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from ..catalog import ModelDocument
+from .base import KeyRecord, StoreUnavailable, UsageRecord
+
+T = TypeVar("T")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS models (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS keys (
+    hash TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE, project TEXT NOT NULL,
+    name TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT);
+CREATE INDEX IF NOT EXISTS keys_project ON keys (project);
+CREATE TABLE IF NOT EXISTS usage (
+    id TEXT PRIMARY KEY, project TEXT NOT NULL, model TEXT NOT NULL, operation TEXT NOT NULL,
+    prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, cost REAL NOT NULL,
+    latency_ms REAL NOT NULL, status INTEGER NOT NULL, created_at TEXT NOT NULL,
+    key_id TEXT NOT NULL, stream INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS usage_project_time ON usage (project, created_at);
+"""
+_KEY_COLS = [f.name for f in fields(KeyRecord)]
+_USAGE_COLS = [f.name for f in fields(UsageRecord)]
+
+
+class SqliteStore:
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._lock = threading.Lock()
+
+    # -- plumbing -------------------------------------------------------------------------
+    def _connect(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None,
+                               timeout=10)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.executescript(_SCHEMA)
+        self._conn = conn
+
+    async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        def call() -> T:
+            with self._lock:
+                if self._conn is None:
+                    self._connect()
+                return fn(self._conn)
+        try:
+            return await asyncio.to_thread(call)
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"sqlite: {exc}") from exc
+
+    async def open(self) -> None:
+        await self._run(lambda c: None)
+
+    async def ping(self) -> None:
+        await self._run(lambda c: c.execute("SELECT 1").fetchone())
+
+    async def close(self) -> None:
+        def close() -> None:
+            with self._lock:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+        await asyncio.to_thread(close)
+
+    # -- models ---------------------------------------------------------------------------
+    async def list_models(self) -> list[ModelDocument]:
+        rows = await self._run(lambda c: c.execute("SELECT doc FROM models ORDER BY id").fetchall())
+        return [ModelDocument.model_validate_json(r[0]) for r in rows]
+
+    async def get_model(self, model_id: str) -> ModelDocument | None:
+        row = await self._run(
+            lambda c: c.execute("SELECT doc FROM models WHERE id = ?", (model_id,)).fetchone())
+        return ModelDocument.model_validate_json(row[0]) if row else None
+
+    async def upsert_model(self, doc: ModelDocument) -> None:
+        payload = doc.model_dump_json()
+        await self._run(lambda c: c.execute(
+            "INSERT INTO models (id, doc) VALUES (?, ?) "
+            "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc", (doc.id, payload)))
+
+    async def delete_model(self, model_id: str) -> bool:
+        cur = await self._run(lambda c: c.execute("DELETE FROM models WHERE id = ?", (model_id,)))
+        return cur.rowcount > 0
+
+    # -- keys -----------------------------------------------------------------------------
+    async def create_key(self, record: KeyRecord) -> None:
+        sql = f"INSERT INTO keys ({', '.join(_KEY_COLS)}) VALUES ({', '.join('?' * len(_KEY_COLS))})"
+        await self._run(lambda c: c.execute(sql, astuple(record)))
+
+    async def get_key(self, key_hash: str) -> KeyRecord | None:
+        row = await self._run(lambda c: c.execute(
+            f"SELECT {', '.join(_KEY_COLS)} FROM keys WHERE hash = ?", (key_hash,)).fetchone())
+        return KeyRecord(*row) if row else None
+
+    async def list_keys(self, project: str) -> list[KeyRecord]:
+        rows = await self._run(lambda c: c.execute(
+            f"SELECT {', '.join(_KEY_COLS)} FROM keys WHERE project = ? ORDER BY created_at",
+            (project,)).fetchall())
+        return [KeyRecord(*r) for r in rows]
+
+    async def revoke_key(self, key_id: str) -> KeyRecord | None:
+        from .base import utcnow
+
+        def revoke(c: sqlite3.Connection) -> Any:
+            c.execute("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+                      (utcnow().isoformat(), key_id))
+            return c.execute(f"SELECT {', '.join(_KEY_COLS)} FROM keys WHERE key_id = ?",
+                             (key_id,)).fetchone()
+        row = await self._run(revoke)
+        return KeyRecord(*row) if row else None
+
+    # -- usage ----------------------------------------------------------------------------
+    async def record_usage(self, rows: list[UsageRecord]) -> None:
+        if not rows:
+            return
+        sql = (f"INSERT OR IGNORE INTO usage ({', '.join(_USAGE_COLS)}) "
+               f"VALUES ({', '.join('?' * len(_USAGE_COLS))})")
+        values = [astuple(r) for r in rows]
+
+        def insert(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN")
+            try:
+                c.executemany(sql, values)
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        await self._run(insert)
+
+    async def query_usage(self, project: str, since: str | None = None,
+                          until: str | None = None, limit: int = 1000) -> list[UsageRecord]:
+        sql = f"SELECT {', '.join(_USAGE_COLS)} FROM usage WHERE project = ?"
+        args: list[Any] = [project]
+        if since:
+            sql += " AND created_at >= ?"
+            args.append(since)
+        if until:
+            sql += " AND created_at < ?"
+            args.append(until)
+        sql += " ORDER BY created_at DESC LIMIT ?"
+        args.append(limit)
+        rows = await self._run(lambda c: c.execute(sql, args).fetchall())
+        return [UsageRecord(*r[:-1], stream=bool(r[-1])) for r in rows]

@@ -1,0 +1,125 @@
+"""Shared fixtures: the provider simulator and the gateway's local runner, each a real process
+on a real socket, and clients that call them the way users do (the official openai SDK)."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import openai
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_KEY = "llmp-admin-test-0123456789abcdef"
+PEPPER = "test-pepper-5f0e1d2c3b4a"
+MAX_BODY = 1024 * 1024
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"process exited early:\n{log.read_text()[-4000:]}")
+        try:
+            if httpx.get(url, timeout=1).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up:\n{log.read_text()[-4000:]}")
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
+    fh = open(log, "w")
+    return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=fh,
+                            stderr=subprocess.STDOUT)
+
+
+@pytest.fixture(scope="session")
+def logs_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("logs")
+
+
+@pytest.fixture(scope="session")
+def simulator(logs_dir) -> str:
+    port = free_port()
+    log = logs_dir / "simulator.log"
+    proc = start(["-m", "simulator", "--port", str(port)], dict(os.environ), log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/_sim/health", proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def gateway_env(simulator: str, data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LLMPROXY_", "AZURE_OPENAI_", "VERTEX_"))}
+    env.update(LLMPROXY_DATA_DIR=str(data_dir), LLMPROXY_SIMULATOR_URL=simulator,
+               LLMPROXY_ADMIN_KEY=ADMIN_KEY, LLMPROXY_KEY_PEPPER=PEPPER,
+               LLMPROXY_MAX_BODY_BYTES=str(MAX_BODY), LLMPROXY_REQUEST_TIMEOUT_SECONDS="3",
+               LLMPROXY_LOG_LEVEL="INFO", **extra)
+    return env
+
+
+@pytest.fixture(scope="session")
+def gateway(simulator, tmp_path_factory, logs_dir) -> str:
+    port = free_port()
+    log = logs_dir / "gateway.log"
+    env = gateway_env(simulator, tmp_path_factory.mktemp("data"))
+    proc = start(["-m", "runner", "--port", str(port)], env, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/health", proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def admin(gateway) -> httpx.Client:
+    with httpx.Client(base_url=gateway, headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                      timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def make_key(admin):
+    def make(project: str) -> str:
+        resp = admin.post(f"/admin/projects/{project}/keys", json={"name": "test"})
+        assert resp.status_code == 201, resp.text
+        return resp.json()["key"]
+    return make
+
+
+@pytest.fixture(scope="session")
+def key(make_key) -> str:
+    return make_key("alpha")
+
+
+@pytest.fixture(scope="session")
+def client(gateway, key) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway + "/v1", api_key=key, max_retries=0, timeout=60)
+
+
+@pytest.fixture
+def sim(simulator):
+    """Control the simulator: queue faults, read what it received; cleaned after each test."""
+    with httpx.Client(base_url=simulator, timeout=10) as c:
+        c.delete("/_sim/faults")
+        c.delete("/_sim/requests")
+        yield c
+        c.delete("/_sim/faults")
