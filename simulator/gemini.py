@@ -13,6 +13,15 @@ from .openai_chat import BadRequest
 from .streaming import EventStream
 
 
+def _field(obj: Any, camel: str) -> Any:
+    """Read a protobuf-JSON field, which Google accepts in camelCase or snake_case."""
+    if not isinstance(obj, dict):
+        return None
+    if camel in obj:
+        return obj[camel]
+    return obj.get("".join("_" + c.lower() if c.isupper() else c for c in camel))
+
+
 def _parts_text(parts: Any) -> str:
     return " ".join(p["text"] for p in parts or [] if isinstance(p, dict) and isinstance(p.get("text"), str))
 
@@ -32,19 +41,19 @@ def parse_turn(body: Any) -> Turn:
         raise BadRequest("Invalid JSON payload: 'contents' must be a non-empty list.")
     contents = [c for c in body["contents"] if isinstance(c, dict)]
     texts = [_parts_text(c.get("parts")) for c in contents]
-    texts.append(_parts_text((body.get("systemInstruction") or {}).get("parts")))
+    texts.append(_parts_text((_field(body, "systemInstruction") or {}).get("parts")))
     last_user = next((_parts_text(c.get("parts")) for c in reversed(contents)
                       if c.get("role", "user") == "user" and _parts_text(c.get("parts"))), "")
     tools = [
         Tool(decl.get("name", ""), decl.get("parameters") or decl.get("parametersJsonSchema") or {})
         for t in body.get("tools") or [] if isinstance(t, dict)
-        for decl in t.get("functionDeclarations") or t.get("function_declarations") or []
+        for decl in _field(t, "functionDeclarations") or []
     ]
-    config = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    config = _field(_field(body, "toolConfig"), "functionCallingConfig") or {}
     mode = str(config.get("mode", "AUTO")).upper()
-    allowed = config.get("allowedFunctionNames") or []
-    responses = [p["functionResponse"] for p in (contents[-1].get("parts") or [])
-                 if isinstance(p, dict) and isinstance(p.get("functionResponse"), dict)]
+    allowed = _field(config, "allowedFunctionNames") or []
+    responses = [_field(p, "functionResponse") for p in (contents[-1].get("parts") or [])
+                 if isinstance(_field(p, "functionResponse"), dict)]
     tool_result = _function_response_text(responses[-1].get("response")) if responses else None
     return Turn(texts, last_user, tools, allowed[0] if allowed else None, mode == "NONE", tool_result)
 

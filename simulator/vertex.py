@@ -30,7 +30,9 @@ async def publisher_model(request: web.Request) -> web.StreamResponse:
     if publisher == "anthropic" and method in ("rawPredict", "streamRawPredict"):
         return await anthropic.handle(request, body, model, stream)
     if publisher in ("mistralai", "ai21") and method in ("rawPredict", "streamRawPredict"):
-        # These partners take OpenAI-style chat bodies; the method, not the body, picks streaming.
-        return await openai_chat.handle(request, {**body, "stream": stream}, model)
+        # These partners take OpenAI-style chat bodies; the method, not the body, picks
+        # streaming, and like Mistral's own API their streams always end with usage.
+        options = {"stream": stream, "stream_options": {"include_usage": True}} if stream else {"stream": False}
+        return await openai_chat.handle(request, {**body, **options}, model)
     return error_response(GOOGLE, 404, f"Publisher model `{publisher}/{model}` method `{method}` is not served "
                                        "by the simulator.")
