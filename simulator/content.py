@@ -1,0 +1,142 @@
+"""Deterministic reply generation shared by every provider dialect.
+
+Each dialect (OpenAI chat, Gemini, Anthropic) first reduces its request to a
+provider-neutral `Turn` (the prompt text, the last user text, the tools and the
+tool result, if any) and then asks `plan_reply` what to answer.  Keeping the
+decision in one place means every provider answers the same prompt the same way,
+which is what the gateway's cross-provider tests rely on.
+
+Token counting is deliberately simple: a "token" is one whitespace-separated
+word.  Prompt tokens are the words of every text in the request; completion
+tokens are the words of the reply text, or of the tool name plus its JSON
+arguments for a tool call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+SIMULATED_PREFIX = "[simulated]"
+
+# `[sim:words=N]` anywhere in the last user message makes the reply exactly N words
+# long (the echo, truncated or padded with `w1 w2 ...`).  Benchmarks use it to ask
+# for long streams.
+_WORDS_DIRECTIVE = re.compile(r"\[sim:words=(\d+)\]")
+MAX_WORDS = 100_000
+
+
+@dataclass
+class Tool:
+    name: str
+    parameters: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Turn:
+    """What a request boils down to, whatever its wire format."""
+
+    prompt_texts: list[str]
+    last_user_text: str
+    tools: list[Tool] = field(default_factory=list)
+    # None: the model may pick (first tool); "none": no tool; other str: that tool.
+    forced_tool: str | None = None
+    tool_choice_none: bool = False
+    tool_result: str | None = None  # content of the trailing tool message, if any
+
+
+@dataclass
+class ToolCall:
+    id: str
+    name: str
+    arguments: dict[str, Any]
+
+    @property
+    def arguments_json(self) -> str:
+        return json.dumps(self.arguments, separators=(", ", ": "))
+
+
+@dataclass
+class Reply:
+    text: str | None
+    tool_call: ToolCall | None
+    prompt_tokens: int
+    completion_tokens: int
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+    def words(self) -> list[str]:
+        """The text split into stream pieces whose concatenation is the text."""
+        if not self.text:
+            return []
+        parts = self.text.split(" ")
+        return [parts[0]] + [" " + p for p in parts[1:]]
+
+
+def count_words(text: str) -> int:
+    return len(text.split())
+
+
+def stable_id(prefix: str, *parts: str, length: int = 24) -> str:
+    """An id derived from the request, so identical requests get identical ids."""
+    digest = hashlib.sha256("\x00".join(parts).encode()).hexdigest()
+    return f"{prefix}{digest[:length]}"
+
+
+def reply_text(last_user_text: str) -> str:
+    """`[simulated] <echo>`, resized to exactly N words when `[sim:words=N]` is present."""
+    echo = " ".join(_WORDS_DIRECTIVE.sub(" ", last_user_text).split())
+    text = f"{SIMULATED_PREFIX} {echo}".rstrip()
+    match = _WORDS_DIRECTIVE.search(last_user_text)
+    if not match:
+        return text
+    wanted = max(1, min(int(match.group(1)), MAX_WORDS))
+    words = text.split()[:wanted]
+    words += [f"w{i}" for i in range(1, wanted - len(words) + 1)]
+    return " ".join(words)
+
+
+def example_value(schema: Any) -> Any:
+    """A deterministic value satisfying a (Gemini- or JSON-) schema, for tool-call arguments."""
+    if not isinstance(schema, dict):
+        return "simulated"
+    if schema.get("enum"):
+        return schema["enum"][0]
+    kind = schema.get("type")
+    if isinstance(kind, list):  # e.g. ["string", "null"]
+        kind = next((k for k in kind if k != "null"), "string")
+    kind = (kind or ("object" if "properties" in schema else "string")).lower()
+    if kind == "object":
+        return {name: example_value(sub) for name, sub in (schema.get("properties") or {}).items()}
+    if kind == "array":
+        return [example_value(schema.get("items") or {})]
+    if kind in ("number", "integer"):
+        return 1
+    if kind == "boolean":
+        return True
+    if kind == "null":
+        return None
+    for key in ("anyOf", "oneOf"):
+        if schema.get(key):
+            return example_value(schema[key][0])
+    return "simulated"
+
+
+def plan_reply(turn: Turn) -> Reply:
+    prompt_tokens = sum(count_words(t) for t in turn.prompt_texts)
+    if turn.tool_result is not None:
+        text = f"{SIMULATED_PREFIX} tool result: {turn.tool_result}"
+        return Reply(text, None, prompt_tokens, count_words(text))
+    if turn.tools and not turn.tool_choice_none:
+        tool = next((t for t in turn.tools if t.name == turn.forced_tool), turn.tools[0])
+        args = example_value({"type": "object", **(tool.parameters or {})})
+        call = ToolCall(stable_id("call_sim_", tool.name, turn.last_user_text), tool.name, args)
+        completion = count_words(call.name) + count_words(call.arguments_json)
+        return Reply(None, call, prompt_tokens, completion)
+    text = reply_text(turn.last_user_text)
+    return Reply(text, None, prompt_tokens, count_words(text))

@@ -1,0 +1,321 @@
+"""End-to-end tests of the provider simulator, through the official clients.
+
+The simulator runs as a subprocess (`python -m simulator --port 0`), exactly as
+the gateway's tests and local start use it.  Azure/OpenAI paths are checked with
+the `openai` SDK, the Vertex paths with real `litellm.acompletion` calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import jwt
+import openai
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+API_KEY = "test-key"
+API_VERSION = "2024-10-21"
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": {
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                "days": {"type": "integer"},
+                "hourly": {"type": "boolean"},
+            },
+            "required": ["city"],
+        },
+    },
+}
+TIME_TOOL = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {
+    "zone": {"type": "string"}}}}}
+WEATHER_ARGS = {"city": "simulated", "unit": "celsius", "days": 1, "hourly": True}
+
+
+@pytest.fixture(scope="module")
+def base_url():
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "simulator", "--host", "127.0.0.1", "--port", "0", "--api-key", API_KEY],
+        cwd=REPO_ROOT, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        line = proc.stdout.readline().strip()
+        assert line.startswith("simulator listening on http://127.0.0.1:"), line
+        yield line.rsplit(" ", 1)[-1]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+@pytest.fixture
+def sim(base_url):
+    """An httpx client for the control plane; clears faults and the request log around each test."""
+    with httpx.Client(base_url=base_url, timeout=10) as client:
+        client.delete("/_sim/faults")
+        client.delete("/_sim/requests")
+        yield client
+        client.delete("/_sim/faults")
+
+
+@pytest.fixture
+def azure(base_url):
+    return openai.AzureOpenAI(azure_endpoint=base_url, api_key=API_KEY, api_version=API_VERSION, max_retries=0)
+
+
+def ask(text: str) -> list[dict]:
+    return [{"role": "system", "content": "be brief"}, {"role": "user", "content": text}]
+
+
+# --- Azure OpenAI / OpenAI-compatible chat ---------------------------------------------------------
+
+
+def test_azure_chat_echoes_last_user_message(azure, sim):
+    result = azure.chat.completions.create(model="my-deployment", messages=ask("hello azure world"))
+    assert result.object == "chat.completion"
+    assert result.model == "my-deployment"
+    assert result.choices[0].message.content == "[simulated] hello azure world"
+    assert result.choices[0].finish_reason == "stop"
+    # usage = whitespace words: prompt "be brief" + "hello azure world", completion the reply.
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens, result.usage.total_tokens) == (5, 4, 9)
+    logged = sim.get("/_sim/requests").json()["requests"][-1]
+    assert logged["path"] == "/openai/deployments/my-deployment/chat/completions"
+    assert logged["query"] == {"api-version": API_VERSION}
+    assert logged["headers"]["api-key"] == "test…"
+    assert logged["body"]["messages"][1]["content"] == "hello azure world"
+
+
+def test_azure_stream_with_usage(azure):
+    chunks = list(azure.chat.completions.create(
+        model="dep", messages=ask("stream me please"), stream=True, stream_options={"include_usage": True}))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == "[simulated] stream me please"
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["stop"]
+    assert chunks[-1].choices == [] and chunks[-1].usage.completion_tokens == 4
+    assert all(c.usage is None for c in chunks[:-1])
+
+
+def test_stream_without_usage_has_no_usage_chunk(azure):
+    chunks = list(azure.chat.completions.create(model="dep", messages=ask("hi"), stream=True))
+    assert all(c.choices for c in chunks)
+
+
+def test_words_directive_sets_stream_length(azure):
+    chunks = list(azure.chat.completions.create(model="dep", messages=ask("long [sim:words=200]"), stream=True))
+    words = [c.choices[0].delta.content for c in chunks if c.choices[0].delta.content]
+    assert len(words) == 200
+    assert "".join(words).split()[:3] == ["[simulated]", "long", "w1"]
+
+
+@pytest.mark.parametrize("path", ["/v1", "/openai/v1"])
+def test_openai_compatible_surfaces_take_model_from_body(base_url, path):
+    client = openai.OpenAI(base_url=base_url + path, api_key=API_KEY, max_retries=0)
+    result = client.chat.completions.create(model="gpt-4o-mini", messages=ask("plain openai"))
+    assert result.model == "gpt-4o-mini"
+    assert result.choices[0].message.content == "[simulated] plain openai"
+
+
+def test_tool_call_round_trip(azure):
+    first = azure.chat.completions.create(model="dep", messages=ask("weather?"), tools=[WEATHER_TOOL, TIME_TOOL])
+    call = first.choices[0].message.tool_calls[0]
+    assert first.choices[0].finish_reason == "tool_calls"
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == WEATHER_ARGS
+
+    messages = ask("weather?") + [first.choices[0].message.model_dump(exclude_none=True),
+                                  {"role": "tool", "tool_call_id": call.id, "content": "sunny, 21C"}]
+    second = azure.chat.completions.create(model="dep", messages=messages, tools=[WEATHER_TOOL])
+    assert second.choices[0].message.content == "[simulated] tool result: sunny, 21C"
+
+
+def test_forced_tool_choice_and_streamed_tool_call(azure):
+    chunks = list(azure.chat.completions.create(
+        model="dep", messages=ask("time?"), tools=[WEATHER_TOOL, TIME_TOOL], stream=True,
+        tool_choice={"type": "function", "function": {"name": "get_time"}}))
+    deltas = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
+    assert deltas[0].function.name == "get_time" and deltas[0].id
+    assert len(deltas) > 2  # arguments arrive in several pieces
+    assert json.loads("".join(d.function.arguments or "" for d in deltas)) == {"zone": "simulated"}
+    assert chunks[-1].choices[0].finish_reason == "tool_calls"
+
+
+def test_wrong_key_is_401_in_azure_shape(base_url):
+    client = openai.AzureOpenAI(azure_endpoint=base_url, api_key="wrong", api_version=API_VERSION, max_retries=0)
+    with pytest.raises(openai.AuthenticationError) as caught:
+        client.chat.completions.create(model="dep", messages=ask("x"))
+    assert caught.value.body["code"] == "401"
+    assert caught.value.body["message"].startswith("Access denied due to invalid subscription key")
+
+
+def test_missing_api_version_and_unknown_path_are_404(sim):
+    headers = {"api-key": API_KEY}
+    resp = sim.post("/openai/deployments/dep/chat/completions", json={"messages": ask("x")}, headers=headers)
+    assert resp.status_code == 404
+    assert resp.json() == {"error": {"code": "404", "message": "Resource not found"}}
+    assert sim.post("/openai/nothing-here", json={}, headers=headers).status_code == 404
+
+
+def test_bad_bodies_are_400(sim):
+    url = f"/openai/deployments/dep/chat/completions?api-version={API_VERSION}"
+    headers = {"api-key": API_KEY}
+    assert sim.post(url, content=b"{nope", headers=headers).status_code == 400
+    resp = sim.post(url, json={"model": "x"}, headers=headers)
+    assert resp.status_code == 400 and "messages" in resp.json()["error"]["message"]
+
+
+# --- Faults ---------------------------------------------------------------------------------------------
+
+
+def test_fault_429_with_retry_after_then_recovers(azure, sim):
+    sim.post("/_sim/faults", json={"match": "dep-429", "status": 429, "retry_after": 2, "count": 1})
+    with pytest.raises(openai.RateLimitError) as caught:
+        azure.chat.completions.create(model="dep-429", messages=ask("x"))
+    assert caught.value.response.headers["retry-after"] == "2"
+    assert caught.value.body["code"] == "429"
+    # The fault was for one request only, and did not touch other deployments.
+    assert azure.chat.completions.create(model="dep-429", messages=ask("x")).choices[0].message.content
+
+
+def test_fault_matches_body_model_and_custom_body(base_url, sim):
+    sim.post("/_sim/faults", json={"match": "gpt-x", "status": 503, "body": {"error": {"code": "Busy"}}})
+    client = openai.OpenAI(base_url=base_url + "/v1", api_key=API_KEY, max_retries=0)
+    with pytest.raises(openai.InternalServerError) as caught:
+        client.chat.completions.create(model="gpt-x", messages=ask("x"))
+    assert caught.value.status_code == 503 and caught.value.body == {"code": "Busy"}
+
+
+def test_fault_cuts_stream(azure, sim):
+    sim.post("/_sim/faults", json={"match": "dep-cut", "cut_after_chunks": 3})
+    received = []
+    with pytest.raises((openai.APIError, httpx.HTTPError)):
+        for chunk in azure.chat.completions.create(model="dep-cut", messages=ask("a b c d e f g"), stream=True):
+            received.append(chunk)
+    assert len(received) == 3
+
+
+def test_fault_latency_and_hang(azure, sim):
+    sim.post("/_sim/faults", json={"match": "dep-slow", "latency_ms": 400})
+    started = time.monotonic()
+    azure.chat.completions.create(model="dep-slow", messages=ask("x"))
+    assert time.monotonic() - started >= 0.4
+
+    sim.post("/_sim/faults", json={"match": "dep-hang", "hang": True})
+    with pytest.raises(openai.APITimeoutError):
+        azure.with_options(timeout=0.5).chat.completions.create(model="dep-hang", messages=ask("x"))
+
+
+def test_invalid_fault_is_rejected(sim):
+    assert sim.post("/_sim/faults", json={"bogus": 1}).status_code == 400
+    assert sim.get("/_sim/health").status_code == 200
+
+
+# --- Vertex AI --------------------------------------------------------------------------------------------
+
+
+def test_vertex_token_endpoint_checks_signature(sim):
+    account = sim.get("/_sim/vertex/service-account.json").json()
+    assert account["project_id"] == "sim-project" and account["token_uri"].endswith("/token")
+    now = int(time.time())
+    claims = {"iss": account["client_email"], "aud": account["token_uri"], "iat": now, "exp": now + 600,
+              "scope": "https://www.googleapis.com/auth/cloud-platform"}
+    grant = "urn:ietf:params:oauth:grant-type:jwt-bearer"
+
+    good = jwt.encode(claims, account["private_key"], algorithm="RS256")
+    token = sim.post("/token", data={"grant_type": grant, "assertion": good}).json()
+    assert token["token_type"] == "Bearer" and token["expires_in"] == 3600
+
+    other_key = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    forged = jwt.encode(claims, other_key, algorithm="RS256")
+    resp = sim.post("/token", data={"grant_type": grant, "assertion": forged})
+    assert resp.status_code == 400 and resp.json()["error"] == "invalid_grant"
+
+    url = "/v1/projects/sim-project/locations/us-central1/publishers/google/models/gemini-2.5-flash:generateContent"
+    body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}]}
+    resp = sim.post(url, json=body)
+    assert resp.status_code == 401 and resp.json()["error"]["status"] == "UNAUTHENTICATED"
+    resp = sim.post(url, json=body, headers={"Authorization": f"Bearer {token['access_token']}"})
+    assert resp.json()["candidates"][0]["content"]["parts"] == [{"text": "[simulated] hi"}]
+
+
+@pytest.fixture(scope="module")
+def litellm_kwargs(base_url):
+    os.environ["LITELLM_LOCAL_MODEL_COST_MAP"] = "True"
+    os.environ["HF_HUB_OFFLINE"] = "1"  # LiteLLM may look for a Llama tokenizer; fail fast offline
+    import litellm  # noqa: F401  (slow import, done once)
+
+    credentials = httpx.get(base_url + "/_sim/vertex/service-account.json").text
+    return {"api_base": base_url, "vertex_project": "sim-project", "vertex_location": "us-central1",
+            "vertex_credentials": credentials}
+
+
+async def _litellm_round(model: str, kwargs: dict) -> None:
+    import litellm
+
+    messages = ask(f"hello {model}")
+    expected = f"[simulated] hello {model}"
+    result = await litellm.acompletion(model=model, messages=messages, **kwargs)
+    assert result.choices[0].message.content == expected
+    assert result.usage.completion_tokens == len(expected.split())
+
+    stream = await litellm.acompletion(model=model, messages=messages, stream=True,
+                                       stream_options={"include_usage": True}, **kwargs)
+    text, usage = "", None
+    async for chunk in stream:
+        text += (chunk.choices[0].delta.content or "") if chunk.choices else ""
+        usage = getattr(chunk, "usage", None) or usage
+    assert text == expected
+    assert usage.completion_tokens == len(expected.split())
+
+    called = await litellm.acompletion(model=model, messages=messages, tools=[WEATHER_TOOL], **kwargs)
+    call = called.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather" and json.loads(call.function.arguments) == WEATHER_ARGS
+    follow_up = messages + [called.choices[0].message.model_dump(),
+                            {"role": "tool", "tool_call_id": call.id, "content": "sunny"}]
+    answered = await litellm.acompletion(model=model, messages=follow_up, tools=[WEATHER_TOOL], **kwargs)
+    assert answered.choices[0].message.content == "[simulated] tool result: sunny"
+
+    stream = await litellm.acompletion(model=model, messages=messages, tools=[WEATHER_TOOL], stream=True, **kwargs)
+    arguments = ""
+    async for chunk in stream:
+        for tool_call in (chunk.choices[0].delta.tool_calls or []) if chunk.choices else []:
+            arguments += tool_call.function.arguments or ""
+    assert json.loads(arguments) == WEATHER_ARGS
+
+
+@pytest.mark.parametrize("model", [
+    "vertex_ai/gemini-2.5-flash",
+    "vertex_ai/claude-sonnet-4@20250514",
+    "vertex_ai/meta/llama-3.3-70b-instruct-maas",
+])
+def test_vertex_models_through_litellm(litellm_kwargs, sim, model):
+    asyncio.run(_litellm_round(model, litellm_kwargs))
+    paths = {r["path"] for r in sim.get("/_sim/requests").json()["requests"]}
+    assert any(p.startswith("/v1/projects/sim-project/locations/us-central1/") for p in paths), paths
+
+
+def test_vertex_fault_uses_google_error_shape(litellm_kwargs, sim):
+    import litellm
+
+    sim.post("/_sim/faults", json={"match": "gemini-2.0-flash", "status": 429, "retry_after": 1})
+    with pytest.raises(litellm.RateLimitError):
+        asyncio.run(litellm.acompletion(model="vertex_ai/gemini-2.0-flash", messages=ask("x"), num_retries=0,
+                                        **litellm_kwargs))
+    logged = sim.get("/_sim/requests").json()["requests"]
+    assert logged[-1]["path"].endswith("gemini-2.0-flash:generateContent")
