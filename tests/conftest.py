@@ -70,7 +70,7 @@ def gateway_env(simulator: str, data_dir: Path, **extra: str) -> dict[str, str]:
     env.update(LLMPROXY_DATA_DIR=str(data_dir), LLMPROXY_SIMULATOR_URL=simulator,
                LLMPROXY_ADMIN_KEY=ADMIN_KEY, LLMPROXY_KEY_PEPPER=PEPPER,
                LLMPROXY_MAX_BODY_BYTES=str(MAX_BODY), LLMPROXY_REQUEST_TIMEOUT_SECONDS="3",
-               LLMPROXY_LOG_LEVEL="INFO", **extra)
+               LLMPROXY_LOG_LEVEL="DEBUG", **extra)
     return env
 
 
@@ -96,11 +96,15 @@ def admin(gateway) -> httpx.Client:
         yield client
 
 
+ISSUED_KEYS: list[str] = []        # every project key the tests made, for the hygiene check
+
+
 @pytest.fixture(scope="session")
 def make_key(admin):
     def make(project: str) -> str:
         resp = admin.post(f"/admin/projects/{project}/keys", json={"name": "test"})
         assert resp.status_code == 201, resp.text
+        ISSUED_KEYS.append(resp.json()["key"])
         return resp.json()["key"]
     return make
 

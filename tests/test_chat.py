@@ -104,13 +104,13 @@ def test_streamed_tool_call(client, model):
 def test_unknown_openai_fields_pass_through_to_openai_wire_upstreams(client, sim):
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}],
                                    extra_body={"prediction": {"type": "content", "content": "x"}})
-    body = sim.get("/_sim/requests").json()[-1]["body"]
+    body = sim.get("/_sim/requests").json()["requests"][-1]["body"]
     assert body["prediction"] == {"type": "content", "content": "x"}
 
 
 def test_upstream_receives_catalog_credentials_not_callers(client, sim, key):
     client.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "x"}])
-    seen = sim.get("/_sim/requests").json()[-1]
+    seen = sim.get("/_sim/requests").json()["requests"][-1]
     assert seen["path"] == "/openai/deployments/gpt-4o-mini/chat/completions"
     assert seen["query"].get("api-version") == "2024-10-21"
     headers = {k.lower(): v for k, v in seen["headers"].items()}

@@ -1,0 +1,104 @@
+"""The admin API's authorization, the catalog through it, private models, key revocation."""
+from __future__ import annotations
+
+import httpx
+import openai
+import pytest
+
+from .conftest import ADMIN_KEY
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+def private_model(model_id: str, projects: list[str]) -> dict:
+    return {"id": model_id, "name": "private deployment", "code": "private-deployment",
+            "provider": "Azure", "model_type": "AzureOpenAI",
+            "parameters": {"api_base": "$LLMPROXY_SIMULATOR_URL",
+                           "api_key": "$SIMULATOR_AZURE_API_KEY", "api_version": "2024-10-21"},
+            "costs": {"cost_input_1Mtokens": 1.0, "cost_output_1Mtokens": 2.0},
+            "operations": ["ChatCompletion"], "projects": projects, "private": True}
+
+
+def test_admin_needs_the_admin_key(gateway, key):
+    assert httpx.get(gateway + "/admin/models").status_code == 401
+    wrong = httpx.get(gateway + "/admin/models", headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    as_project = httpx.get(gateway + "/admin/models", headers={"Authorization": f"Bearer {key}"})
+    assert as_project.status_code == 403
+    assert as_project.json()["error"]["type"] == "permission_error"
+    ok = httpx.get(gateway + "/admin/models", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    assert ok.status_code == 200
+
+
+def test_model_crud(admin):
+    doc = private_model("crud-model", ["alpha"])
+    put = admin.put("/admin/models/crud-model", json=doc)
+    assert put.status_code == 200, put.text
+    assert admin.get("/admin/models/crud-model").json()["code"] == "private-deployment"
+    assert "crud-model" in {m["id"] for m in admin.get("/admin/models").json()["data"]}
+    assert admin.delete("/admin/models/crud-model").status_code == 200
+    assert admin.get("/admin/models/crud-model").status_code == 404
+    assert admin.delete("/admin/models/crud-model").status_code == 404
+
+
+@pytest.mark.parametrize("change, param", [
+    ({"provider": "Azurre"}, "provider"),
+    ({"operations": []}, "operations"),
+    ({"operations": ["ChatCompletion", "dancing"]}, "operations.1"),
+    ({"model_type": "GoogleVertex"}, None),               # type does not match provider
+    ({"costs": {"cost_input_1Mtokens": -1}}, "costs.cost_input_1Mtokens"),
+    ({"parameters": {"api_base": "$LLMPROXY_SIMULATOR_URL", "api_vesion": "x"}}, "parameters"),
+    ({"private": True, "projects": []}, None),
+    ({"surprise": 1}, "surprise"),
+])
+def test_invalid_model_documents_are_400(admin, change, param):
+    doc = {**private_model("bad-model", ["alpha"]), **change}
+    resp = admin.put("/admin/models/bad-model", json=doc)
+    assert resp.status_code == 400, resp.text
+    if param:
+        assert resp.json()["error"]["param"] == param
+
+
+def test_legacy_per_1k_costs_are_converted(admin):
+    doc = private_model("legacy-costs", ["alpha"])
+    doc["costs"] = {"input": 0.001, "output": 0.002}
+    assert admin.put("/admin/models/legacy-costs", json=doc).status_code == 200
+    costs = admin.get("/admin/models/legacy-costs").json()["costs"]
+    assert costs == {"cost_input_1Mtokens": 1.0, "cost_output_1Mtokens": 2.0}
+    admin.delete("/admin/models/legacy-costs")
+
+
+def test_private_model_is_invisible_to_other_projects(gateway, admin, make_key):
+    assert admin.put("/admin/models/team-a-only",
+                     json=private_model("team-a-only", ["team-a"])).status_code == 200
+    a = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key("team-a"), max_retries=0)
+    b = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key("team-b"), max_retries=0)
+    assert "team-a-only" in {m.id for m in a.models.list()}
+    assert a.chat.completions.create(model="team-a-only", messages=MSG).choices[0].message.content
+    assert "team-a-only" not in {m.id for m in b.models.list()}
+    with pytest.raises(openai.NotFoundError) as info:
+        b.chat.completions.create(model="team-a-only", messages=MSG)
+    assert info.value.code == "model_not_found"
+    with pytest.raises(openai.NotFoundError):
+        b.models.retrieve("team-a-only")
+    # Looking it up by its provider code must not work around the check either.
+    with pytest.raises(openai.NotFoundError):
+        b.chat.completions.create(model="private-deployment", messages=MSG)
+
+
+def test_revoked_key_stops_working(gateway, admin):
+    created = admin.post("/admin/projects/revocable/keys", json={}).json()
+    c = openai.OpenAI(base_url=gateway + "/v1", api_key=created["key"], max_retries=0)
+    assert c.models.list().data
+    listed = admin.get("/admin/projects/revocable/keys").json()["data"]
+    assert [k["key_id"] for k in listed] == [created["key_id"]]
+    assert all("hash" not in k and "key" not in k for k in listed)
+    assert admin.delete(f"/admin/keys/{created['key_id']}").status_code == 200
+    with pytest.raises(openai.AuthenticationError):
+        c.models.list()
+
+
+def test_bad_project_id_is_400(admin):
+    resp = admin.post("/admin/projects/bad%20project/keys", json={})
+    assert resp.status_code == 400
+    assert resp.json()["error"]["param"] == "project"

@@ -1,0 +1,97 @@
+"""Unit tests of core pieces where a direct call says more than an HTTP round trip."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from shared.catalog import Costs, ModelDocument
+from shared.config import Settings
+from shared.errors import sanitize
+from shared.gateway import Gateway
+from shared.handlers import chat, health
+from shared.handlers.respond import respond
+from shared.http_types import ApiRequest
+from shared.store import StoreUnavailable
+from shared.store.sqlite import SqliteStore
+
+
+def settings(tmp_path, **values) -> Settings:
+    env = {"LLMPROXY_DATA_DIR": str(tmp_path), "LLMPROXY_KEY_PEPPER": "pepper-for-tests",
+           "LLMPROXY_ADMIN_KEY": "admin-for-tests", "SIM": "http://127.0.0.1:9"}
+    env.update(values)
+    return Settings.from_env(env)
+
+
+def embeddings_only() -> ModelDocument:
+    return ModelDocument.model_validate({
+        "id": "embedder", "code": "text-embedding-3-small", "provider": "Azure",
+        "model_type": "AzureOpenAI", "operations": ["embeddings"],
+        "parameters": {"api_base": "$SIM", "api_version": "2024-10-21"}})
+
+
+async def test_a_model_without_the_operation_is_400_naming_the_model(tmp_path):
+    gw = await Gateway(settings(tmp_path)).ready()
+    await gw.store.upsert_model(embeddings_only())        # stored directly, bypassing admin checks
+    gw.catalog.invalidate()
+    key, _ = await gw.keys.issue("p1")
+    req = ApiRequest("POST", "/v1/chat/completions", {"authorization": f"Bearer {key}"},
+                     body=json.dumps({"model": "embedder", "messages": [{"role": "user",
+                                                                         "content": "x"}]}).encode())
+    resp = await respond(gw, chat.chat_completions, req)
+    err = json.loads(resp.body)["error"]
+    assert resp.status == 400
+    assert err["param"] == "model" and "embedder" in err["message"]
+    assert "ChatCompletion" in err["message"]
+    await gw.close()
+
+
+class BrokenStore(SqliteStore):
+    async def list_models(self):
+        raise StoreUnavailable("connection refused")
+
+    async def ping(self):
+        raise StoreUnavailable("connection refused")
+
+
+async def test_a_store_outage_is_503_not_model_not_found(tmp_path):
+    s = settings(tmp_path)
+    gw = await Gateway(s, store=BrokenStore(tmp_path / "x.db")).ready()
+    key, _ = await gw.keys.issue("p1")
+    req = ApiRequest("POST", "/v1/chat/completions", {"authorization": f"Bearer {key}"},
+                     body=b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}]}')
+    resp = await respond(gw, chat.chat_completions, req)
+    assert resp.status == 503
+    assert json.loads(resp.body)["error"]["type"] == "service_unavailable"
+    resp = await respond(gw, health.health, ApiRequest("GET", "/health", {}))
+    assert resp.status == 503
+    await gw.close()
+
+
+def test_costs_are_per_million_tokens():
+    costs = Costs(cost_input_1Mtokens=2.5, cost_output_1Mtokens=10)
+    assert costs.cost(1_000_000, 0) == 2.5
+    assert costs.cost(1000, 500) == pytest.approx(0.0025 + 0.005)
+    assert Costs.model_validate({"input": 0.0025, "output": 0.01}) == costs
+
+
+def test_sanitize_removes_secrets_and_credential_shapes():
+    text = ('key=abcd1234efgh; Authorization: Bearer eyJhbGciOi.x.y; token ya29.AbCdEf; '
+            '"api_key": "sk-live-123456"; -----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----'
+            ' my-configured-secret llmp-AbCdEfGh12345678')
+    clean = sanitize(text, ("my-configured-secret",), limit=None)
+    for leaked in ("abcd1234efgh", "eyJhbGciOi", "ya29.AbCdEf", "sk-live-123456", "MIIE",
+                   "my-configured-secret", "llmp-AbCdEfGh12345678"):
+        assert leaked not in clean
+
+
+async def test_keys_are_stored_only_as_keyed_hashes(tmp_path):
+    gw = await Gateway(settings(tmp_path)).ready()
+    key, record = await gw.keys.issue("p1")
+    assert record.hash != key and key not in json.dumps(record.__dict__)
+    other = await Gateway(settings(tmp_path / "b", LLMPROXY_KEY_PEPPER="another-pepper")).ready()
+    assert other.keys.hash(key) != record.hash           # keyed: the pepper matters
+    raw = (tmp_path / "llmproxy.sqlite3").read_bytes()
+    assert key.encode() not in raw
+    await gw.close()
+    await other.close()
