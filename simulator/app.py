@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from . import azure, control, vertex
+from . import azure, control, images, vertex
 from .bodies import BODY_KEY, load_body
 from .errors import AZURE, GOOGLE, OPENAI, error_response
 from .faults import Fault, hang_until_disconnect
@@ -133,7 +133,8 @@ def create_app(api_key: str = DEFAULT_API_KEY) -> web.Application:
     app = web.Application(middlewares=[provider_middleware], client_max_size=64 * 1024 * 1024)
     app[STATE] = SimState(api_key=api_key)
     app.router.add_routes(control.routes)
-    app.router.add_routes(azure.routes)
+    azure.add_routes(app)
+    app.router.add_get("/_sim/images/image.png", images.serve_image)
     app.router.add_routes(vertex.routes)
     app.router.add_post("/token", lambda request: request.app[STATE].vertex_auth.handle_token(request))
     return app
