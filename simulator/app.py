@@ -14,7 +14,7 @@ from typing import Any, Awaitable, Callable
 from aiohttp import web
 
 from . import azure, control, images, vertex
-from .bodies import BODY_KEY, load_body
+from .bodies import load_body
 from .errors import AZURE, GOOGLE, OPENAI, error_response
 from .faults import Fault, hang_until_disconnect
 from .openai_chat import BadRequest

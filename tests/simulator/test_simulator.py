@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:  # for the in-process test, whatever the pytest invocation
+    sys.path.insert(0, str(REPO_ROOT))
 API_KEY = "test-key"
 API_VERSION = "2024-10-21"
 
@@ -388,3 +390,20 @@ def test_vertex_imagen_predict(sim):
 
     png = base64.b64decode(predictions[0]["bytesBase64Encoded"])
     assert len(predictions) == 2 and png.startswith(b"\x89PNG") and int.from_bytes(png[16:20], "big") == 1408
+
+
+def test_create_app_in_process_uses_default_key():
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from simulator.app import create_app
+
+    async def scenario():
+        async with TestClient(TestServer(create_app())) as client:
+            url = "/openai/deployments/d/chat/completions?api-version=2024-10-21"
+            body = {"messages": [{"role": "user", "content": "in process"}]}
+            ok = await client.post(url, json=body, headers={"api-key": "sim-azure-key"})
+            assert (await ok.json())["choices"][0]["message"]["content"] == "[simulated] in process"
+            denied = await client.post(url, json=body, headers={"Authorization": "Bearer nope"})
+            assert denied.status == 401 and (await denied.json())["error"]["code"] == "401"
+
+    asyncio.run(scenario())
