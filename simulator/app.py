@@ -79,7 +79,7 @@ async def _apply_fault(request: web.Request, fault: Fault, flavor: str) -> web.S
     return None
 
 
-async def _cut_plain_response(request: web.Request, response: web.Response, fault: Fault) -> web.StreamResponse:
+async def _cut_plain_response(request: web.Request, response: web.Response) -> web.StreamResponse:
     """`cut_after_chunks` on a non-streaming answer: send headers and half the body, then abort."""
     body = response.body if isinstance(response.body, bytes) else b""
     partial = web.StreamResponse(status=response.status, headers={"Content-Type": response.content_type})
@@ -125,7 +125,7 @@ async def provider_middleware(request: web.Request, handler: Handler) -> web.Str
     except StreamCut:
         return web.Response(status=499)  # the connection is gone; aiohttp discards this
     if fault is not None and fault.cut_after_chunks is not None and isinstance(response, web.Response):
-        return await _cut_plain_response(request, response, fault)
+        return await _cut_plain_response(request, response)
     return response
 
 
