@@ -13,8 +13,8 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from . import azure, control, vertex
-from .bodies import BODY_KEY, load_body
+from . import azure, control, images, vertex
+from .bodies import load_body
 from .errors import AZURE, GOOGLE, OPENAI, error_response
 from .faults import Fault, hang_until_disconnect
 from .openai_chat import BadRequest
@@ -79,7 +79,7 @@ async def _apply_fault(request: web.Request, fault: Fault, flavor: str) -> web.S
     return None
 
 
-async def _cut_plain_response(request: web.Request, response: web.Response, fault: Fault) -> web.StreamResponse:
+async def _cut_plain_response(request: web.Request, response: web.Response) -> web.StreamResponse:
     """`cut_after_chunks` on a non-streaming answer: send headers and half the body, then abort."""
     body = response.body if isinstance(response.body, bytes) else b""
     partial = web.StreamResponse(status=response.status, headers={"Content-Type": response.content_type})
@@ -125,7 +125,7 @@ async def provider_middleware(request: web.Request, handler: Handler) -> web.Str
     except StreamCut:
         return web.Response(status=499)  # the connection is gone; aiohttp discards this
     if fault is not None and fault.cut_after_chunks is not None and isinstance(response, web.Response):
-        return await _cut_plain_response(request, response, fault)
+        return await _cut_plain_response(request, response)
     return response
 
 
@@ -133,7 +133,8 @@ def create_app(api_key: str = DEFAULT_API_KEY) -> web.Application:
     app = web.Application(middlewares=[provider_middleware], client_max_size=64 * 1024 * 1024)
     app[STATE] = SimState(api_key=api_key)
     app.router.add_routes(control.routes)
-    app.router.add_routes(azure.routes)
+    azure.add_routes(app)
+    app.router.add_get("/_sim/images/image.png", images.serve_image)
     app.router.add_routes(vertex.routes)
     app.router.add_post("/token", lambda request: request.app[STATE].vertex_auth.handle_token(request))
     return app

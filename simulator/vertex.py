@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from . import anthropic, gemini, openai_chat
+from . import anthropic, embeddings, gemini, images, openai_chat
 from .errors import GOOGLE, error_response
 from .bodies import json_body
 
@@ -29,6 +29,11 @@ async def publisher_model(request: web.Request) -> web.StreamResponse:
         return await gemini.handle(request, body, model, stream)
     if publisher == "anthropic" and method in ("rawPredict", "streamRawPredict"):
         return await anthropic.handle(request, body, model, stream)
+    if publisher == "google" and method == "predict":
+        if model.startswith("imagen"):
+            return web.json_response(images.imagen_predict(body))
+        if "embedding" in model:
+            return web.json_response(embeddings.vertex_predict(body, model))
     if publisher in ("mistralai", "ai21") and method in ("rawPredict", "streamRawPredict"):
         # These partners take OpenAI-style chat bodies; the method, not the body, picks
         # streaming, and like Mistral's own API their streams always end with usage.

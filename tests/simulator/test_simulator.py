@@ -23,6 +23,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:  # for the in-process test, whatever the pytest invocation
+    sys.path.insert(0, str(REPO_ROOT))
 API_KEY = "test-key"
 API_VERSION = "2024-10-21"
 
@@ -319,3 +321,89 @@ def test_vertex_fault_uses_google_error_shape(litellm_kwargs, sim):
                                         **litellm_kwargs))
     logged = sim.get("/_sim/requests").json()["requests"]
     assert logged[-1]["path"].endswith("gemini-2.0-flash:generateContent")
+
+
+# --- Embeddings, images, audio --------------------------------------------------------------------------
+
+
+def test_azure_embeddings_are_deterministic_unit_vectors(azure):
+    first = azure.embeddings.create(model="emb", input=["alpha", "beta"], dimensions=64)
+    again = azure.embeddings.create(model="emb", input="alpha", dimensions=64, encoding_format="float")
+    assert [len(d.embedding) for d in first.data] == [64, 64]
+    assert first.data[0].embedding == pytest.approx(again.data[0].embedding, abs=1e-6)
+    assert first.data[0].embedding != first.data[1].embedding
+    assert sum(v * v for v in first.data[0].embedding) == pytest.approx(1.0, abs=1e-4)
+    assert first.usage.prompt_tokens == 2
+
+
+def test_images_as_url_and_base64(azure, base_url):
+    import base64
+
+    by_url = azure.images.generate(model="dall-e-3", prompt="a red fox", size="256x256")
+    png = httpx.get(by_url.data[0].url).content
+    assert png.startswith(b"\x89PNG\r\n\x1a\n") and int.from_bytes(png[16:20], "big") == 256
+    inline = azure.images.generate(model="dall-e-3", prompt="a red fox", response_format="b64_json", n=2)
+    assert len(inline.data) == 2 and base64.b64decode(inline.data[0].b64_json).startswith(b"\x89PNG")
+
+
+def test_speech_is_decodable_and_transcriptions_follow_format(azure):
+    import io
+    import wave
+
+    audio = azure.audio.speech.create(model="tts", voice="alloy", input="one two three four", response_format="wav")
+    with wave.open(io.BytesIO(audio.content)) as decoded:
+        assert decoded.getframerate() == 24000 and decoded.getnframes() == 24000  # 4 words x 0.25 s
+    pcm = azure.audio.speech.create(model="tts", voice="alloy", input="one two three four", response_format="pcm")
+    assert len(pcm.content) == 2 * 24000
+
+    upload = ("speech.wav", audio.content)
+    size = len(audio.content)
+    text = azure.audio.transcriptions.create(model="whisper", file=upload)
+    assert text.text == f"[simulated] transcript of {size} bytes"
+    verbose = azure.audio.transcriptions.create(model="whisper", file=upload, response_format="verbose_json")
+    assert verbose.duration == 1.0 and verbose.segments[0].end == 1.0
+    srt = azure.audio.transcriptions.create(model="whisper", file=upload, response_format="srt")
+    assert srt.startswith("1\n00:00:00,000 --> 00:00:01,000\n[simulated] transcript")
+    vtt = azure.audio.transcriptions.create(model="whisper", file=upload, response_format="vtt")
+    assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:01.000")
+
+
+def test_vertex_embeddings_through_litellm(litellm_kwargs):
+    import litellm
+
+    result = asyncio.run(litellm.aembedding(model="vertex_ai/text-embedding-005", input=["hi there", "x"],
+                                            dimensions=16, **litellm_kwargs))
+    assert [len(d["embedding"]) for d in result.data] == [16, 16]
+
+
+def test_vertex_imagen_predict(sim):
+    account = sim.get("/_sim/vertex/service-account.json").json()
+    now = int(time.time())
+    assertion = jwt.encode({"iss": account["client_email"], "aud": account["token_uri"], "iat": now,
+                            "exp": now + 600}, account["private_key"], algorithm="RS256")
+    token = sim.post("/token", data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                     "assertion": assertion}).json()["access_token"]
+    url = "/v1/projects/sim-project/locations/us-central1/publishers/google/models/imagen-3.0-generate-002:predict"
+    body = {"instances": [{"prompt": "a dog"}], "parameters": {"sampleCount": 2, "aspectRatio": "16:9"}}
+    predictions = sim.post(url, json=body, headers={"Authorization": f"Bearer {token}"}).json()["predictions"]
+    import base64
+
+    png = base64.b64decode(predictions[0]["bytesBase64Encoded"])
+    assert len(predictions) == 2 and png.startswith(b"\x89PNG") and int.from_bytes(png[16:20], "big") == 1408
+
+
+def test_create_app_in_process_uses_default_key():
+    from aiohttp.test_utils import TestClient, TestServer
+
+    from simulator.app import create_app
+
+    async def scenario():
+        async with TestClient(TestServer(create_app())) as client:
+            url = "/openai/deployments/d/chat/completions?api-version=2024-10-21"
+            body = {"messages": [{"role": "user", "content": "in process"}]}
+            ok = await client.post(url, json=body, headers={"api-key": "sim-azure-key"})
+            assert (await ok.json())["choices"][0]["message"]["content"] == "[simulated] in process"
+            denied = await client.post(url, json=body, headers={"Authorization": "Bearer nope"})
+            assert denied.status == 401 and (await denied.json())["error"]["code"] == "401"
+
+    asyncio.run(scenario())

@@ -1,0 +1,82 @@
+"""Azure/OpenAI audio: `audio/speech` (a real, decodable tone) and `audio/transcriptions`."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from aiohttp import web
+
+from .content import SIMULATED_PREFIX, count_words
+from .media import SAMPLE_RATE, tone_pcm, wav, wav_duration
+from .openai_chat import BadRequest
+
+SECONDS_PER_WORD = 0.25
+MAX_SECONDS = 30.0
+# Only formats the stdlib can encode.  OpenAI's own default is mp3, which would need
+# an encoder; a request that names no format therefore gets WAV.
+_SPEECH_FORMATS = {"wav": "audio/wav", "pcm": "audio/pcm"}
+
+
+def speech(body: dict[str, Any]) -> web.Response:
+    text = body.get("input")
+    if not isinstance(text, str) or not text:
+        raise BadRequest("'input' is a required property.")
+    fmt = body.get("response_format") or "wav"
+    if fmt not in _SPEECH_FORMATS:
+        raise BadRequest(f"response_format '{fmt}' is not available in the simulator; use 'wav' or 'pcm'.")
+    speed = float(body.get("speed") or 1.0)
+    seconds = min(MAX_SECONDS, max(0.25, count_words(text) * SECONDS_PER_WORD / max(speed, 0.25)))
+    # Each voice gets its own pitch, so tests can tell voices apart.
+    frequency = 220 + int(hashlib.sha256(str(body.get("voice", "")).encode()).hexdigest()[:4], 16) % 660
+    pcm = tone_pcm(seconds, frequency)
+    return web.Response(body=wav(pcm) if fmt == "wav" else pcm,
+                        headers={"Content-Type": _SPEECH_FORMATS[fmt], "x-sim-sample-rate": str(SAMPLE_RATE)})
+
+
+def _timestamp(seconds: float, separator: str) -> str:
+    millis = int(round(seconds * 1000))
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}{separator}{millis:03d}"
+
+
+async def read_transcription_form(request: web.Request) -> tuple[bytes, dict[str, str]]:
+    """The uploaded `file` bytes and the other (text) form fields."""
+    if not request.content_type.startswith("multipart/"):
+        raise BadRequest("Content-Type must be multipart/form-data.")
+    audio: bytes | None = None
+    fields: dict[str, str] = {}
+    reader = await request.multipart()
+    async for part in reader:
+        if part.name == "file":
+            audio = bytes(await part.read())
+        elif part.name:
+            fields[part.name] = await part.text()
+    if audio is None:
+        raise BadRequest("'file' is a required property.")
+    return audio, fields
+
+
+def transcription(audio: bytes, fields: dict[str, str]) -> web.Response:
+    text = f"{SIMULATED_PREFIX} transcript of {len(audio)} bytes"
+    duration = round(wav_duration(audio) or 1.0, 3)
+    fmt = fields.get("response_format", "json")
+    if fmt == "json":
+        return web.json_response({"text": text})
+    if fmt == "text":
+        return web.Response(text=text + "\n", content_type="text/plain")
+    if fmt == "srt":
+        cue = f"1\n{_timestamp(0, ',')} --> {_timestamp(duration, ',')}\n{text}\n\n"
+        return web.Response(text=cue, content_type="text/plain")
+    if fmt == "vtt":
+        cue = f"WEBVTT\n\n{_timestamp(0, '.')} --> {_timestamp(duration, '.')}\n{text}\n\n"
+        return web.Response(text=cue, content_type="text/plain")
+    if fmt == "verbose_json":
+        segment = {"id": 0, "seek": 0, "start": 0.0, "end": duration, "text": text, "tokens": [],
+                   "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 1.0, "no_speech_prob": 0.0}
+        body = {"task": "transcribe", "language": fields.get("language", "english"), "duration": duration,
+                "text": text, "segments": [segment]}
+        return web.json_response(body)
+    raise BadRequest(f"response_format '{fmt}' is not one of json, text, srt, verbose_json, vtt.")
