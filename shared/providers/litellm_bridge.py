@@ -44,6 +44,9 @@ def _import_litellm() -> Any:
         if _litellm is None:
             # Without this LiteLLM fetches its price map from the internet on import.
             os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
+            # Some Vertex MaaS paths make LiteLLM fetch a tokenizer from the Hugging Face hub
+            # mid-request; a gateway must never download at request time.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
             started = time.perf_counter()
             import litellm
             litellm.telemetry = False
