@@ -108,6 +108,9 @@ param alwaysReadyHttpInstances int = 0
 @maxValue(730)
 param logRetentionDays int = 30
 
+@description('Share of requests traced to Application Insights, 0 to 1 (LLMPROXY_TRACE_SAMPLE_RATIO).')
+param traceSampleRatio string = '1.0'
+
 @description('Days usage rows are kept in Cosmos DB (0 = forever). Matches LLMPROXY_USAGE_RETENTION_DAYS.')
 @minValue(0)
 param usageRetentionDays int = 0
@@ -599,6 +602,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     LLMPROXY_CONNECT_TIMEOUT_SECONDS: '10'
     LLMPROXY_REQUEST_TIMEOUT_SECONDS: '200'
     LLMPROXY_USAGE_RETENTION_DAYS: string(usageRetentionDays)
+    LLMPROXY_TRACE_SAMPLE_RATIO: traceSampleRatio
 
     // Cosmos DB: the store's client (no COSMOS_KEY: DefaultAzureCredential) and the bindings.
     COSMOS_ENDPOINT: cosmos.properties.documentEndpoint

@@ -33,6 +33,28 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
         raise ValueError(f"setting {name} must be a number, got {raw!r}") from None
 
 
+def _ratio(env: Mapping[str, str], name: str, default: float) -> float:
+    value = _float(env, name, default)
+    if not 0.0 <= value <= 1.0:
+        raise ValueError(f"setting {name} must be between 0 and 1, got {value}")
+    return value
+
+
+_KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
+
+
+def _blank_unresolved_references(env: dict[str, str]) -> tuple[str, ...]:
+    """App Service leaves a Key Vault reference as its literal text when it cannot resolve it (the
+    secret does not exist yet, or the identity may not read it). That text is public (it is in the
+    template), so it must never count as a value: an admin key equal to it would open the admin
+    API to anyone. Such settings are treated as unset and reported once at startup."""
+    names = tuple(sorted(n for n, v in env.items()
+                         if isinstance(v, str) and v.strip().startswith(_KEY_VAULT_REFERENCE)))
+    for name in names:
+        env[name] = ""
+    return names
+
+
 @dataclass(frozen=True)
 class Settings:
     store: str = "sqlite"                     # LLMPROXY_STORE: sqlite | cosmos
@@ -44,11 +66,15 @@ class Settings:
     key_cache_ttl: float = 30.0               # LLMPROXY_KEY_CACHE_TTL_SECONDS
     connect_timeout: float = 10.0             # LLMPROXY_CONNECT_TIMEOUT_SECONDS
     request_timeout: float = 200.0            # LLMPROXY_REQUEST_TIMEOUT_SECONDS (< 230 s LB limit)
+    trace_sample_ratio: float = 1.0           # LLMPROXY_TRACE_SAMPLE_RATIO (0..1, when tracing is on)
+    # Settings whose value was a Key Vault reference the platform could not resolve (see below).
+    unresolved: tuple[str, ...] = ()
     values: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
         env = dict(os.environ if env is None else env)
+        unresolved = _blank_unresolved_references(env)
         return cls(
             store=env.get("LLMPROXY_STORE", "sqlite").lower(),
             data_dir=Path(env.get("LLMPROXY_DATA_DIR", ".data")),
@@ -59,6 +85,8 @@ class Settings:
             key_cache_ttl=_float(env, "LLMPROXY_KEY_CACHE_TTL_SECONDS", 30.0),
             connect_timeout=_float(env, "LLMPROXY_CONNECT_TIMEOUT_SECONDS", 10.0),
             request_timeout=_float(env, "LLMPROXY_REQUEST_TIMEOUT_SECONDS", 200.0),
+            trace_sample_ratio=_ratio(env, "LLMPROXY_TRACE_SAMPLE_RATIO", 1.0),
+            unresolved=unresolved,
             values=env,
         )
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from . import telemetry
 from .catalog import Catalog
 from .config import Settings
 from .keys import KeyService
@@ -28,6 +29,13 @@ class Gateway:
         self.keys = KeyService(self.store, settings)
         self.usage = UsageRecorder(self.store)
         install_redaction(settings.secret_values())
+        if settings.unresolved:
+            log.error("settings %s are Key Vault references that did not resolve (missing secret "
+                      "or no access); they are treated as unset", ", ".join(settings.unresolved))
+        try:
+            telemetry.configure(settings)
+        except Exception as exc:      # telemetry must never keep the gateway from serving
+            log.error("tracing is off: Application Insights setup failed: %s", type(exc).__name__)
         self._opened = False
         self._open_lock = asyncio.Lock()
 

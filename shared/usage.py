@@ -11,6 +11,7 @@ import asyncio
 import logging
 import uuid
 
+from . import telemetry
 from .catalog import ResolvedModel
 from .providers import Usage
 from .store import Store, UsageRecord
@@ -40,6 +41,10 @@ class UsageRecorder:
                           completion_tokens=usage.completion_tokens, cost=round(cost, 10),
                           latency_ms=round(latency_ms, 3), status=status,
                           created_at=utcnow().isoformat(), key_id=key_id, stream=stream)
+        telemetry.annotate_usage(project=project, key_id=key_id, model=model_name,
+                                 operation=operation, prompt_tokens=row.prompt_tokens,
+                                 completion_tokens=row.completion_tokens, cost=row.cost,
+                                 latency_ms=row.latency_ms, status=status, stream=stream)
         if len(self._pending) >= _MAX_PENDING:
             log.error("usage queue full; dropping the oldest row")
             self._pending.pop(0)

@@ -6,6 +6,7 @@ import logging
 import traceback
 from typing import Awaitable, Callable
 
+from .. import telemetry
 from ..errors import GatewayError, ServiceUnavailable, sanitize
 from ..gateway import Gateway
 from ..http_types import ApiRequest, ApiResponse
@@ -21,15 +22,32 @@ def error_response(err: GatewayError) -> ApiResponse:
 
 
 async def respond(gateway: Gateway, handler: Handler, request: ApiRequest) -> ApiResponse:
+    """Run `handler`, traced as one request when tracing is on (see shared/telemetry.py)."""
+    trace = telemetry.start_request(getattr(handler, "__name__", "request"), request.method)
+    trace.enter()
     try:
-        return await handler(gateway, request)
+        result, error_code = await _run(gateway, handler, request)
+    finally:
+        trace.leave()
+    if result.stream is not None and trace is not telemetry.NOOP:
+        result.stream = telemetry.traced_stream(result.stream, trace, result.status)
+    else:
+        trace.finish(result.status, error_code)
+    return result
+
+
+async def _run(gateway: Gateway, handler: Handler,
+               request: ApiRequest) -> tuple[ApiResponse, str | None]:
+    try:
+        return await handler(gateway, request), None
     except GatewayError as err:
-        return error_response(err)
+        return error_response(err), err.code
     except StoreUnavailable as exc:
         log.error("store unavailable during %s %s: %s", request.method, request.path, exc)
-        return error_response(ServiceUnavailable("The gateway's store is unavailable; try again."))
+        err = ServiceUnavailable("The gateway's store is unavailable; try again.")
+        return error_response(err), err.code
     except Exception as exc:
         log.error("unhandled %s during %s %s: %s\n%s", type(exc).__name__, request.method,
                   request.path, sanitize(str(exc)), traceback.format_exc())
         return error_response(GatewayError("The gateway failed to handle this request.",
-                                           code="internal_error"))
+                                           code="internal_error")), "internal_error"

@@ -12,10 +12,12 @@ class Registry:
     """One adapter instance per provider family, shared by every model of that family."""
 
     def __init__(self, settings: Settings):
+        from ..telemetry import TracedAdapter
         from .litellm_bridge import LiteLLMVertexAdapter
         from .openai_wire import OpenAIWireAdapter
-        self.openai_wire = OpenAIWireAdapter(settings)
-        self.vertex = LiteLLMVertexAdapter()
+        # Traced: each provider call becomes a child span of its request (a no-op when off).
+        self.openai_wire = TracedAdapter(OpenAIWireAdapter(settings))
+        self.vertex = TracedAdapter(LiteLLMVertexAdapter())
 
     def for_model(self, doc: ModelDocument) -> Adapter:
         if doc.model_type in (ModelType.AZURE_OPENAI, ModelType.AZURE_FOUNDRY):

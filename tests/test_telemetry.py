@@ -1,0 +1,207 @@
+"""Tracing: one span per request with the metered figures, the provider call as its child span,
+and nothing of the conversation in any of them.
+
+The gateway core runs in this process (an in-memory span exporter can only see spans made here),
+against the provider simulator over a real socket; the spans are what Application Insights would
+receive through azure-monitor-opentelemetry.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from shared import telemetry
+from shared.admin import create_key, upsert_model
+from shared.config import Settings
+from shared.gateway import Gateway
+from shared.handlers import chat, models
+from shared.handlers.respond import respond
+from shared.http_types import ApiRequest
+
+from .conftest import ROOT
+
+PROMPT = "my-private-question-about-cardamom-4821"
+SIM_KEY = "sim-azure-key"
+PEPPER = "telemetry-test-pepper-0123"
+
+
+@pytest.fixture
+def spans():
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    telemetry.use_tracer_provider(provider)
+    yield exporter
+    telemetry.use_tracer_provider(None)
+    provider.shutdown()
+
+
+@pytest.fixture
+async def gateway(simulator, tmp_path):
+    settings = Settings.from_env({
+        "LLMPROXY_DATA_DIR": str(tmp_path), "LLMPROXY_KEY_PEPPER": PEPPER,
+        "LLMPROXY_SIMULATOR_URL": simulator, "SIMULATOR_AZURE_API_KEY": SIM_KEY,
+        "LLMPROXY_REQUEST_TIMEOUT_SECONDS": "5"})
+    gw = await Gateway(settings).ready()
+    catalog = json.loads((ROOT / "catalog" / "simulator.json").read_text())
+    await upsert_model(gw, next(d for d in catalog if d["id"] == "gpt-4o-mini"))
+    key, _ = await create_key(gw, "tracing", "test")
+    try:
+        yield gw, key
+    finally:
+        await gw.close()
+
+
+def chat_request(key: str, **extra) -> ApiRequest:
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}], **extra}
+    return ApiRequest(method="POST", path="/v1/chat/completions",
+                      headers={"authorization": f"Bearer {key}"}, body=json.dumps(body).encode())
+
+
+def by_kind(exporter: InMemorySpanExporter):
+    finished = exporter.get_finished_spans()
+    server = [s for s in finished if s.kind == SpanKind.SERVER]
+    client = [s for s in finished if s.kind == SpanKind.CLIENT]
+    assert len(server) == 1, [s.name for s in finished]
+    return server[0], client
+
+
+def assert_nothing_private(exporter, *private: str) -> None:
+    for span in exporter.get_finished_spans():
+        texts = [span.name, *map(str, span.attributes.values()), *map(str, span.attributes)]
+        texts += [str(v) for e in span.events for v in e.attributes.values()]
+        for value in private:
+            assert not any(value in t for t in texts), (span.name, value)
+
+
+async def test_a_request_is_one_trace_with_the_upstream_call_as_its_child(gateway, spans):
+    gw, key = gateway
+    response = await respond(gw, chat.chat_completions, chat_request(key))
+    assert response.status == 200, response.body
+    reply = json.loads(response.body)
+    request, upstream = by_kind(spans)
+
+    attrs = request.attributes
+    assert request.name == "llmproxy chat_completions"
+    assert attrs["llmproxy.operation"] == "chat_completions"
+    assert attrs["http.request.method"] == "POST"
+    assert attrs["http.response.status_code"] == 200
+    assert attrs["gen_ai.request.model"] == "gpt-4o-mini"
+    assert attrs["gen_ai.operation.name"] == "ChatCompletion"
+    assert attrs["llmproxy.project"] == "tracing"
+    assert attrs["gen_ai.usage.input_tokens"] == reply["usage"]["prompt_tokens"] > 0
+    assert attrs["gen_ai.usage.output_tokens"] == reply["usage"]["completion_tokens"] > 0
+    expected_cost = (reply["usage"]["prompt_tokens"] * 0.15
+                     + reply["usage"]["completion_tokens"] * 0.6) / 1e6
+    assert attrs["llmproxy.cost"] == pytest.approx(expected_cost)
+    assert attrs["llmproxy.latency_ms"] > 0
+    assert attrs["llmproxy.stream"] is False
+    assert request.status.status_code != StatusCode.ERROR
+
+    assert len(upstream) == 1
+    child = upstream[0]
+    assert child.parent is not None and child.parent.span_id == request.context.span_id
+    assert child.context.trace_id == request.context.trace_id
+    assert child.attributes["llmproxy.provider"] == "Azure OpenAI"
+    assert child.attributes["gen_ai.response.model"] == "gpt-4o-mini"
+    assert child.attributes["llmproxy.upstream_status"] == 200
+    assert child.end_time <= request.end_time
+
+    completion = reply["choices"][0]["message"]["content"]
+    assert_nothing_private(spans, PROMPT, completion, key, SIM_KEY, PEPPER)
+
+
+async def test_a_stream_is_traced_until_its_last_chunk(gateway, spans):
+    gw, key = gateway
+    response = await respond(gw, chat.chat_completions, chat_request(key, stream=True))
+    assert response.stream is not None
+    assert spans.get_finished_spans() == ()          # still streaming: nothing has ended yet
+    body = b"".join([chunk async for chunk in response.stream])
+    assert body.rstrip().endswith(b"data: [DONE]")
+    request, upstream = by_kind(spans)
+    assert request.attributes["llmproxy.stream"] is True
+    assert request.attributes["http.response.status_code"] == 200
+    assert request.attributes["gen_ai.usage.output_tokens"] > 0
+    assert [c.parent.span_id for c in upstream] == [request.context.span_id]
+    deltas = "".join(
+        (json.loads(line[5:])["choices"] or [{}])[0].get("delta", {}).get("content") or ""
+        for line in body.decode().splitlines()
+        if line.startswith("data: {"))
+    assert deltas
+    assert_nothing_private(spans, PROMPT, deltas, key, SIM_KEY)
+
+
+async def test_a_failed_upstream_call_marks_both_spans(gateway, spans, sim):
+    gw, key = gateway
+    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "status": 500})
+    response = await respond(gw, chat.chat_completions, chat_request(key))
+    assert response.status == 502
+    request, upstream = by_kind(spans)
+    assert request.status.status_code == StatusCode.ERROR
+    assert request.attributes["http.response.status_code"] == 502
+    assert request.attributes["error.type"] == "upstream_error"
+    assert request.attributes["llmproxy.upstream_status"] == 502
+    assert upstream[0].status.status_code == StatusCode.ERROR
+    assert upstream[0].attributes["llmproxy.upstream_status"] == 502
+    assert_nothing_private(spans, PROMPT, key, SIM_KEY)
+
+
+async def test_requests_without_a_provider_call_have_no_child_span(gateway, spans):
+    gw, key = gateway
+    response = await respond(gw, models.list_models, ApiRequest(
+        method="GET", path="/v1/models", headers={"authorization": f"Bearer {key}"}))
+    assert response.status == 200
+    request, upstream = by_kind(spans)
+    assert request.attributes["llmproxy.operation"] == "list_models"
+    assert upstream == []
+
+
+async def test_an_unauthenticated_request_is_traced_without_a_project(gateway, spans):
+    gw, _ = gateway
+    response = await respond(gw, chat.chat_completions, chat_request("wrong-key"))
+    assert response.status == 401
+    request, _ = by_kind(spans)
+    assert request.attributes["error.type"] == "invalid_api_key"
+    assert "llmproxy.project" not in request.attributes
+    assert request.status.status_code != StatusCode.ERROR        # a client error, not ours
+    assert_nothing_private(spans, "wrong-key", PROMPT)
+
+
+def test_tracing_stays_off_and_unimported_without_application_insights():
+    code = ("import sys\n"
+            "from shared.config import Settings\n"
+            "from shared import telemetry\n"
+            "assert telemetry.configure(Settings.from_env({})) is False\n"
+            "assert not telemetry.enabled()\n"
+            "assert telemetry.start_request('x', 'GET') is telemetry.NOOP\n"
+            "assert not any(m.startswith(('azure.monitor', 'opentelemetry.sdk')) for m in sys.modules)\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert out.stdout.strip() == "ok", out.stderr
+
+
+def test_application_insights_is_configured_from_its_settings():
+    """With a connection string the exporter is set up (no network at setup time), and the
+    Entra credential follows the Functions host's APPLICATIONINSIGHTS_AUTHENTICATION_STRING."""
+    code = ("from shared.config import Settings\n"
+            "from shared import telemetry\n"
+            "cs = 'InstrumentationKey=00000000-0000-0000-0000-000000000000;"
+            "IngestionEndpoint=http://127.0.0.1:9/'\n"
+            "s = Settings.from_env({'APPLICATIONINSIGHTS_CONNECTION_STRING': cs,"
+            " 'LLMPROXY_TRACE_SAMPLE_RATIO': '0.5'})\n"
+            "assert telemetry.configure(s) is True and telemetry.enabled()\n"
+            "from azure.identity import ManagedIdentityCredential\n"
+            "c = telemetry._ingestion_credential('ClientId=abc;Authorization=AAD')\n"
+            "assert isinstance(c, ManagedIdentityCredential)\n"
+            "assert telemetry._ingestion_credential('') is None\n"
+            "print('ok')")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                         timeout=120)
+    assert out.stdout.strip().endswith("ok"), out.stderr[-3000:]
