@@ -101,6 +101,7 @@ _SECRET_PATTERNS = [
                r"[\"']?\s*[:=]\s*[\"']?)[^\s\"'&,}]{4,}"),
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
     re.compile(r"\bya29\.[A-Za-z0-9._-]+"),
+    re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),   # a JWT (Entra)
     re.compile(r"\bllmp-[A-Za-z0-9]{8,}"),
 ]
 _MAX_UPSTREAM_MESSAGE = 500

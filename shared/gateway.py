@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from . import telemetry
+from . import azure_auth, telemetry
 from .catalog import Catalog
 from .config import Settings
 from .keys import KeyService
@@ -62,6 +62,7 @@ class Gateway:
     async def close(self) -> None:
         await self.usage.flush()
         await provider_http.close_all()
+        await azure_auth.close_all()
         await self.store.close()
 
 

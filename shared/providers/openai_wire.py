@@ -9,11 +9,17 @@ Surfaces (catalog `parameters.surface`):
   v1           {api_base}/openai/v1/chat/completions, model = code                 (Azure v1)
   openai       {api_base}/chat/completions, model = code       (any OpenAI-compatible upstream)
 Default: `deployments` when `api_version` is set, else `v1`.
+
+Authentication (catalog `parameters.auth`): `api-key` (Azure's header) or `bearer` with the
+`api_key` parameter; or `entra`, with no `api_key` at all: each call carries an Entra ID token for
+`token_scope` (default `https://cognitiveservices.azure.com/.default`) from the Function App's
+managed identity (or `az login` locally), cached until shortly before it expires.
 """
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Literal
 
@@ -21,11 +27,14 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..catalog import ModelDocument, Operation
+from .. import azure_auth
 from ..config import Settings
 from ..errors import (GatewayError, UpstreamError, UpstreamTimeout, from_upstream,
                       upstream_message)
 from . import http
 from .base import Completion, CompletionStream, Usage
+
+log = logging.getLogger(__name__)
 
 
 class OpenAIWireParams(BaseModel):
@@ -34,7 +43,8 @@ class OpenAIWireParams(BaseModel):
     api_key: str | None = None
     api_version: str | None = None
     surface: Literal["deployments", "v1", "openai"] | None = None
-    auth: Literal["api-key", "bearer"] | None = None
+    auth: Literal["api-key", "bearer", "entra"] | None = None
+    token_scope: str | None = None
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,7 @@ class Target:
     query: str             # "?api-version=..." or ""
     model: str             # value put in the body's `model`
     headers: dict[str, str]
+    token_scope: str | None = None     # set: add an Entra bearer token for this scope per call
 
 
 class OpenAIWireAdapter:
@@ -71,6 +82,14 @@ class OpenAIWireAdapter:
         else:
             url_base, query = base, (f"?api-version={p.api_version}" if p.api_version else "")
         headers = {"Content-Type": "application/json"}
+        if p.auth == "entra" or p.token_scope:
+            if p.auth != "entra":
+                raise ValueError("parameters.token_scope is only used with auth 'entra'")
+            if p.api_key:
+                raise ValueError("parameters.api_key must be left out with auth 'entra' "
+                                 "(the managed identity's token replaces it)")
+            return Target(url_base, query, doc.code, headers,
+                          p.token_scope or azure_auth.COGNITIVE_SERVICES_SCOPE)
         if p.api_key:
             auth = p.auth or ("bearer" if surface == "openai" else "api-key")
             if auth == "bearer":
@@ -82,8 +101,12 @@ class OpenAIWireAdapter:
     async def _post(self, target: Target, path: str, payload: bytes,
                     secrets: tuple[str, ...]) -> aiohttp.ClientResponse:
         url = f"{target.url_base}/{path}{target.query}"
+        headers = target.headers
+        if target.token_scope:
+            token = await self._entra_token(target.token_scope)
+            headers, secrets = {**headers, "Authorization": f"Bearer {token}"}, (*secrets, token)
         try:
-            resp = await http.session(self._settings).post(url, data=payload, headers=target.headers)
+            resp = await http.session(self._settings).post(url, data=payload, headers=headers)
         except asyncio.TimeoutError:
             raise UpstreamTimeout(f"{self.name} did not answer in time.") from None
         except aiohttp.ClientError as exc:
@@ -98,6 +121,15 @@ class OpenAIWireAdapter:
                                 retry_after=resp.headers.get("Retry-After"),
                                 provider=self.name, secrets=secrets)
         return resp
+
+    async def _entra_token(self, scope: str) -> str:
+        try:
+            return await azure_auth.bearer_token(scope)
+        except azure_auth.TokenUnavailable as exc:
+            log.error("no Entra token for %s (%s): %s", self.name, scope, exc.__cause__)
+            raise UpstreamError(f"The gateway could not get an Entra ID token for {self.name}: "
+                                f"its managed identity (or local az login) did not answer.",
+                                code="upstream_auth_failed") from None
 
     async def chat(self, target: Target, body: dict[str, Any], stream: bool,
                    secrets: tuple[str, ...]) -> Completion | CompletionStream:
