@@ -58,7 +58,7 @@ param jobsConsumerGroupName string = 'jobs-worker'
 @maxValue(32)
 param jobsHubPartitionCount int = 4
 
-@description('Web PubSub hub for realtime sessions.')
+@description('Web PubSub hub for realtime sessions: the HUB the trigger functions are bound to.')
 param webPubSubHubName string = 'realtime'
 
 @description('Storage redundancy.')
@@ -199,6 +199,11 @@ var cosmosContainers = [
   }
   {
     name: 'jobs'
+    partitionKey: '/project'
+    expiring: true
+  }
+  {
+    name: 'job_results'
     partitionKey: '/project'
     expiring: true
   }
@@ -604,26 +609,29 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     LLMPROXY_USAGE_RETENTION_DAYS: string(usageRetentionDays)
     LLMPROXY_TRACE_SAMPLE_RATIO: traceSampleRatio
 
-    // Cosmos DB: the store's client (no COSMOS_KEY: DefaultAzureCredential) and the bindings.
+    // Cosmos DB: the store's client (no COSMOS_KEY: DefaultAzureCredential) and the jobs
+    // worker's cosmos_db_output binding (connection LLMPROXY_COSMOS).
     COSMOS_ENDPOINT: cosmos.properties.documentEndpoint
     COSMOS_DATABASE: cosmosDatabaseName
     COSMOS_CREATE_IF_MISSING: 'false'
-    CosmosDbConnection__accountEndpoint: cosmos.properties.documentEndpoint
-    CosmosDbConnection__credential: 'managedidentity'
-    CosmosDbConnection__clientId: identity.properties.clientId
+    LLMPROXY_COSMOS__accountEndpoint: cosmos.properties.documentEndpoint
+    LLMPROXY_COSMOS__credential: 'managedidentity'
+    LLMPROXY_COSMOS__clientId: identity.properties.clientId
+    LLMPROXY_COSMOS_DATABASE: cosmosDatabaseName
 
-    // Event Hubs: the jobs trigger, the event_hub_output binding and the producer client.
-    EventHubConnection__fullyQualifiedNamespace: '${eventHubs.name}.servicebus.windows.net'
-    EventHubConnection__credential: 'managedidentity'
-    EventHubConnection__clientId: identity.properties.clientId
-    LLMPROXY_JOBS_HUB: jobsHubName
-    LLMPROXY_JOBS_CONSUMER_GROUP: jobsConsumerGroupName
+    // Event Hubs: the jobs trigger and the event_hub_output binding (connection LLMPROXY_EVENT_HUB).
+    LLMPROXY_EVENT_HUB__fullyQualifiedNamespace: '${eventHubs.name}.servicebus.windows.net'
+    LLMPROXY_EVENT_HUB__credential: 'managedidentity'
+    LLMPROXY_EVENT_HUB__clientId: identity.properties.clientId
+    LLMPROXY_EVENT_HUB_NAME: jobsHubName
+    LLMPROXY_EVENT_HUB_CONSUMER_GROUP: jobsConsumerGroupName
 
-    // Web PubSub: the triggers, the connection binding and the service client.
+    // Web PubSub: the triggers' connection and the service client, both through the identity.
+    // The hub name is fixed in the code (shared/realtime/pubsub.py HUB) and matched by
+    // webPubSubHubName.
     WebPubSubConnectionString__serviceUri: 'https://${webPubSub.properties.hostName}'
     WebPubSubConnectionString__credential: 'managedidentity'
     WebPubSubConnectionString__clientId: identity.properties.clientId
-    WebPubSubHub: webPubSubHubName
 
     // Providers named by catalog/example.json. Secrets are Key Vault references: a reference whose
     // secret does not exist yet stays unresolved, and the gateway treats it as not set.

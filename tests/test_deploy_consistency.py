@@ -37,9 +37,10 @@ LOCAL_PLATFORM = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"}
 # template ahead of the code. Each entry must go as soon as the code reads it (a test enforces it).
 PENDING: dict[str, str] = {
     "COSMOS_ENDPOINT": "cosmos", "COSMOS_DATABASE": "cosmos", "COSMOS_CREATE_IF_MISSING": "cosmos",
-    "LLMPROXY_USAGE_RETENTION_DAYS": "cosmos", "COSMOS_KEY": "cosmos", "COSMOS_VERIFY_TLS": "cosmos", "CosmosDbConnection": "jobs",
-    "EventHubConnection": "jobs", "LLMPROXY_JOBS_HUB": "jobs", "LLMPROXY_JOBS_CONSUMER_GROUP": "jobs",
-    "WebPubSubConnectionString": "realtime", "WebPubSubHub": "realtime",
+    "LLMPROXY_USAGE_RETENTION_DAYS": "cosmos", "COSMOS_KEY": "cosmos", "COSMOS_VERIFY_TLS": "cosmos",
+    "LLMPROXY_COSMOS": "jobs", "LLMPROXY_COSMOS_DATABASE": "jobs", "LLMPROXY_EVENT_HUB": "jobs",
+    "LLMPROXY_EVENT_HUB_NAME": "jobs", "LLMPROXY_EVENT_HUB_CONSUMER_GROUP": "jobs",
+    "WebPubSubConnectionString": "realtime",
 }
 
 EXAMPLE_CATALOG = ROOT / "catalog" / "example.json"
