@@ -353,13 +353,15 @@ resource cosmosContainerResources 'Microsoft.DocumentDB/databaseAccounts/sqlData
   }
 }]
 
+// Account scope: the SDKs read the account's metadata (regions, partition map) before any item
+// call, and that read is checked at the account. The account holds only this gateway's database.
 resource cosmosDataRoleForApp 'Microsoft.DocumentDB/databaseAccounts/sqlRoleAssignments@2024-05-15' = {
   parent: cosmos
   name: guid(cosmos.id, identity.id, cosmosDataContributorRoleId)
   properties: {
     roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributorRoleId}'
     principalId: identity.properties.principalId
-    scope: '${cosmos.id}/dbs/${cosmosDatabaseName}'
+    scope: cosmos.id
   }
 }
 
@@ -369,7 +371,7 @@ resource cosmosDataRoleForOperator 'Microsoft.DocumentDB/databaseAccounts/sqlRol
   properties: {
     roleDefinitionId: '${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributorRoleId}'
     principalId: operatorPrincipalId
-    scope: '${cosmos.id}/dbs/${cosmosDatabaseName}'
+    scope: cosmos.id
   }
 }
 

@@ -257,7 +257,7 @@ def test_cosmos_data_role_for_the_app(t):
         props = body(resource)["properties"]
         assert props["roleDefinitionId"] == \
             "${cosmos.id}/sqlRoleDefinitions/${cosmosDataContributorRoleId}"
-        assert props["scope"] == "${cosmos.id}/dbs/${cosmosDatabaseName}"
+        assert accessor(props["scope"]) == "cosmos.id"
         principals.add(accessor(props["principalId"]))
     assert principals == {"identity.properties.principalId", "operatorPrincipalId"}
 
