@@ -5,10 +5,11 @@ from __future__ import annotations
 
 from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 
-from shared.errors import InvalidRequest, PayloadTooLarge
+from shared.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable
 from shared.gateway import get_gateway
 from shared.handlers.respond import Handler, error_response, respond
 from shared.http_types import ApiRequest, ApiResponse
+from shared.store import StoreUnavailable
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -38,7 +39,11 @@ def _to_response(result: ApiResponse) -> Response:
 
 
 async def serve(request: Request, handler: Handler) -> Response:
-    gateway = await get_gateway()
+    try:
+        gateway = await get_gateway()
+    except StoreUnavailable:       # opening the store failed; the next request tries again
+        return _to_response(error_response(
+            ServiceUnavailable("The gateway's store is unavailable; try again.")))
     try:
         body = b"" if request.method in ("GET", "HEAD", "DELETE") else \
             await _read_body(request, gateway.settings.max_body_bytes)
