@@ -16,6 +16,6 @@ def create_store(settings: Settings) -> Store:
         return SqliteStore(settings.data_dir / "llmproxy.sqlite3", usage_ttl_seconds=retention)
     if settings.store == "cosmos":
         from .cosmos import CosmosStore     # imported only when used: the SDK is not small
-        return CosmosStore(settings)
+        return CosmosStore(settings, usage_ttl_seconds=retention)
     raise ValueError(f"LLMPROXY_STORE={settings.store!r} is not a known store "
                      f"(expected: sqlite or cosmos)")

@@ -35,11 +35,11 @@ def _key_record(doc: dict[str, Any]) -> KeyRecord:
 
 
 class CosmosStore:
-    def __init__(self, settings: Settings, *, clock: Callable[[], float] = time.time):
+    def __init__(self, settings: Settings, *, usage_ttl_seconds: float | None = None,
+                 clock: Callable[[], float] = time.time):
         self._settings = settings
         self._clock = clock
-        retention = settings.usage_retention_days * 86400
-        self._usage_ttl = retention if retention > 0 else None
+        self._usage_ttl = usage_ttl_seconds or None
         self._client: CosmosClient | None = None
         self._credential: Any = None
         self._database: DatabaseProxy | None = None
