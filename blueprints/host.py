@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 
-from shared.errors import InvalidRequest, PayloadTooLarge, ServiceUnavailable
+from shared.errors import InvalidRequest, PayloadTooLarge, startup_error
 from shared.gateway import get_gateway
 from shared.handlers.respond import Handler, error_response, respond
 from shared.http_types import ApiRequest, ApiResponse
-from shared.store import StoreUnavailable
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -41,9 +40,8 @@ def _to_response(result: ApiResponse) -> Response:
 async def serve(request: Request, handler: Handler) -> Response:
     try:
         gateway = await get_gateway()
-    except StoreUnavailable:       # opening the store failed; the next request tries again
-        return _to_response(error_response(
-            ServiceUnavailable("The gateway's store is unavailable; try again.")))
+    except Exception as exc:    # misconfiguration or store down at startup: still an envelope
+        return _to_response(error_response(startup_error(exc)))
     try:
         body = b"" if request.method in ("GET", "HEAD", "DELETE") else \
             await _read_body(request, gateway.settings.max_body_bytes)
