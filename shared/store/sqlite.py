@@ -11,7 +11,6 @@ filtered out of reads and purged on the next write.
 from __future__ import annotations
 
 import asyncio
-import json
 import sqlite3
 import threading
 import time
