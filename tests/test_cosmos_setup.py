@@ -1,16 +1,20 @@
-"""Cosmos-specific setup: how the client is configured and how containers are provisioned.
+"""Cosmos-specific setup and helpers: how the client is configured, how containers are
+provisioned, and the ETag/expiry helpers other features reuse on their own containers.
 (What the store does is in the contract suite, `test_store_contract.py`.)"""
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 import pytest
+from azure.cosmos import PartitionKey
 from azure.identity.aio import DefaultAzureCredential
 
 from shared.config import Settings
-from shared.store import StoreUnavailable, create_store
+from shared.store import StoreConflict, StoreUnavailable, create_store
 from shared.store.cosmos import CosmosStore
-from shared.store.cosmos_support import CONTAINERS, make_client
+from shared.store.cosmos_support import (CONTAINERS, cosmos_read_modify_write, make_client,
+                                         read_item_or_none, replace_if_unchanged, with_expiry)
 
 from .conftest import COSMOS_KEY, cosmos_env
 
@@ -87,3 +91,56 @@ async def test_without_create_a_missing_database_is_an_error_not_an_empty_store(
             await store.query_usage("alpha")
     finally:
         await store.close()
+
+
+@pytest.fixture
+async def scratch(cosmos_server):
+    """A container of its own, as another feature (jobs, sessions) would add one."""
+    store = CosmosStore(Settings.from_env(cosmos_env(cosmos_server, f"rmw-{uuid.uuid4().hex}")))
+    await store.open()
+    database = store._database
+    container = await database.create_container_if_not_exists(
+        "jobs", PartitionKey(path="/project"), default_ttl=-1)
+    yield container
+    await store.close()
+
+
+async def test_the_etag_helper_loses_no_concurrent_update(scratch):
+    await scratch.create_item({"id": "job1", "project": "alpha", "log": []})
+
+    def append(entry):
+        return lambda doc: {**doc, "log": doc["log"] + [entry]}
+
+    entries = ["a", "b", "c", "d"]
+    await asyncio.gather(*(cosmos_read_modify_write(scratch, "job1", "alpha", append(e))
+                           for e in entries))
+    doc = await read_item_or_none(scratch, "job1", "alpha")
+    assert sorted(doc["log"]) == entries
+
+
+async def test_the_etag_helper_skips_unneeded_writes_and_missing_documents(scratch):
+    await scratch.create_item({"id": "job1", "project": "alpha", "state": "queued"})
+    etag = (await scratch.read_item("job1", partition_key="alpha"))["_etag"]
+    unchanged = await cosmos_read_modify_write(scratch, "job1", "alpha", lambda doc: None)
+    assert unchanged["state"] == "queued"
+    assert (await scratch.read_item("job1", partition_key="alpha"))["_etag"] == etag  # no write
+    assert await cosmos_read_modify_write(
+        scratch, "nope", "alpha", lambda doc: {**doc, "state": "running"}) is None
+
+
+async def test_a_stale_etag_never_overwrites_another_writer(scratch):
+    await scratch.create_item({"id": "job1", "project": "alpha", "state": "queued"})
+    stale = (await scratch.read_item("job1", partition_key="alpha"))["_etag"]
+    await scratch.upsert_item({"id": "job1", "project": "alpha", "state": "cancelled"})
+    with pytest.raises(StoreConflict):
+        await replace_if_unchanged(scratch, "job1", {"id": "job1", "project": "alpha",
+                                                     "state": "running"}, stale)
+    assert (await read_item_or_none(scratch, "job1", "alpha"))["state"] == "cancelled"
+
+
+async def test_expired_documents_are_not_returned_by_point_reads(scratch):
+    await scratch.create_item(with_expiry({"id": "s1", "project": "alpha"}, 60, now=1000.0))
+    assert await read_item_or_none(scratch, "s1", "alpha", now=1059.0) is not None
+    assert await read_item_or_none(scratch, "s1", "alpha", now=1060.0) is None
+    doc = await read_item_or_none(scratch, "s1", "alpha")
+    assert doc["ttl"] == 60                                     # Cosmos deletes it on its own
