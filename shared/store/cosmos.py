@@ -17,9 +17,9 @@ from azure.cosmos.aio import ContainerProxy, CosmosClient, DatabaseProxy
 from ..catalog import ModelDocument
 from ..config import Settings
 from .base import KeyRecord, StoreUnavailable, UsageRecord, Versioned, utcnow
-from .cosmos_support import (NOT_EXPIRED, clean, cosmos_read_modify_write, make_client,
-                             open_containers, query, read_item_or_none, replace_if_unchanged,
-                             storage_errors, with_expiry)
+from .cosmos_support import (NOT_EXPIRED, clean, cosmos_read_modify_write, is_missing_document,
+                             make_client, open_containers, query, read_item_or_none,
+                             replace_if_unchanged, storage_errors, with_expiry)
 
 _KEY_FIELDS = [f.name for f in fields(KeyRecord)]
 _USAGE_FIELDS = [f.name for f in fields(UsageRecord)]
@@ -96,10 +96,10 @@ class CosmosStore:
         with storage_errors("delete model"):
             try:
                 await self.container("models").delete_item(model_id, partition_key=model_id)
-            except exceptions.CosmosResourceNotFoundError:
-                if await self.get_model(model_id) is not None:
-                    raise           # a 404 that is not "no such document"
-                return False
+            except exceptions.CosmosResourceNotFoundError as exc:
+                if is_missing_document(exc):
+                    return False
+                raise
         return True
 
     # -- keys -----------------------------------------------------------------------------

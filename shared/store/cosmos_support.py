@@ -130,7 +130,8 @@ def storage_errors(action: str) -> Iterator[None]:
         raise StoreUnavailable(f"cosmos {action} failed: {type(exc).__name__}") from exc
 
 
-def _is_absent(exc: exceptions.CosmosResourceNotFoundError) -> bool:
+def is_missing_document(exc: exceptions.CosmosResourceNotFoundError) -> bool:
+    """A 404 about the document itself, not about its container or database."""
     return (exc.sub_status or 0) != _OWNER_MISSING
 
 
@@ -148,7 +149,7 @@ async def read_item_or_none(container: ContainerProxy, item_id: str, partition_k
         try:
             doc = await container.read_item(item_id, partition_key=partition_key)
         except exceptions.CosmosResourceNotFoundError as exc:
-            if _is_absent(exc):
+            if is_missing_document(exc):
                 return None
             raise
     if now is not None and doc.get("expires_at") is not None and doc["expires_at"] <= now:
@@ -213,7 +214,7 @@ async def replace_if_unchanged(container: ContainerProxy, item_id: str, doc: dic
             written = await container.replace_item(item_id, body, etag=etag,
                                                    match_condition=MatchConditions.IfNotModified)
         except exceptions.CosmosResourceNotFoundError as exc:
-            if _is_absent(exc):
+            if is_missing_document(exc):
                 raise StoreConflict(f"cosmos replace in {container.id}: the document "
                                     f"no longer exists") from None
             raise
