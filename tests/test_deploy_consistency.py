@@ -36,8 +36,6 @@ LOCAL_PLATFORM = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"}
 # Settings of branches that are being merged (cosmos #4, jobs #5, realtime #9), defined in the
 # template ahead of the code. Each entry must go as soon as the code reads it (a test enforces it).
 PENDING: dict[str, str] = {
-    "COSMOS_ENDPOINT": "cosmos", "COSMOS_DATABASE": "cosmos", "COSMOS_CREATE_IF_MISSING": "cosmos",
-    "LLMPROXY_USAGE_RETENTION_DAYS": "cosmos", "COSMOS_KEY": "cosmos", "COSMOS_VERIFY_TLS": "cosmos",
     "LLMPROXY_COSMOS": "jobs", "LLMPROXY_COSMOS_DATABASE": "jobs", "LLMPROXY_EVENT_HUB": "jobs",
     "LLMPROXY_EVENT_HUB_NAME": "jobs", "LLMPROXY_EVENT_HUB_CONSUMER_GROUP": "jobs",
     "WebPubSubConnectionString": "realtime",

@@ -172,16 +172,23 @@ def test_cosmos_is_serverless_nosql(t):
     assert body(account)["kind"] == "GlobalDocumentDB"
 
 
+# Containers of branches being merged (jobs #5, realtime #9), declared ahead of their code's
+# `ContainerSpec`. Each must leave this list once cosmos_support.CONTAINERS has it.
+PENDING_CONTAINERS = {"jobs": ("/project", True), "job_results": ("/project", True),
+                      "sessions": ("/id", True)}
+
+
 def test_cosmos_containers_are_the_ones_the_store_uses(t):
-    support = pytest.importorskip("shared.store.cosmos_support")
+    from shared.store import cosmos_support
     declared = {c["name"]: (c["partitionKey"], c["expiring"])
                 for c in t["variables"]["cosmosContainers"]["value"]}
-    wanted = {c.name: (c.partition_key, c.expiring) for c in support.CONTAINERS}
-    assert declared == wanted
+    wanted = {c.name: (c.partition_key, c.expiring) for c in cosmos_support.CONTAINERS}
+    assert not set(PENDING_CONTAINERS) & set(wanted), "now in CONTAINERS: drop from PENDING"
+    assert declared == {**wanted, **PENDING_CONTAINERS}
     [containers] = resources(t, "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers")
     assert containers["config"]["loop_type"]["detail"]["array_name"] == "cosmosContainers"
     resource = body(containers)["properties"]["resource"]
-    assert mentions(resource, "defaultTtl") and mentions(resource, "c.partitionKey")
+    assert "defaultTtl" in set(strings(resource)) and "c" in set(strings(resource))
 
 
 def test_event_hub_and_consumer_group(t):

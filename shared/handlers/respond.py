@@ -7,10 +7,10 @@ import traceback
 from typing import Awaitable, Callable
 
 from .. import telemetry
-from ..errors import GatewayError, ServiceUnavailable, sanitize
+from ..errors import Conflict, GatewayError, ServiceUnavailable, sanitize
 from ..gateway import Gateway
 from ..http_types import ApiRequest, ApiResponse
-from ..store import StoreUnavailable
+from ..store import StoreConflict, StoreUnavailable
 
 log = logging.getLogger("llmproxy")
 
@@ -41,6 +41,12 @@ async def _run(gateway: Gateway, handler: Handler,
     try:
         return await handler(gateway, request), None
     except GatewayError as err:
+        return error_response(err), err.code
+    except StoreConflict as exc:
+        # Retries already ran (see store/concurrency.py): report the race, never drop the write.
+        log.warning("store conflict during %s %s: %s", request.method, request.path, exc)
+        err = Conflict("The record was changed by another request at the same time; retry the "
+                       "request.")
         return error_response(err), err.code
     except StoreUnavailable as exc:
         log.error("store unavailable during %s %s: %s", request.method, request.path, exc)
