@@ -191,22 +191,26 @@ class TracedAdapter:
 
     def __getattr__(self, name: str) -> Any:
         attr = getattr(self._inner, name)
-        if name.startswith("_") or name == "prepare" or not _is_coroutine_function(attr):
+        if name.startswith("_") or name in _NOT_PROVIDER_CALLS or not _is_coroutine_function(attr):
             return attr
 
-        async def call(prepared: Any, *args: Any, **kwargs: Any) -> Any:
-            span = _start_upstream(self._inner, name, prepared)
+        async def call(*args: Any, **kwargs: Any) -> Any:
+            span = _start_upstream(self._inner, name, args[0] if args else None)
             if span is None:
-                return await attr(prepared, *args, **kwargs)
+                return await attr(*args, **kwargs)
             started = time.perf_counter()
             try:
-                result = await attr(prepared, *args, **kwargs)
+                result = await attr(*args, **kwargs)
             except Exception as exc:
                 _end_upstream(span, started, getattr(exc, "status", None) or 500,
                               getattr(exc, "code", None) or type(exc).__name__)
                 raise
             return _end_with(result, span, started)
         return call
+
+
+# Adapter methods that are set-up or tear-down, not a call to the provider.
+_NOT_PROVIDER_CALLS = frozenset({"prepare", "ready", "warm", "close", "aclose"})
 
 
 def _is_coroutine_function(attr: Any) -> bool:

@@ -205,3 +205,36 @@ def test_application_insights_is_configured_from_its_settings():
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
                          timeout=120)
     assert out.stdout.strip().endswith("ok"), out.stderr[-3000:]
+
+
+async def test_the_traced_adapter_leaves_set_up_calls_alone(spans):
+    from shared.providers import Completion, Usage
+
+    class Adapter:
+        name = "Fake provider"
+
+        def prepare(self, doc, params):
+            return "prepared"
+
+        async def ready(self):
+            return "ready"
+
+        async def chat(self, prepared, body, stream, secrets):
+            return Completion(b"{}", Usage(1, 2))
+
+    traced = telemetry.TracedAdapter(Adapter())
+    assert traced.name == "Fake provider" and traced.prepare(None, {}) == "prepared"
+    assert await traced.ready() == "ready"
+    assert (await traced.chat("p", {}, False, ())).usage.completion_tokens == 2
+    assert spans.get_finished_spans() == ()      # no request in progress: nothing to attach to
+
+    trace = telemetry.start_request("unit", "POST")
+    trace.enter()
+    try:
+        await traced.ready()
+        await traced.chat("p", {}, False, ())
+    finally:
+        trace.leave()
+    trace.finish(200)
+    names = sorted(s.name for s in spans.get_finished_spans())
+    assert names == ["llmproxy unit", "upstream chat"]
