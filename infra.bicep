@@ -111,6 +111,18 @@ param logRetentionDays int = 30
 @description('Share of requests traced to Application Insights, 0 to 1 (LLMPROXY_TRACE_SAMPLE_RATIO).')
 param traceSampleRatio string = '1.0'
 
+@description('Hosts webhooks may reach although they resolve to private addresses (comma-separated; LLMPROXY_WEBHOOK_ALLOW_HOSTS). Empty: public HTTPS hosts only.')
+param webhookAllowHosts string = ''
+
+@description('Default chat model for realtime sessions (LLMPROXY_REALTIME_CHAT_MODEL), a catalog id.')
+param realtimeChatModel string = ''
+
+@description('Default transcription model for realtime sessions (LLMPROXY_REALTIME_TRANSCRIPTION_MODEL).')
+param realtimeTranscriptionModel string = ''
+
+@description('Default speech model for realtime sessions (LLMPROXY_REALTIME_SPEECH_MODEL).')
+param realtimeSpeechModel string = ''
+
 @description('Days usage rows are kept in Cosmos DB (0 = forever). Matches LLMPROXY_USAGE_RETENTION_DAYS.')
 @minValue(0)
 param usageRetentionDays int = 0
@@ -610,6 +622,29 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     LLMPROXY_REQUEST_TIMEOUT_SECONDS: '200'
     LLMPROXY_USAGE_RETENTION_DAYS: string(usageRetentionDays)
     LLMPROXY_TRACE_SAMPLE_RATIO: traceSampleRatio
+    LLMPROXY_MAX_AUDIO_BYTES: '26214400'
+    LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS: '60'
+    LLMPROXY_LIMITS_TTL_SECONDS: '10'
+
+    // Async chat jobs and their webhooks.
+    LLMPROXY_JOB_CONCURRENCY: '8'
+    LLMPROXY_JOB_MAX_RETRIES: '3'
+    LLMPROXY_JOB_RETRY_BASE_SECONDS: '2'
+    LLMPROXY_JOB_MAX_RETRY_AFTER_SECONDS: '60'
+    LLMPROXY_JOB_LEASE_SECONDS: '900'
+    LLMPROXY_JOB_DEFAULT_TTL_HOURS: '24'
+    LLMPROXY_WEBHOOK_MAX_ATTEMPTS: '5'
+    LLMPROXY_WEBHOOK_RETRY_BASE_SECONDS: '1'
+    LLMPROXY_WEBHOOK_TIMEOUT_SECONDS: '10'
+    LLMPROXY_WEBHOOK_ALLOW_HOSTS: webhookAllowHosts
+
+    // Realtime voice sessions.
+    LLMPROXY_REALTIME_CHAT_MODEL: realtimeChatModel
+    LLMPROXY_REALTIME_TRANSCRIPTION_MODEL: realtimeTranscriptionModel
+    LLMPROXY_REALTIME_SPEECH_MODEL: realtimeSpeechModel
+    LLMPROXY_REALTIME_TOKEN_MINUTES: '5'
+    LLMPROXY_REALTIME_SESSION_MINUTES: '30'
+    LLMPROXY_REALTIME_MAX_BUFFER_SECONDS: '60'
 
     // Cosmos DB: the store's client (no COSMOS_KEY: DefaultAzureCredential) and the jobs
     // worker's cosmos_db_output binding (connection LLMPROXY_COSMOS).
