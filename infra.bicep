@@ -48,7 +48,7 @@ param keyVaultName string = take('${baseName}-kv-${nameSuffix}', 24)
 param cosmosDatabaseName string = 'llmproxy'
 
 @description('Event hub the async chat jobs go through.')
-param jobsHubName string = 'jobs'
+param jobsHubName string = 'chat-jobs'
 
 @description('Consumer group the jobs worker reads with (its own, so other readers never steal its partitions).')
 param jobsConsumerGroupName string = 'jobs-worker'
@@ -631,7 +631,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     LLMPROXY_JOB_MAX_RETRIES: '3'
     LLMPROXY_JOB_RETRY_BASE_SECONDS: '2'
     LLMPROXY_JOB_MAX_RETRY_AFTER_SECONDS: '60'
-    LLMPROXY_JOB_LEASE_SECONDS: '900'
+    LLMPROXY_JOB_LEASE_SECONDS: '300'
     LLMPROXY_JOB_DEFAULT_TTL_HOURS: '24'
     LLMPROXY_WEBHOOK_MAX_ATTEMPTS: '5'
     LLMPROXY_WEBHOOK_RETRY_BASE_SECONDS: '1'
