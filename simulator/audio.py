@@ -9,16 +9,17 @@ from typing import Any
 from aiohttp import web
 
 from .content import SIMULATED_PREFIX, count_words
-from .media import SAMPLE_RATE, tone_pcm, wav, wav_duration
+from .media import ENCODED_FORMATS, SAMPLE_RATE, encode, tone_pcm, wav, wav_duration
 from .openai_chat import BadRequest
 from .streaming import FAULT_KEY, StreamCut
 
 SECONDS_PER_WORD = 0.25
 MAX_SECONDS = 30.0
 CHUNK_BYTES = SAMPLE_RATE * 2 // 10      # 0.1 s of 16-bit mono audio per streamed chunk
-# Only formats the stdlib can encode.  OpenAI's own default is mp3, which would need
-# an encoder; a request that names no format therefore gets WAV.
-_SPEECH_FORMATS = {"wav": "audio/wav", "pcm": "audio/pcm"}
+# OpenAI's formats and the content types OpenAI answers them with.  OpenAI's default is mp3;
+# the simulator keeps WAV as its default so a client without an MP3 decoder can still listen.
+_SPEECH_FORMATS = {"wav": "audio/wav", "pcm": "audio/pcm", "mp3": "audio/mpeg", "opus": "audio/ogg",
+                   "aac": "audio/aac", "flac": "audio/flac"}
 
 
 async def speech(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
@@ -29,13 +30,13 @@ async def speech(request: web.Request, body: dict[str, Any]) -> web.StreamRespon
         raise BadRequest("'input' is a required property.")
     fmt = body.get("response_format") or "wav"
     if fmt not in _SPEECH_FORMATS:
-        raise BadRequest(f"response_format '{fmt}' is not available in the simulator; use 'wav' or 'pcm'.")
+        raise BadRequest(f"response_format '{fmt}' is not one of {', '.join(_SPEECH_FORMATS)}.")
     speed = float(body.get("speed") or 1.0)
     seconds = min(MAX_SECONDS, max(0.25, count_words(text) * SECONDS_PER_WORD / max(speed, 0.25)))
     # Each voice gets its own pitch, so tests can tell voices apart.
     frequency = 220 + int(hashlib.sha256(str(body.get("voice", "")).encode()).hexdigest()[:4], 16) % 660
     pcm = tone_pcm(seconds, frequency)
-    audio = wav(pcm) if fmt == "wav" else pcm
+    audio = wav(pcm) if fmt == "wav" else encode(pcm, fmt) if fmt in ENCODED_FORMATS else pcm
     response = web.StreamResponse(headers={"Content-Type": _SPEECH_FORMATS[fmt],
                                            "x-sim-sample-rate": str(SAMPLE_RATE)})
     await response.prepare(request)
