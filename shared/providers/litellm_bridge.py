@@ -267,7 +267,10 @@ def _map_error(exc: Exception, provider: str, secrets: tuple[str, ...]) -> Gatew
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or type(exc).__name__ == "Timeout":
         return UpstreamTimeout(f"{provider} did not answer in time.")
     if isinstance(status, int) and status >= 400:
-        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        # LiteLLM keeps the provider's headers in `litellm_response_headers` (chat); its own
+        # `response` is often a stand-in without them. Vertex embedding errors carry neither.
+        headers = (getattr(exc, "litellm_response_headers", None)
+                   or getattr(getattr(exc, "response", None), "headers", None) or {})
         return from_upstream(status, message, retry_after=headers.get("retry-after"),
                              provider=provider, secrets=secrets)
     log.warning("%s call failed: %s", provider, type(exc).__name__)
