@@ -8,7 +8,7 @@ from typing import Callable
 from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 
 from shared.config import Settings
-from shared.errors import InvalidRequest, PayloadTooLarge
+from shared.errors import InvalidRequest, PayloadTooLarge, startup_error
 from shared.gateway import get_gateway
 from shared.handlers.respond import Handler, error_response, respond
 from shared.http_types import ApiRequest, ApiResponse
@@ -44,7 +44,10 @@ async def serve(request: Request, handler: Handler,
                 body_limit: Callable[[Settings], int] | None = None) -> Response:
     """Run `handler` on the request. Bodies are read up to LLMPROXY_MAX_BODY_BYTES unless the
     endpoint sets its own `body_limit` (uploads to transcribe use LLMPROXY_MAX_AUDIO_BYTES)."""
-    gateway = await get_gateway()
+    try:
+        gateway = await get_gateway()
+    except Exception as exc:    # misconfiguration or store down at startup: still an envelope
+        return _to_response(error_response(startup_error(exc)))
     limit = body_limit(gateway.settings) if body_limit else gateway.settings.max_body_bytes
     try:
         body = b"" if request.method in ("GET", "HEAD", "DELETE") else \
