@@ -122,11 +122,13 @@ def test_usage_rows_carry_tokens_and_cost(gateway, admin, make_key):
           (gpt.usage.input_tokens * 6.0 + gpt.usage.output_tokens * 10.0) / 1e6)
 
 
-@pytest.mark.parametrize("call, model, match", [("embeddings", "text-embedding-3-small", "embeddings"),
-                                                ("embeddings", "gemini-embedding-001", "gemini-embedding"),
-                                                ("images", "imagen-3.0-generate-002", "imagen"),
-                                                ("audio_tts", "tts-1", "audio/speech"),
-                                                ("audio_stt", "whisper-1", "audio/transcriptions")])
+@pytest.mark.parametrize("call, model, match", [
+    ("embeddings", "text-embedding-3-small", "embeddings"),
+    ("embeddings", "gemini-embedding-001", "gemini-embedding"),
+    ("images", "imagen-3.0-generate-002", "imagen"),
+    ("audio_tts", "tts-1", "audio/speech"),
+    ("audio_stt", "whisper-1", "audio/transcriptions"),
+])
 def test_provider_429_keeps_retry_after(client, sim, call, model, match):
     sim.post("/_sim/faults", json={"match": match, "status": 429, "retry_after": 9})
     with pytest.raises(openai.RateLimitError) as info:

@@ -104,7 +104,8 @@ async def gw(tmp_path, simulator):
         params = {k: {"$LLMPROXY_SIMULATOR_URL": "$SIM", "$SIMULATOR_AZURE_API_KEY": "$SIM_KEY",
                       "$SIMULATOR_VERTEX_CREDENTIALS": "$SIM_VERTEX"}.get(v, v)
                   for k, v in doc["parameters"].items()}
-        await gateway.store.upsert_model(ModelDocument.model_validate({**doc, "parameters": params}))
+        doc = ModelDocument.model_validate({**doc, "parameters": params})
+        await gateway.store.upsert_model(doc)
     gateway.catalog.invalidate()
     yield gateway
     await gateway.close()
