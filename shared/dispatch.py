@@ -31,12 +31,16 @@ async def resolve(gw: Gateway, caller: Caller, model_name: str,
                   operation: Operation) -> ResolvedModel:
     """The model if the caller's project may use it for this operation; else 404 or 400."""
     model = await gw.catalog.get(model_name, caller.project)
+    require_operation(model, operation)
+    model.require_configured()
+    return model
+
+
+def require_operation(model: ResolvedModel, operation: Operation) -> None:
     if operation not in model.doc.operations:
         raise InvalidRequest(f"The model '{model.doc.id}' does not support the operation "
                              f"'{operation.value}'.", param="model",
                              code="operation_not_supported")
-    model.require_configured()
-    return model
 
 
 def _meter(gw: Gateway, caller: Caller, model: ResolvedModel, operation: Operation,
