@@ -167,3 +167,15 @@ def test_the_catalog_cannot_claim_what_a_provider_cannot_do(admin, model_type, c
     assert resp.status_code == 400
     error = resp.json()["error"]
     assert error["param"] == "operations" and operation in error["message"]
+
+
+@pytest.mark.parametrize("call, model, match", [
+    ("embeddings", "gemini-embedding-001", "gemini-embedding"),
+    ("images", "imagen-3.0-generate-002", "imagen"),
+    ("audio_stt", "whisper-1", "audio/transcriptions"),
+])
+def test_a_provider_that_does_not_answer_is_504(client, sim, call, model, match):
+    sim.post("/_sim/faults", json={"match": match, "hang": True})
+    with pytest.raises(openai.APIStatusError) as info:
+        CALLS[call](client, model)
+    assert info.value.status_code == 504
