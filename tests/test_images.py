@@ -80,3 +80,28 @@ def test_bad_image_requests_are_400_naming_the_field(gateway, key, change, param
                       headers={"Authorization": f"Bearer {key}"})
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["param"] == param
+
+
+def test_imagen_with_credentials_the_provider_refuses_is_502_without_secrets(gateway, admin,
+                                                                            simulator, make_key):
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode()
+    account = {"type": "service_account", "project_id": "sim-project", "private_key_id": "k1",
+               "private_key": pem, "client_email": "intruder@sim-project.iam.gserviceaccount.com",
+               "client_id": "1", "token_uri": simulator + "/token"}
+    doc = {"id": "imagen-bad-creds", "code": IMAGEN, "provider": "Google",
+           "model_type": "GoogleVertex", "operations": ["images"],
+           "parameters": {"vertex_project": "sim-project", "vertex_location": "us-central1",
+                          "vertex_credentials": account, "api_base": simulator}}
+    assert admin.put("/admin/models/imagen-bad-creds", json=doc).status_code == 200
+    c = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key("alpha"), max_retries=0)
+    with pytest.raises(openai.APIStatusError) as info:
+        c.images.generate(model="imagen-bad-creds", prompt="x")
+    assert info.value.status_code == 502
+    assert info.value.body["code"] == "upstream_auth_failed"
+    answer = info.value.response.text
+    assert "PRIVATE KEY" not in answer and pem[40:80] not in answer
+    admin.delete("/admin/models/imagen-bad-creds")
