@@ -10,7 +10,7 @@ import wave
 import pytest
 
 from shared import dispatch
-from shared.audio_files import sniff_audio, wav_duration
+from shared.audio_files import sniff_audio, wav_duration, wav_from_pcm
 from shared.catalog import Costs, ModelDocument
 from shared.config import Settings
 from shared.errors import InvalidRequest, ModelNotFound, PayloadTooLarge
@@ -45,9 +45,11 @@ def test_other_files_are_not_audio(data):
     assert sniff_audio(data) is None
 
 
-def test_wav_duration():
+def test_wav_duration_and_pcm_wrapping():
     assert wav_duration(wav_bytes(1.25)) == pytest.approx(1.25)
     assert wav_duration(b"not a wav") is None
+    wrapped = wav_from_pcm(b"\x01\x00" * 12_000)                  # 0.5 s at 24 kHz
+    assert sniff_audio(wrapped) == "wav" and wav_duration(wrapped) == pytest.approx(0.5)
 
 
 def form_body(parts: list[tuple[str, str | None, bytes]], boundary: str = "XyZ") -> bytes:
