@@ -162,3 +162,14 @@ async def test_a_consumer_that_stops_early_is_metered_as_499(gw):
     await gw.usage.flush()
     rows = await gw.store.query_usage("voice-early")
     assert [(r.operation, r.status) for r in rows] == [("audio_tts", 499)]
+
+
+async def test_a_speech_stream_closed_before_reading_is_released_and_metered(gw):
+    caller = Caller(project="voice-unread", key_id="k1")
+    audio = await dispatch.synthesize_speech(gw, caller, "tts-1", "never heard", "alloy",
+                                             response_format="wav")
+    await audio.close()
+    await audio.close()                                      # idempotent: still one row
+    await gw.usage.flush()
+    rows = await gw.store.query_usage("voice-unread")
+    assert [(r.operation, r.status, r.stream) for r in rows] == [("audio_tts", 499, True)]
