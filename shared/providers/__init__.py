@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from ..catalog import ModelDocument, ModelType
 from ..config import Settings
-from .base import Adapter, Completion, CompletionStream, ROUTING_FIELDS, Usage
+from .base import (Adapter, AudioStream, Completion, CompletionStream, ROUTING_FIELDS, Upload,
+                   Usage)
 
-__all__ = ["Adapter", "Completion", "CompletionStream", "ROUTING_FIELDS", "Usage", "Registry"]
+__all__ = ["Adapter", "AudioStream", "Completion", "CompletionStream", "ROUTING_FIELDS", "Upload",
+           "Usage", "Registry"]
 
 
 class Registry:
@@ -13,16 +15,20 @@ class Registry:
 
     def __init__(self, settings: Settings):
         from ..telemetry import TracedAdapter
-        from .litellm_bridge import LiteLLMVertexAdapter
+        from .litellm_bridge import PARTNER_OPERATIONS, LiteLLMVertexAdapter
         from .openai_wire import OpenAIWireAdapter
         # Traced: each provider call becomes a child span of its request (a no-op when off).
         self.openai_wire = TracedAdapter(OpenAIWireAdapter(settings))
-        self.vertex = TracedAdapter(LiteLLMVertexAdapter())
+        self.vertex = TracedAdapter(LiteLLMVertexAdapter(settings))
+        self.vertex_partner = TracedAdapter(LiteLLMVertexAdapter(settings, "Vertex AI partner",
+                                                                 PARTNER_OPERATIONS))
 
     def for_model(self, doc: ModelDocument) -> Adapter:
         if doc.model_type in (ModelType.AZURE_OPENAI, ModelType.AZURE_FOUNDRY):
             return self.openai_wire
-        return self.vertex
+        if doc.model_type == ModelType.GOOGLE_VERTEX:
+            return self.vertex
+        return self.vertex_partner
 
     def needs_litellm(self, doc: ModelDocument) -> bool:
-        return self.for_model(doc) is self.vertex
+        return self.for_model(doc) is not self.openai_wire
