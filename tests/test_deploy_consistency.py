@@ -47,7 +47,6 @@ PENDING: dict[str, str] = {
     **{f"LLMPROXY_REALTIME_{n}": "realtime" for n in (
         "CHAT_MODEL", "TRANSCRIPTION_MODEL", "SPEECH_MODEL", "TOKEN_MINUTES", "SESSION_MINUTES",
         "MAX_BUFFER_SECONDS")},
-    "LLMPROXY_MAX_AUDIO_BYTES": "endpoints",
     "LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS": "resilience", "LLMPROXY_LIMITS_TTL_SECONDS": "resilience",
 }
 

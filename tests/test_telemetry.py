@@ -21,7 +21,7 @@ from shared import telemetry
 from shared.admin import create_key, upsert_model
 from shared.config import Settings
 from shared.gateway import Gateway
-from shared.handlers import chat, models
+from shared.handlers import audio, chat, embeddings, models
 from shared.handlers.respond import respond
 from shared.http_types import ApiRequest
 
@@ -51,7 +51,9 @@ async def gateway(simulator, tmp_path):
         "LLMPROXY_REQUEST_TIMEOUT_SECONDS": "5"})
     gw = await Gateway(settings).ready()
     catalog = json.loads((ROOT / "catalog" / "simulator.json").read_text())
-    await upsert_model(gw, next(d for d in catalog if d["id"] == "gpt-4o-mini"))
+    for doc in catalog:
+        if doc["id"] in ("gpt-4o-mini", "text-embedding-3-small", "tts-1"):
+            await upsert_model(gw, doc)
     key, _ = await create_key(gw, "tracing", "test")
     try:
         yield gw, key
@@ -238,3 +240,38 @@ async def test_the_traced_adapter_leaves_set_up_calls_alone(spans):
     trace.finish(200)
     names = sorted(s.name for s in spans.get_finished_spans())
     assert names == ["llmproxy unit", "upstream chat"]
+
+
+def json_request(key: str, path: str, body: dict) -> ApiRequest:
+    return ApiRequest(method="POST", path=path, headers={"authorization": f"Bearer {key}"},
+                      body=json.dumps(body).encode())
+
+
+async def test_every_operation_is_traced_the_same_way(gateway, spans):
+    gw, key = gateway
+    response = await respond(gw, embeddings.embeddings, json_request(
+        key, "/v1/embeddings", {"model": "text-embedding-3-small", "input": PROMPT}))
+    assert response.status == 200, response.body
+    request, upstream = by_kind(spans)
+    assert request.name == "llmproxy embeddings"
+    assert request.attributes["gen_ai.request.model"] == "text-embedding-3-small"
+    assert request.attributes["gen_ai.usage.input_tokens"] > 0
+    assert [u.name for u in upstream] == ["upstream embeddings"]
+    assert upstream[0].parent.span_id == request.context.span_id
+    assert_nothing_private(spans, PROMPT, key, SIM_KEY)
+
+
+async def test_streamed_speech_is_traced_until_the_audio_ends(gateway, spans):
+    gw, key = gateway
+    response = await respond(gw, audio.speech, json_request(
+        key, "/v1/audio/speech", {"model": "tts-1", "input": PROMPT, "voice": "alloy",
+                                  "response_format": "wav"}))
+    assert response.status == 200 and response.stream is not None
+    assert spans.get_finished_spans() == ()
+    audio_bytes = b"".join([chunk async for chunk in response.stream])
+    assert audio_bytes[:4] == b"RIFF"
+    request, upstream = by_kind(spans)
+    assert request.name == "llmproxy speech"
+    assert [u.name for u in upstream] == ["upstream speech"]
+    assert upstream[0].end_time <= request.end_time
+    assert_nothing_private(spans, PROMPT, key, SIM_KEY)
