@@ -3,6 +3,8 @@ and the core's host-neutral `ApiRequest`/`ApiResponse`. The local runner serves 
 functions, so this is the only HTTP adapter there is."""
 from __future__ import annotations
 
+from typing import Any
+
 from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 
 from shared.errors import InvalidRequest, PayloadTooLarge
@@ -37,7 +39,9 @@ def _to_response(result: ApiResponse) -> Response:
                     media_type=result.media_type, headers=result.headers)
 
 
-async def serve(request: Request, handler: Handler) -> Response:
+async def serve(request: Request, handler: Handler, **outputs: Any) -> Response:
+    """Run `handler` on the request. `outputs` are the function's output-binding parameters
+    (`func.Out`), set from the handler's `ApiResponse.outputs` by the same names."""
     gateway = await get_gateway()
     try:
         body = b"" if request.method in ("GET", "HEAD", "DELETE") else \
@@ -47,4 +51,7 @@ async def serve(request: Request, handler: Handler) -> Response:
     api_request = ApiRequest(method=request.method, path=request.url.path,
                              headers=request.headers, query=request.query_params,
                              path_params=request.path_params, body=body)
-    return _to_response(await respond(gateway, handler, api_request))
+    result = await respond(gateway, handler, api_request)
+    for name, value in result.outputs.items():
+        outputs[name].set(value)
+    return _to_response(result)

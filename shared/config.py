@@ -44,6 +44,17 @@ class Settings:
     key_cache_ttl: float = 30.0               # LLMPROXY_KEY_CACHE_TTL_SECONDS
     connect_timeout: float = 10.0             # LLMPROXY_CONNECT_TIMEOUT_SECONDS
     request_timeout: float = 200.0            # LLMPROXY_REQUEST_TIMEOUT_SECONDS (< 230 s LB limit)
+    # Async chat jobs (see README "Async chat jobs").
+    job_concurrency: int = 8                  # LLMPROXY_JOB_CONCURRENCY: provider calls per batch
+    job_max_retries: int = 3                  # LLMPROXY_JOB_MAX_RETRIES: after the first attempt
+    job_retry_base: float = 2.0               # LLMPROXY_JOB_RETRY_BASE_SECONDS (doubles each time)
+    job_max_retry_after: float = 60.0         # LLMPROXY_JOB_MAX_RETRY_AFTER_SECONDS
+    job_lease: float = 300.0                  # LLMPROXY_JOB_LEASE_SECONDS: one attempt's claim
+    job_default_ttl_hours: int = 24           # LLMPROXY_JOB_DEFAULT_TTL_HOURS
+    webhook_max_attempts: int = 5             # LLMPROXY_WEBHOOK_MAX_ATTEMPTS
+    webhook_retry_base: float = 1.0           # LLMPROXY_WEBHOOK_RETRY_BASE_SECONDS
+    webhook_timeout: float = 10.0             # LLMPROXY_WEBHOOK_TIMEOUT_SECONDS
+    webhook_allow_hosts: tuple[str, ...] = () # LLMPROXY_WEBHOOK_ALLOW_HOSTS (comma-separated)
     values: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -59,6 +70,18 @@ class Settings:
             key_cache_ttl=_float(env, "LLMPROXY_KEY_CACHE_TTL_SECONDS", 30.0),
             connect_timeout=_float(env, "LLMPROXY_CONNECT_TIMEOUT_SECONDS", 10.0),
             request_timeout=_float(env, "LLMPROXY_REQUEST_TIMEOUT_SECONDS", 200.0),
+            job_concurrency=_int(env, "LLMPROXY_JOB_CONCURRENCY", 8),
+            job_max_retries=_int(env, "LLMPROXY_JOB_MAX_RETRIES", 3),
+            job_retry_base=_float(env, "LLMPROXY_JOB_RETRY_BASE_SECONDS", 2.0),
+            job_max_retry_after=_float(env, "LLMPROXY_JOB_MAX_RETRY_AFTER_SECONDS", 60.0),
+            job_lease=_float(env, "LLMPROXY_JOB_LEASE_SECONDS", 300.0),
+            job_default_ttl_hours=_int(env, "LLMPROXY_JOB_DEFAULT_TTL_HOURS", 24),
+            webhook_max_attempts=_int(env, "LLMPROXY_WEBHOOK_MAX_ATTEMPTS", 5),
+            webhook_retry_base=_float(env, "LLMPROXY_WEBHOOK_RETRY_BASE_SECONDS", 1.0),
+            webhook_timeout=_float(env, "LLMPROXY_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_allow_hosts=tuple(h.strip().lower() for h in
+                                      env.get("LLMPROXY_WEBHOOK_ALLOW_HOSTS", "").split(",")
+                                      if h.strip()),
             values=env,
         )
 

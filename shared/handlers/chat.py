@@ -4,7 +4,7 @@ from __future__ import annotations
 import time
 from typing import Any, AsyncIterator
 
-from ..catalog import Operation
+from ..catalog import Operation, ResolvedModel
 from ..errors import GatewayError, InvalidRequest
 from ..gateway import Gateway
 from ..http_types import ApiRequest, ApiResponse
@@ -27,16 +27,25 @@ def _check_messages(body: dict[str, Any]) -> None:
                                  param=f"messages[{i}]")
 
 
-async def chat_completions(gw: Gateway, req: ApiRequest) -> ApiResponse:
-    caller = await gw.keys.authenticate(req.headers)
-    body = req.json_object()
+async def validate_chat_request(gw: Gateway, project: str,
+                                body: dict[str, Any]) -> tuple[ResolvedModel, bool]:
+    """Everything a chat request must pass before any provider sees it: the fields, no routing
+    fields, a model this project may see that offers chat and is configured. Shared by the
+    synchronous endpoint and async jobs (HTTP-submitted and direct Event Hub producers)."""
     name = require_str(body, "model")
     _check_messages(body)
     stream = optional_bool(body, "stream")
     refuse_routing_fields(body)
-    model = await gw.catalog.get(name, caller.project)
+    model = await gw.catalog.get(name, project)
     require_operation(model, Operation.CHAT)
     model.require_configured()
+    return model, stream
+
+
+async def chat_completions(gw: Gateway, req: ApiRequest) -> ApiResponse:
+    caller = await gw.keys.authenticate(req.headers)
+    body = req.json_object()
+    model, stream = await validate_chat_request(gw, caller.project, body)
 
     started = time.perf_counter()
 

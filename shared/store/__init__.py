@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from ..config import Settings
-from .base import KeyRecord, Store, StoreUnavailable, UsageRecord
+from .base import (KeyRecord, PreconditionFailed, Store, StoredJob, StoreUnavailable,
+                   UsageRecord)
 
-__all__ = ["KeyRecord", "Store", "StoreUnavailable", "UsageRecord", "create_store"]
+__all__ = ["KeyRecord", "PreconditionFailed", "Store", "StoredJob", "StoreUnavailable",
+           "UsageRecord", "create_store"]
 
 
 def create_store(settings: Settings) -> Store:

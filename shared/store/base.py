@@ -17,6 +17,10 @@ class StoreUnavailable(Exception):
     """The backing store failed or could not be reached."""
 
 
+class PreconditionFailed(Exception):
+    """A conditional write lost a race: the item changed since it was read (ETag/version)."""
+
+
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
@@ -78,7 +82,38 @@ class UsageStore(Protocol):
                           until: str | None = None, limit: int = 1000) -> list[UsageRecord]: ...
 
 
-class Store(ModelStore, KeyStore, UsageStore, Protocol):
+@dataclass
+class StoredJob:
+    """A job document as stored, with the version token a conditional write must present."""
+    doc: dict[str, Any]
+    etag: str
+
+
+class JobStore(Protocol):
+    """Async chat jobs (documents partitioned by `project`) and what hangs off them.
+
+    Expired jobs (`expires_at` in the past; Cosmos: the item's `ttl`) are never returned.
+    """
+    async def create_job(self, doc: dict[str, Any]) -> tuple[StoredJob, bool]:
+        """Insert unless a job with this `id` exists in the project; (job, created)."""
+    async def get_job(self, project: str, job_id: str) -> StoredJob | None: ...
+    async def list_jobs(self, project: str, status: str | None, limit: int,
+                        after: tuple[str, str] | None) -> list[dict[str, Any]]:
+        """Newest first by (created_at, id); `after` is the last (created_at, id) seen."""
+    async def replace_job(self, doc: dict[str, Any], etag: str) -> str:
+        """Write if still at `etag`, else PreconditionFailed; returns the new etag."""
+    async def count_jobs(self, project: str, status: str) -> int: ...
+    async def sum_job_field(self, project: str, status: str, name: str) -> float:
+        """Sum of a numeric field over a project's jobs in one status (metrics without GROUP BY)."""
+    async def put_job_results(self, docs: list[dict[str, Any]]) -> None:
+        """Upsert finished-job output documents (the Cosmos output binding's local twin)."""
+    async def get_job_result(self, project: str, job_id: str) -> dict[str, Any] | None: ...
+    async def purge_expired_jobs(self) -> int: ...
+    async def set_webhook_secret(self, project: str, secret: str) -> None: ...
+    async def get_webhook_secret(self, project: str) -> str | None: ...
+
+
+class Store(ModelStore, KeyStore, UsageStore, JobStore, Protocol):
     async def open(self) -> None: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...

@@ -1,0 +1,93 @@
+"""One job's provider call, retried on transient failures.
+
+Retried: 429 (waiting at least the provider's `Retry-After`, up to a configured cap), 5xx other
+than a catalog misconfiguration, timeouts. Not retried: the provider rejected the request (4xx),
+refused the gateway's credentials, or the model is gone. Each retry is recorded on the job with
+a conditional write, which is also how a cancel reaches a job between attempts.
+"""
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+from ..catalog import Operation
+from ..errors import GatewayError, RateLimited
+from ..handlers.chat import validate_chat_request
+from ..providers import Completion, Usage
+
+log = logging.getLogger(__name__)
+_NEVER_RETRY = {"upstream_auth_failed", "upstream_not_found", "model_misconfigured",
+                "upstream_invalid_request"}
+
+
+@dataclass
+class Outcome:
+    result: dict[str, Any] | None = None
+    error: dict[str, Any] | None = None
+    usage: dict[str, int] | None = None
+    cost: float | None = None
+
+
+def error_of(err: GatewayError) -> dict[str, Any]:
+    return {**err.envelope()["error"], "status": err.status}
+
+
+def retryable(err: GatewayError) -> bool:
+    return err.status in (429, 500, 502, 503, 504) and err.code not in _NEVER_RETRY
+
+
+def _retry_after(err: GatewayError) -> float:
+    raw = err.headers.get("Retry-After", "")
+    try:
+        return max(0.0, float(raw))
+    except ValueError:
+        return 0.0
+
+
+async def _call_once(gw: Any, doc: dict[str, Any]) -> Outcome:
+    body = dict(doc["request"])
+    model, _stream = await validate_chat_request(gw, doc["project"], body)
+    started = time.perf_counter()
+    try:
+        result = await model.adapter.chat(model.prepared, body, False, model.secrets)
+    except GatewayError as err:
+        gw.usage.record(project=doc["project"], key_id=doc["key_id"], model=model,
+                        model_name=model.doc.id, operation=Operation.CHAT.value, usage=Usage(),
+                        latency_ms=(time.perf_counter() - started) * 1000, status=err.status)
+        raise
+    assert isinstance(result, Completion)
+    gw.usage.record(project=doc["project"], key_id=doc["key_id"], model=model,
+                    model_name=model.doc.id, operation=Operation.CHAT.value, usage=result.usage,
+                    latency_ms=(time.perf_counter() - started) * 1000, status=200)
+    usage = {"prompt_tokens": result.usage.prompt_tokens,
+             "completion_tokens": result.usage.completion_tokens,
+             "total_tokens": result.usage.prompt_tokens + result.usage.completion_tokens}
+    cost = model.doc.costs.cost(result.usage.prompt_tokens, result.usage.completion_tokens)
+    return Outcome(result=json.loads(result.body), usage=usage, cost=round(cost, 10))
+
+
+Retry = Callable[[GatewayError], Awaitable[bool]]
+
+
+async def call_with_retries(gw: Any, doc: dict[str, Any], record_retry: Retry) -> Outcome | None:
+    """The outcome, or None when `record_retry` reports that the job is no longer ours."""
+    settings = gw.settings
+    for attempt in range(settings.job_max_retries + 1):
+        try:
+            return await _call_once(gw, doc)
+        except GatewayError as err:
+            if not retryable(err) or attempt == settings.job_max_retries:
+                return Outcome(error=error_of(err))
+            delay = settings.job_retry_base * 2 ** attempt
+            if isinstance(err, RateLimited):
+                delay = max(delay, min(_retry_after(err), settings.job_max_retry_after))
+            log.info("job %s attempt %d failed (%s); retrying in %.2fs", doc["id"],
+                     attempt + 1, err.code, delay)
+            if not await record_retry(err):
+                return None
+            await asyncio.sleep(delay)
+    return None

@@ -1,0 +1,51 @@
+"""A host that dies mid-job: the local hub redelivers, the job finishes once, one webhook."""
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from .conftest import ADMIN_KEY
+from .jobs_support import GatewayProcess, Jobs, Receiver, eventually, provider_calls
+
+
+@pytest.fixture
+def crashing(simulator, tmp_path, logs_dir):
+    # A short lease so that the restarted worker may take over the dead one's claim quickly.
+    process = GatewayProcess(simulator, tmp_path, logs_dir / "jobs-crash.log",
+                             LLMPROXY_JOB_LEASE_SECONDS="1").start()
+    yield process
+    process.stop()
+
+
+def test_crash_between_provider_call_and_result_write(crashing, sim):
+    admin = httpx.Client(base_url=crashing.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    key = admin.post("/admin/projects/crashy/keys", json={}).json()["key"]
+    secret = admin.post("/admin/projects/crashy/webhook-secret").json()["secret"]
+    receiver = Receiver()
+    try:
+        jobs = Jobs(crashing.url, key)
+        sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "latency_ms": 3000})
+        first = jobs.submit("crash-marker", webhook_url=receiver.url + "/hook").json()
+        eventually(lambda: provider_calls(sim, "crash-marker") == 1, "the provider call")
+        behind = jobs.submit("queued-behind-marker").json()     # accepted, not yet processed
+        crashing.kill()                          # the provider answered nobody; nothing written
+        assert crashing.pending_hub_events() >= 2
+
+        crashing.start()                         # same data folder
+        jobs = Jobs(crashing.url, key)
+        done = jobs.wait(first["execution_id"])
+        assert done["status"] == "completed", done
+        assert done["progress"]["attempts"] == 2          # the dead worker's and the new one's
+        assert jobs.wait(behind["execution_id"])["status"] == "completed"
+        crashing.wait_hub_drained()
+        hooks = receiver.for_job(first["execution_id"])
+        assert len(hooks) == 1
+        assert json.loads(hooks[0]["body"])["type"] == "chat.completion.job.completed"
+        from shared.jobs.webhooks import verify
+        assert verify(secret, hooks[0]["headers"], hooks[0]["body"])
+        assert provider_calls(sim, "queued-behind-marker") == 1
+    finally:
+        receiver.close()
+        admin.close()
