@@ -43,9 +43,17 @@ class LocalHub:
 
     def send_now(self, bodies: list[bytes]) -> None:
         stamp = datetime.now(timezone.utc).isoformat()
-        self._run(lambda c: c.executemany(
-            "INSERT INTO local_hub_events (body, enqueued_at) VALUES (?, ?)",
-            [(b, stamp) for b in bodies]))
+
+        def insert(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")          # all of a send, or none of it
+            try:
+                c.executemany("INSERT INTO local_hub_events (body, enqueued_at) VALUES (?, ?)",
+                              [(b, stamp) for b in bodies])
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        self._run(insert)
 
     async def send(self, bodies: list[bytes]) -> None:
         await asyncio.to_thread(self.send_now, bodies)

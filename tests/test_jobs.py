@@ -133,6 +133,13 @@ def test_same_idempotency_key_returns_the_same_job(alpha, sim):
     assert provider_calls(sim, "idem-marker") == 1
 
 
+def test_an_idempotency_key_cannot_be_reused_for_another_request(alpha):
+    alpha.submit("first request", idempotency_key="order-18")
+    resp = alpha.submit("another request", idempotency_key="order-18")
+    assert resp.status_code == 409
+    assert resp.json()["error"]["param"] == "idempotency_key"
+
+
 def test_ttl_hours_becomes_the_documents_ttl(alpha):
     job = alpha.submit("ttl", ttl_hours=3).json()
     assert job["expires_at"] > job["created_at"]
@@ -141,17 +148,19 @@ def test_ttl_hours_becomes_the_documents_ttl(alpha):
     assert span.total_seconds() == 3 * 3600
 
 
-def test_cancel_a_queued_or_finished_job(alpha, sim):
+def test_cancel_a_queued_job_and_not_a_finished_one(alpha, sim, gw):
     sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "latency_ms": 800})
-    slow = alpha.submit("slow-first").json()["execution_id"]     # occupies the worker
-    job = alpha.submit("cancel-me", priority=10).json()["execution_id"]
+    slow = alpha.submit("slow-first").json()["execution_id"]
+    alpha.wait(slow, "processing")               # the worker is busy with this batch
+    job = alpha.submit("cancel-queued-marker").json()["execution_id"]   # waits in the hub
     resp = alpha.http.delete(f"/{job}")
-    if resp.status_code == 200:
-        assert resp.json()["status"] == "cancelled"
-    alpha.wait(slow)
-    final = alpha.wait(job)
-    assert final["status"] in ("cancelled", "completed")
-    again = alpha.http.delete(f"/{job}")
+    assert resp.status_code == 200, resp.text
+    assert resp.json()["status"] == "cancelled" and resp.json()["cancelled_at"]
+    gw.wait_hub_drained()
+    assert alpha.get(job)["status"] == "cancelled"
+    assert provider_calls(sim, "cancel-queued-marker") == 0
+    assert alpha.wait(slow)["status"] == "completed"
+    again = alpha.http.delete(f"/{slow}")
     assert again.status_code == 409
     assert again.json()["error"]["code"] == "job_already_finished"
 

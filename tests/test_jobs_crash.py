@@ -1,4 +1,5 @@
-"""A host that dies mid-job: the local hub redelivers, the job finishes once, one webhook."""
+"""Gateways of their own: one that dies mid-job (the local hub redelivers, the job finishes
+once, one webhook), one with a single lane to watch priorities."""
 from __future__ import annotations
 
 import json
@@ -7,7 +8,7 @@ import httpx
 import pytest
 
 from .conftest import ADMIN_KEY
-from .jobs_support import GatewayProcess, Jobs, Receiver, eventually, provider_calls
+from .jobs_support import GatewayProcess, Jobs, Receiver, eventually, line, provider_calls
 
 
 @pytest.fixture
@@ -49,3 +50,22 @@ def test_crash_between_provider_call_and_result_write(crashing, sim):
     finally:
         receiver.close()
         admin.close()
+
+
+def test_higher_priority_runs_first_within_a_batch(simulator, tmp_path, logs_dir, sim):
+    process = GatewayProcess(simulator, tmp_path, logs_dir / "jobs-serial.log",
+                             LLMPROXY_JOB_CONCURRENCY="1").start()
+    try:
+        admin = httpx.Client(base_url=process.url,
+                             headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        admin.post("/admin/projects/serial/keys", json={})
+        priorities = [5, 9, 1, 10, 3, 7]
+        process.produce([line(f"p{p}", f"prio-marker-{p}", priority=p) for p in priorities],
+                        project="serial")               # one send: one batch
+        process.wait_hub_drained()
+        order = [json.dumps(r["body"]) for r in sim.get("/_sim/requests").json()["requests"]]
+        seen = [p for text in order for p in priorities if f"prio-marker-{p}\"" in text]
+        assert seen == sorted(priorities)
+        admin.close()
+    finally:
+        process.stop()

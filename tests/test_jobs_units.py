@@ -90,3 +90,16 @@ async def test_an_expired_job_is_skipped_by_the_worker(tmp_path):
         assert await gw.store.get_job("p", doc["id"]) is None
     finally:
         await gw.close()
+
+
+def test_retry_delay_honours_retry_after_up_to_the_cap():
+    from shared.errors import RateLimited, UpstreamError
+    from shared.jobs.attempts import retry_delay
+    settings = Settings.from_env({"LLMPROXY_JOB_RETRY_BASE_SECONDS": "2",
+                                  "LLMPROXY_JOB_MAX_RETRY_AFTER_SECONDS": "60"})
+    assert retry_delay(settings, 0, UpstreamError("x")) == 2
+    assert retry_delay(settings, 2, UpstreamError("x")) == 8
+    assert retry_delay(settings, 0, RateLimited("x", headers={"Retry-After": "7"})) == 7
+    assert retry_delay(settings, 0, RateLimited("x", headers={"Retry-After": "600"})) == 60
+    assert retry_delay(settings, 3, RateLimited("x", headers={"Retry-After": "1"})) == 16
+    assert retry_delay(settings, 0, RateLimited("x", headers={"Retry-After": "soon"})) == 2

@@ -50,6 +50,9 @@ async def submit(gw: Gateway, req: ApiRequest) -> ApiResponse:
                         idempotency_key=options.idempotency_key, custom_id=options.custom_id,
                         key_id=caller.key_id)
     stored, created = await gw.store.create_job(doc)
+    if not created and stored.doc["request"] != body:
+        raise Conflict("This idempotency_key was already used with a different request.",
+                       param="idempotency_key", code="idempotency_key_reused")
     doc = stored.doc
     eta = await estimate_completion(gw, caller.project, model.parse_iso(doc["created_at"]))
     view = {**model.public(doc, _attempts(gw)), "estimated_completion_time": model.iso(eta)}

@@ -40,12 +40,17 @@ def retryable(err: GatewayError) -> bool:
     return err.status in (429, 500, 502, 503, 504) and err.code not in _NEVER_RETRY
 
 
-def _retry_after(err: GatewayError) -> float:
-    raw = err.headers.get("Retry-After", "")
-    try:
-        return max(0.0, float(raw))
-    except ValueError:
-        return 0.0
+def retry_delay(settings: Any, attempt: int, err: GatewayError) -> float:
+    """Exponential backoff from the base; a 429's Retry-After (seconds) wins when longer, up
+    to the configured cap (a longer wait would hold the batch; the job then fails instead)."""
+    delay = settings.job_retry_base * 2 ** attempt
+    if isinstance(err, RateLimited):
+        try:
+            asked = max(0.0, float(err.headers.get("Retry-After", "")))
+        except ValueError:
+            asked = 0.0
+        delay = max(delay, min(asked, settings.job_max_retry_after))
+    return delay
 
 
 async def _call_once(gw: Any, doc: dict[str, Any]) -> Outcome:
@@ -82,9 +87,7 @@ async def call_with_retries(gw: Any, doc: dict[str, Any], record_retry: Retry) -
         except GatewayError as err:
             if not retryable(err) or attempt == settings.job_max_retries:
                 return Outcome(error=error_of(err))
-            delay = settings.job_retry_base * 2 ** attempt
-            if isinstance(err, RateLimited):
-                delay = max(delay, min(_retry_after(err), settings.job_max_retry_after))
+            delay = retry_delay(settings, attempt, err)
             log.info("job %s attempt %d failed (%s); retrying in %.2fs", doc["id"],
                      attempt + 1, err.code, delay)
             if not await record_retry(err):
