@@ -19,8 +19,8 @@ bp = func.Blueprint()
                               event_hub_name="%LLMPROXY_EVENT_HUB_NAME%",
                               cardinality=func.Cardinality.MANY,
                               consumer_group="$Default")
-@bp.cosmos_db_output(arg_name="results", connection="LLMPROXY_COSMOS",
-                     database_name="%LLMPROXY_COSMOS_DATABASE%", container_name="job_results",
+@bp.cosmos_db_output(arg_name="results", connection="COSMOS",
+                     database_name="%COSMOS_DATABASE%", container_name="job_results",
                      create_if_not_exists=False)
 async def process_chat_jobs(events: typing.List[func.EventHubEvent],
                             results: func.Out[func.DocumentList]) -> None:

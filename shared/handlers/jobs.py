@@ -17,7 +17,7 @@ from ..jobs import events, model
 from ..jobs.metrics import estimate_completion, project_metrics
 from ..jobs.options import take_job_options
 from ..jobs.ssrf import UnsafeWebhookUrl, WebhookGuard
-from ..store import PreconditionFailed, StoredJob
+from ..store import StoreConflict, StoredJob
 from .chat import validate_chat_request
 
 EVENTS = "events"          # the output binding's name on the submit and cancel functions
@@ -116,7 +116,7 @@ async def cancel(gw: Gateway, req: ApiRequest) -> ApiResponse:
         model.finish(doc, model.CANCELLED, model.now())
         try:
             await gw.store.replace_job(doc, stored.etag)
-        except PreconditionFailed:
+        except StoreConflict:
             stored = await _own_job(gw, req)       # it moved on; look again
             continue
         outputs: dict[str, Any] = {EVENTS: events.reference(doc)} if doc["webhook"]["url"] else {}

@@ -7,6 +7,7 @@ two workers, or a worker and a cancel, can never both win.
 from __future__ import annotations
 
 import hashlib
+import math
 import uuid
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -49,7 +50,7 @@ def new_job(*, project: str, body: dict[str, Any], priority: int, ttl_hours: int
         "id": job or job_id(project, idempotency_key), "object": OBJECT, "project": project,
         "key_id": key_id, "source": source, "status": QUEUED, "priority": priority,
         "model": body.get("model"), "request": body, "custom_id": custom_id,
-        "idempotency_key": idempotency_key, "ttl_hours": ttl_hours, "ttl": ttl_hours * 3600,
+        "idempotency_key": idempotency_key, "ttl_hours": ttl_hours,
         "created_at": iso(created), "expires_at": iso(created + timedelta(hours=ttl_hours)),
         "started_at": None, "completed_at": None, "cancelled_at": None,
         "attempts": 0, "retry_count": 0, "lease_until": None, "claim": None,
@@ -99,6 +100,12 @@ def public(doc: dict[str, Any], max_attempts: int) -> dict[str, Any]:
     }
 
 
+def seconds_left(doc: dict[str, Any]) -> int:
+    """Cosmos DB's `ttl` for a write now: it counts from the item's last write."""
+    left = (parse_iso(doc["expires_at"]) - now()).total_seconds()
+    return max(1, math.ceil(left))
+
+
 def result_document(doc: dict[str, Any]) -> dict[str, Any]:
     """A finished job as an OpenAI Batch output line (plus `project` and `ttl` for Cosmos DB):
     what the trigger's `cosmos_db_output` binding writes for downstream readers."""
@@ -108,4 +115,4 @@ def result_document(doc: dict[str, Any]) -> dict[str, Any]:
     return {"id": doc["id"], "project": doc["project"], "custom_id": doc["custom_id"],
             "status": doc["status"], "response": response, "error": doc["error"],
             "usage": doc["usage"], "cost": doc["cost"], "completed_at": doc["completed_at"]
-            or doc["cancelled_at"], "expires_at": doc["expires_at"], "ttl": doc["ttl"]}
+            or doc["cancelled_at"], "expires_at": doc["expires_at"], "ttl": seconds_left(doc)}

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 
 import aiohttp
 
-from ..store import PreconditionFailed, StoredJob
+from ..store import StoreConflict, StoredJob
 from . import model
 from .ssrf import PinnedResolver, UnsafeWebhookUrl, WebhookGuard
 
@@ -147,7 +147,7 @@ class Notifier:
     async def _save(self, stored: StoredJob) -> StoredJob | None:
         try:
             return StoredJob(stored.doc, await self._gw.store.replace_job(stored.doc, stored.etag))
-        except PreconditionFailed:
+        except StoreConflict:
             log.info("job %s changed during webhook delivery; leaving it to the other writer",
                      stored.doc["id"])
             return None

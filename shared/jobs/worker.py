@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import Any
 
 from ..errors import GatewayError
-from ..store import PreconditionFailed, StoredJob, StoreUnavailable
+from ..store import StoreConflict, StoredJob, StoreUnavailable
 from . import model
 from .attempts import call_with_retries, error_of
 from .events import HubEvent, Parsed, parse
@@ -129,7 +129,7 @@ class _Worker:
         doc["attempts"] += 1
         try:
             return StoredJob(doc, await self.gw.store.replace_job(doc, stored.etag))
-        except PreconditionFailed:
+        except StoreConflict:
             log.info("job %s was claimed or changed by someone else; skipped", doc["id"])
             return None
 
@@ -143,7 +143,7 @@ class _Worker:
             try:
                 claimed.etag = await self.gw.store.replace_job(claimed.doc, claimed.etag)
                 return True
-            except PreconditionFailed:
+            except StoreConflict:
                 log.info("job %s changed while retrying (cancelled?); stopping", claimed.doc["id"])
                 return False
         return record
@@ -156,7 +156,7 @@ class _Worker:
                      model.now())
         try:
             return StoredJob(doc, await self.gw.store.replace_job(doc, claimed.etag))
-        except PreconditionFailed:
+        except StoreConflict:
             log.info("job %s changed before its result was written (cancelled?); result "
                      "discarded", doc["id"])
             return None

@@ -10,7 +10,7 @@ import json
 import sqlite3
 from typing import Any
 
-from .base import PreconditionFailed, StoredJob, utcnow
+from .base import StoreConflict, StoredJob, utcnow
 
 JOBS_SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -85,7 +85,7 @@ class SqliteJobs:
                 "WHERE project = ? AND id = ? AND version = ?",
                 (doc["status"], doc["expires_at"], payload, doc["project"], doc["id"], int(etag)))
             if cur.rowcount != 1:
-                raise PreconditionFailed(f"job {doc['id']} changed since version {etag}")
+                raise StoreConflict(f"job {doc['id']} changed since version {etag}")
             return str(int(etag) + 1)
         return await self._run(replace)
 
