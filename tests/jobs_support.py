@@ -55,11 +55,21 @@ class GatewayProcess:
                 return 0
 
     def invalid_event_jobs(self) -> list[dict]:
-        """Failed jobs of events that named no usable project (not visible through the API)."""
-        import sqlite3
-        with sqlite3.connect(self.data_dir / "llmproxy.sqlite3", timeout=30) as conn:
-            rows = conn.execute("SELECT doc FROM jobs WHERE project = '_invalid_events'")
-            return [json.loads(r[0]) for r in rows.fetchall()]
+        """Failed jobs of events that named no usable project (not visible through the API),
+        read from the gateway's store with the gateway's own settings."""
+        import asyncio
+
+        from shared.config import Settings
+        from shared.store import create_store
+
+        async def read() -> list[dict]:
+            store = create_store(Settings.from_env(self.env))
+            await store.open()
+            try:
+                return await store.list_jobs("_invalid_events", None, 100, None)
+            finally:
+                await store.close()
+        return asyncio.run(read())
 
     def produce(self, lines: list, project: str | None = None, tmp: Path | None = None) -> None:
         """Send events through the producer script, as a direct producer would."""

@@ -9,14 +9,18 @@ import pytest
 
 from shared.jobs.webhooks import verify
 
-from .conftest import ADMIN_KEY
+from .conftest import ADMIN_KEY, cosmos_env
 from .jobs_support import (GatewayProcess, Jobs, Receiver, eventually, line, provider_calls)
 
 
 @pytest.fixture(scope="module")
-def gw(simulator, tmp_path_factory, logs_dir):
+def gw(simulator, tmp_path_factory, logs_dir, store_kind, request):
+    """A gateway of the jobs tests' own, on each store (the local hub is SQLite either way)."""
+    extra = {}
+    if store_kind == "cosmos":
+        extra = cosmos_env(request.getfixturevalue("cosmos_server"), "jobs-api-tests")
     process = GatewayProcess(simulator, tmp_path_factory.mktemp("jobs-data"),
-                             logs_dir / "jobs-gateway.log").start()
+                             logs_dir / f"jobs-gateway-{store_kind}.log", **extra).start()
     yield process
     process.stop()
 
