@@ -45,7 +45,15 @@ def _endpoint(fn: Hosted, sinks: OutputSinks) -> Any:
     async def endpoint(request: Request) -> Response:
         outs = sinks.make(fn.outputs)
         response = await fn.user(**{fn.trigger_param: request}, **outs)
-        await sinks.deliver(fn.outputs, outs)     # the host writes outputs, then answers
+        try:
+            await sinks.deliver(fn.outputs, outs)     # the host writes outputs, then answers
+        except Exception as exc:                  # in Azure the invocation would fail too
+            log.error("output binding of %s failed: %s", fn.name, type(exc).__name__)
+            body = {"error": {"message": "The function's output could not be delivered; "
+                              "retry (an idempotency_key makes retries safe).",
+                              "type": "service_unavailable", "param": None,
+                              "code": "output_binding_failed"}}
+            return Response(json.dumps(body), status_code=503, media_type="application/json")
         return response
     return endpoint
 

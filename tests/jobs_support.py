@@ -173,9 +173,10 @@ class Receiver:
         self.server.server_close()
 
 
-def line(custom_id: str, content: str, project: str | None = None, **extra) -> dict:
+def line(custom_id: str, content: str, project: str | None = None, model: str = "gpt-4o-mini",
+         **extra) -> dict:
     data = {"custom_id": custom_id, "method": "POST", "url": "/v1/chat/completions",
-            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": content}]},
+            "body": {"model": model, "messages": [{"role": "user", "content": content}]},
             **extra}
     if project:
         data["project"] = project

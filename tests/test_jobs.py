@@ -12,6 +12,10 @@ from shared.jobs.webhooks import verify
 from .conftest import ADMIN_KEY, cosmos_env
 from .jobs_support import (GatewayProcess, Jobs, Receiver, eventually, line, provider_calls)
 
+# Faults are injected only for this model, used only by the tests that inject them, so a job
+# left over from an earlier test can never consume a fault meant for another.
+FAULTY = "gpt-4.1"
+
 
 @pytest.fixture(scope="module")
 def gw(simulator, tmp_path_factory, logs_dir, store_kind, request):
@@ -153,8 +157,9 @@ def test_ttl_hours_becomes_the_documents_ttl(alpha):
 
 
 def test_cancel_a_queued_job_and_not_a_finished_one(alpha, sim, gw):
-    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "latency_ms": 800})
-    slow = alpha.submit("slow-first").json()["execution_id"]
+    gw.wait_hub_drained()                       # no earlier test's job may take the fault
+    sim.post("/_sim/faults", json={"match": FAULTY, "latency_ms": 800})
+    slow = alpha.submit("slow-first", model=FAULTY).json()["execution_id"]
     alpha.wait(slow, "processing")               # the worker is busy with this batch
     job = alpha.submit("cancel-queued-marker").json()["execution_id"]   # waits in the hub
     resp = alpha.http.delete(f"/{job}")
@@ -170,8 +175,10 @@ def test_cancel_a_queued_job_and_not_a_finished_one(alpha, sim, gw):
 
 
 def test_cancel_racing_completion_keeps_one_terminal_state(alpha, sim, secret, receiver, gw):
-    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "latency_ms": 1500})
-    job = alpha.submit("race-marker", webhook_url=receiver.url + "/hook").json()["execution_id"]
+    gw.wait_hub_drained()
+    sim.post("/_sim/faults", json={"match": FAULTY, "latency_ms": 1500})
+    job = alpha.submit("race-marker", model=FAULTY,
+                       webhook_url=receiver.url + "/hook").json()["execution_id"]
     alpha.wait(job, "processing")
     eventually(lambda: provider_calls(sim, "race-marker") == 1, "the provider call to start")
     resp = alpha.http.delete(f"/{job}")
@@ -186,18 +193,20 @@ def test_cancel_racing_completion_keeps_one_terminal_state(alpha, sim, secret, r
     assert provider_calls(sim, "race-marker") == 1
 
 
-def test_retries_honour_429_then_succeed(alpha, sim):
-    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "status": 429, "retry_after": "1"})
-    job = alpha.submit("retry-marker").json()["execution_id"]
+def test_retries_honour_429_then_succeed(alpha, sim, gw):
+    gw.wait_hub_drained()
+    sim.post("/_sim/faults", json={"match": FAULTY, "status": 429, "retry_after": 1})
+    job = alpha.submit("retry-marker", model=FAULTY).json()["execution_id"]
     done = alpha.wait(job)
     assert done["status"] == "completed", done
     assert done["retry_count"] == 1 and done["progress"]["attempts"] == 2
     assert provider_calls(sim, "retry-marker") == 2
 
 
-def test_persistent_failure_ends_failed_after_max_retries(alpha, sim):
-    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "status": 500, "count": 10})
-    job = alpha.submit("fail-marker").json()["execution_id"]
+def test_persistent_failure_ends_failed_after_max_retries(alpha, sim, gw):
+    gw.wait_hub_drained()
+    sim.post("/_sim/faults", json={"match": FAULTY, "status": 500, "count": 3})
+    job = alpha.submit("fail-marker", model=FAULTY).json()["execution_id"]
     done = alpha.wait(job)
     assert done["status"] == "failed"
     assert done["retry_count"] == 2 and done["error"]["status"] == 502
@@ -215,8 +224,9 @@ def test_duplicate_delivery_sequential_calls_the_provider_once(alpha, gw, sim):
 
 
 def test_duplicate_delivery_concurrent_calls_the_provider_once(alpha, gw, sim):
-    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "latency_ms": 500})
-    gw.produce([line("dup-conc", "dup-conc-marker", "alpha")] * 4)
+    gw.wait_hub_drained()
+    sim.post("/_sim/faults", json={"match": FAULTY, "latency_ms": 500})
+    gw.produce([line("dup-conc", "dup-conc-marker", "alpha", model=FAULTY)] * 4)
     gw.wait_hub_drained()
     jobs = [j for j in alpha.all() if j["custom_id"] == "dup-conc"]
     assert len(jobs) == 1 and jobs[0]["status"] == "completed"

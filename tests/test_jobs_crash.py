@@ -27,8 +27,9 @@ def test_crash_between_provider_call_and_result_write(crashing, sim):
     receiver = Receiver()
     try:
         jobs = Jobs(crashing.url, key)
-        sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "latency_ms": 3000})
-        first = jobs.submit("crash-marker", webhook_url=receiver.url + "/hook").json()
+        sim.post("/_sim/faults", json={"match": "gpt-4.1", "latency_ms": 3000})
+        first = jobs.submit("crash-marker", model="gpt-4.1",
+                            webhook_url=receiver.url + "/hook").json()
         eventually(lambda: provider_calls(sim, "crash-marker") == 1, "the provider call")
         behind = jobs.submit("queued-behind-marker").json()     # accepted, not yet processed
         crashing.kill()                          # the provider answered nobody; nothing written

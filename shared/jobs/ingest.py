@@ -57,23 +57,27 @@ def _line_problem(data: dict[str, Any]) -> str | None:
     return None
 
 
-async def _project_of(gw: Any, data: dict[str, Any]) -> str:
+async def _project_of(gw: Any, data: dict[str, Any], known: dict[str, bool]) -> str:
+    """The line's project, which must exist (have an active key). `known` remembers the answer
+    for the rest of the batch: a thousand lines for one project cost one lookup."""
     project = data.get("project")
     if not isinstance(project, str):
         raise InvalidRequest("'project' must name the project the job bills to.",
                              param="project")
     check_project(project)
-    if not any(k.active for k in await gw.store.list_keys(project)):
+    if project not in known:
+        known[project] = any(k.active for k in await gw.store.list_keys(project))
+    if not known[project]:
         raise InvalidRequest(f"Unknown project '{project}' (it has no active key).",
                              param="project")
     return project
 
 
-async def ingest_line(gw: Any, guard: WebhookGuard, parsed: Parsed,
-                      event: HubEvent) -> StoredJob:
+async def ingest_line(gw: Any, guard: WebhookGuard, parsed: Parsed, event: HubEvent,
+                      known: dict[str, bool]) -> StoredJob:
     data = parsed.data
     try:
-        project = await _project_of(gw, data)
+        project = await _project_of(gw, data, known)
     except InvalidRequest as err:
         return await record_malformed(gw, parsed, event, err.message)
     problem = _line_problem(data)

@@ -106,7 +106,11 @@ class Notifier:
             attempts = stored.doc["webhook"]["attempts"]
             if attempts and attempts[-1]["status_code"] is None and attempts[-1]["error"] is None:
                 if self._in_flight(attempts[-1]):
-                    return None                  # another worker is sending right now
+                    # Another worker is sending. Wait for it rather than leave: if it died, this
+                    # event may be the last chance to send (the hub will not deliver it again).
+                    await asyncio.sleep(0.25)
+                    stored = await self._gw.store.get_job(stored.doc["project"], stored.doc["id"])
+                    continue
                 attempts[-1]["error"] = "interrupted (the sender stopped)"
             if attempts:
                 await asyncio.sleep(self._base * 2 ** (len(attempts) - 1))

@@ -55,6 +55,7 @@ class _Worker:
         self.notifier = Notifier(gw)
         self.finished: list[dict[str, Any]] = []
         self.store_failed = False
+        self.known_projects: dict[str, bool] = {}
 
     async def drain(self, queue: asyncio.Queue) -> None:
         while not queue.empty():
@@ -80,7 +81,8 @@ class _Worker:
                             parsed.data["execution_id"], parsed.data["project"])
             return stored
         if parsed.kind == "line":
-            return await ingest_line(self.gw, self.notifier.guard, parsed, event)
+            return await ingest_line(self.gw, self.notifier.guard, parsed, event,
+                                     self.known_projects)
         return await record_malformed(self.gw, parsed, event, parsed.problem)
 
     async def run(self, stored: StoredJob) -> StoredJob | None:
