@@ -124,6 +124,14 @@ def test_event_hub_trigger_is_a_batch_with_a_retry_policy(functions):
     assert cosmos["containerName"] == "job_results"
 
 
+def test_the_readme_api_table_lists_exactly_the_registered_functions():
+    import re
+    text = (ROOT / "README.md").read_text()
+    table = text.split("## API", 1)[1].split("\n\n", 2)[1]
+    names = set(re.findall(r"^\| `([a-z_]+)` \|", table, re.M))
+    assert names == set(DOCUMENTED) | set(TRIGGERED)
+
+
 def test_function_names_are_unique(functions):
     names = [f.get_function_name() for f in functions]
     assert len(names) == len(set(names))
