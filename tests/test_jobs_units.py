@@ -103,3 +103,21 @@ def test_retry_delay_honours_retry_after_up_to_the_cap():
     assert retry_delay(settings, 0, RateLimited("x", headers={"Retry-After": "600"})) == 60
     assert retry_delay(settings, 3, RateLimited("x", headers={"Retry-After": "1"})) == 16
     assert retry_delay(settings, 0, RateLimited("x", headers={"Retry-After": "soon"})) == 2
+
+
+async def test_a_job_that_hits_a_gateway_bug_ends_failed_not_processing(tmp_path):
+    from shared.jobs.worker import _Worker
+    env = {"LLMPROXY_DATA_DIR": str(tmp_path), "LLMPROXY_KEY_PEPPER": "pepper-for-tests"}
+    gw = await Gateway(Settings.from_env(env)).ready()
+    try:
+        doc = model.new_job(project="p", body={"model": "m", "messages": []}, priority=5,
+                            ttl_hours=1)
+        stored, _ = await gw.store.create_job(doc)
+        stored.doc["status"] = model.PROCESSING
+        await gw.store.replace_job(stored.doc, stored.etag)
+        await _Worker(gw)._give_up(stored.doc)
+        final = (await gw.store.get_job("p", doc["id"])).doc
+        assert final["status"] == model.FAILED
+        assert final["error"]["code"] == "internal_error"
+    finally:
+        await gw.close()

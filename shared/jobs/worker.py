@@ -60,6 +60,7 @@ class _Worker:
     async def drain(self, queue: asyncio.Queue) -> None:
         while not queue.empty():
             parsed, event = queue.get_nowait()
+            stored = None
             try:
                 stored = await self._job_for(parsed, event)
                 if stored is not None:
@@ -71,6 +72,24 @@ class _Worker:
                 self.store_failed = True
             except Exception:
                 log.exception("unexpected failure on one event; the rest of the batch goes on")
+                if stored is not None:
+                    await self._give_up(stored.doc)
+
+    async def _give_up(self, doc: dict[str, Any]) -> None:
+        """A job that hit a gateway bug ends `failed`, rather than `processing` until it
+        expires (no redelivery would come: the batch itself succeeded)."""
+        try:
+            current = await self.gw.store.get_job(doc["project"], doc["id"])
+            if current is None or current.doc["status"] in model.TERMINAL:
+                return
+            current.doc["error"] = {"message": "The gateway failed while processing this job.",
+                                    "type": "server_error", "param": None,
+                                    "code": "internal_error", "status": 500}
+            model.finish(current.doc, model.FAILED, model.now())
+            etag = await self.gw.store.replace_job(current.doc, current.etag)
+            await self.notifier.deliver_pending(StoredJob(current.doc, etag))
+        except Exception as exc:            # StoreConflict: someone else moved it on
+            log.warning("could not mark job %s failed: %s", doc["id"], type(exc).__name__)
 
     async def _job_for(self, parsed: Parsed, event: HubEvent) -> StoredJob | None:
         if parsed.kind == "reference":
