@@ -24,6 +24,7 @@ from starlette.routing import Route
 from .bindings import OutputSinks
 from .functions import AppFunctions, Hosted, read_functions
 from .local_hub import HubPump, LocalHub
+from .timers import interval_of, run_timer
 
 log = logging.getLogger("runner")
 ROOT = Path(__file__).resolve().parent.parent
@@ -90,6 +91,14 @@ async def _purge_expired_jobs(store_getter: Any, every: float = 60.0) -> None:
         await asyncio.sleep(every)
 
 
+def _timer(fn: Hosted, sinks: OutputSinks) -> Any:
+    async def invoke(request: Any) -> None:
+        outs = sinks.make(fn.outputs)
+        await fn.user(**{fn.trigger_param: request}, **outs)
+        await sinks.deliver(fn.outputs, outs)
+    return run_timer(invoke, interval_of(fn.trigger.schedule), fn.name)
+
+
 def build_asgi(function_app: Any, hub_path: Path, on_shutdown: Any = None,
                store_getter: Any = None) -> Starlette:
     functions: AppFunctions = read_functions(function_app)      # get_functions(), once
@@ -103,6 +112,7 @@ def build_asgi(function_app: Any, hub_path: Path, on_shutdown: Any = None,
     @asynccontextmanager
     async def lifespan(_app: Starlette):
         tasks = [asyncio.ensure_future(_pump(fn, hub, sinks).run()) for fn in functions.hub]
+        tasks += [asyncio.ensure_future(_timer(fn, sinks)) for fn in functions.timer]
         if store_getter is not None:
             tasks.append(asyncio.ensure_future(_purge_expired_jobs(store_getter)))
         yield

@@ -8,7 +8,7 @@ from typing import Any, Callable
 
 from azure.functions.decorators.core import BindingDirection
 
-HTTP_TRIGGER, HUB_TRIGGER = "httpTrigger", "eventHubTrigger"
+HTTP_TRIGGER, HUB_TRIGGER, TIMER_TRIGGER = "httpTrigger", "eventHubTrigger", "timerTrigger"
 
 
 @dataclass
@@ -28,6 +28,7 @@ class Hosted:
 class AppFunctions:
     http: list[Hosted]
     hub: list[Hosted]
+    timer: list[Hosted]
 
 
 def _outputs(fn: Any) -> dict[str, Any]:
@@ -36,7 +37,7 @@ def _outputs(fn: Any) -> dict[str, Any]:
 
 
 def read_functions(app: Any) -> AppFunctions:
-    http, hub = [], []
+    http, hub, timer = [], [], []
     for fn in app.get_functions():
         trigger = fn.get_trigger()
         if trigger is None:
@@ -48,4 +49,8 @@ def read_functions(app: Any) -> AppFunctions:
             http.append(hosted)
         elif kind == HUB_TRIGGER:
             hub.append(hosted)
-    return AppFunctions(http, hub)
+        elif kind == TIMER_TRIGGER:
+            timer.append(hosted)
+        else:
+            raise RuntimeError(f"the local runner cannot host {kind} function {hosted.name}")
+    return AppFunctions(http, hub, timer)

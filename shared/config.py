@@ -68,6 +68,7 @@ class Settings:
     job_max_retry_after: float = 60.0         # LLMPROXY_JOB_MAX_RETRY_AFTER_SECONDS
     job_lease: float = 300.0                  # LLMPROXY_JOB_LEASE_SECONDS: one attempt's claim
     job_default_ttl_hours: int = 24           # LLMPROXY_JOB_DEFAULT_TTL_HOURS
+    job_requeue_after: float = 900.0          # LLMPROXY_JOB_REQUEUE_AFTER_SECONDS
     webhook_max_attempts: int = 5             # LLMPROXY_WEBHOOK_MAX_ATTEMPTS
     webhook_retry_base: float = 1.0           # LLMPROXY_WEBHOOK_RETRY_BASE_SECONDS
     webhook_timeout: float = 10.0             # LLMPROXY_WEBHOOK_TIMEOUT_SECONDS
@@ -99,6 +100,7 @@ class Settings:
             job_max_retry_after=_float(env, "LLMPROXY_JOB_MAX_RETRY_AFTER_SECONDS", 60.0),
             job_lease=_float(env, "LLMPROXY_JOB_LEASE_SECONDS", 300.0),
             job_default_ttl_hours=_int(env, "LLMPROXY_JOB_DEFAULT_TTL_HOURS", 24),
+            job_requeue_after=_float(env, "LLMPROXY_JOB_REQUEUE_AFTER_SECONDS", 900.0),
             webhook_max_attempts=_int(env, "LLMPROXY_WEBHOOK_MAX_ATTEMPTS", 5),
             webhook_retry_base=_float(env, "LLMPROXY_WEBHOOK_RETRY_BASE_SECONDS", 1.0),
             webhook_timeout=_float(env, "LLMPROXY_WEBHOOK_TIMEOUT_SECONDS", 10.0),

@@ -54,6 +54,13 @@ class GatewayProcess:
             except sqlite3.OperationalError:
                 return 0
 
+    def drop_hub_events(self, marker: str) -> int:
+        """Lose the local hub's events that mention `marker`, as a failed send would."""
+        import sqlite3
+        with sqlite3.connect(self.data_dir / "llmproxy.sqlite3", timeout=30) as conn:
+            return conn.execute("DELETE FROM local_hub_events WHERE CAST(body AS TEXT) LIKE ?",
+                                (f"%{marker}%",)).rowcount
+
     def invalid_event_jobs(self) -> list[dict]:
         """Failed jobs of events that named no usable project (not visible through the API),
         read from the gateway's store with the gateway's own settings."""

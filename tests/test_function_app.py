@@ -38,6 +38,7 @@ DOCUMENTED = {
 # Non-HTTP functions: name -> (trigger type, output binding types by parameter name).
 TRIGGERED = {
     "process_chat_jobs": ("eventHubTrigger", {"results": "cosmosDB"}),
+    "requeue_stale_jobs": ("timerTrigger", {"events": "eventHub"}),
 }
 # HTTP functions with output bindings besides the HTTP response.
 HTTP_OUTPUTS = {"submit_chat_job": {"events": "eventHub"},

@@ -116,3 +116,26 @@ async def test_results_and_webhook_secrets(store):
     await store.set_webhook_secret("p1", "whsec_a")
     await store.set_webhook_secret("p1", "whsec_b")
     assert await store.get_webhook_secret("p1") == "whsec_b"
+
+
+async def test_stale_jobs_are_found_across_projects(store):
+    now = model.now()
+    old = now - timedelta(minutes=30)
+    stale_queued, _ = await store.create_job(job(project="a", created=old))
+    await store.create_job(job(project="b"))                          # fresh: not stale
+    held, _ = await store.create_job(job(project="c", created=old))
+    held.doc.update(status=model.PROCESSING, lease_until=model.iso(now + timedelta(minutes=5)))
+    await store.replace_job(held.doc, held.etag)                      # a live lease: not stale
+    dead, _ = await store.create_job(job(project="d", created=old))
+    dead.doc.update(status=model.PROCESSING, lease_until=model.iso(now - timedelta(minutes=1)))
+    await store.replace_job(dead.doc, dead.etag)
+    done, _ = await store.create_job(job(project="e", created=old, status=model.COMPLETED))
+    found = await store.list_stale_jobs(model.iso(now - timedelta(minutes=15)),
+                                        model.iso(now), 10)
+    assert sorted(j.doc["id"] for j in found) == sorted([stale_queued.doc["id"], dead.doc["id"]])
+    first = next(j for j in found if j.doc["project"] == "a")
+    first.doc["sent_at"] = model.iso(now)
+    await store.replace_job(first.doc, first.etag)                    # the etag came along
+    again = await store.list_stale_jobs(model.iso(now - timedelta(minutes=15)),
+                                        model.iso(now), 10)
+    assert [j.doc["id"] for j in again] == [dead.doc["id"]]

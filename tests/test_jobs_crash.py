@@ -70,3 +70,24 @@ def test_higher_priority_runs_first_within_a_batch(simulator, tmp_path, logs_dir
         admin.close()
     finally:
         process.stop()
+
+
+def test_a_lost_event_is_sent_again_by_the_sweeper(simulator, tmp_path, logs_dir, sim):
+    process = GatewayProcess(simulator, tmp_path, logs_dir / "jobs-sweeper.log",
+                             LLMPROXY_LOCAL_TIMER_SECONDS="1",
+                             LLMPROXY_JOB_REQUEUE_AFTER_SECONDS="2").start()
+    try:
+        admin = httpx.Client(base_url=process.url,
+                             headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        jobs = Jobs(process.url, admin.post("/admin/projects/sweep/keys", json={}).json()["key"])
+        sim.post("/_sim/faults", json={"match": "gpt-4.1", "latency_ms": 2000})
+        busy = jobs.submit("busy", model="gpt-4.1").json()["execution_id"]
+        jobs.wait(busy, "processing")                   # the next event waits in the hub
+        lost = jobs.submit("lost-event-marker").json()["execution_id"]
+        assert process.drop_hub_events(lost) == 1       # the event never reaches the worker
+        done = jobs.wait(lost)
+        assert done["status"] == "completed"
+        assert provider_calls(sim, "lost-event-marker") == 1
+        admin.close()
+    finally:
+        process.stop()

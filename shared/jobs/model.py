@@ -52,6 +52,7 @@ def new_job(*, project: str, body: dict[str, Any], priority: int, ttl_hours: int
         "model": body.get("model"), "request": body, "custom_id": custom_id,
         "idempotency_key": idempotency_key, "ttl_hours": ttl_hours,
         "created_at": iso(created), "expires_at": iso(created + timedelta(hours=ttl_hours)),
+        "sent_at": iso(created),        # when its hub event was last sent (see sweeper.py)
         "started_at": None, "completed_at": None, "cancelled_at": None,
         "attempts": 0, "retry_count": 0, "lease_until": None, "claim": None,
         "result": None, "error": None, "usage": None, "cost": None,

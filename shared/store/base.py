@@ -113,6 +113,11 @@ class JobStore(Protocol):
         """Newest first by (created_at, id); `after` is the last (created_at, id) seen."""
     async def replace_job(self, doc: dict[str, Any], etag: str) -> str:
         """Write if still at `etag`, else StoreConflict; returns the new etag."""
+    async def list_stale_jobs(self, sent_before: str, now: str,
+                              limit: int) -> list[StoredJob]:
+        """Live jobs of any project whose event was last sent before `sent_before` and that
+        are still `queued`, or `processing` under a lease that ran out by `now` (the sweeper
+        sends their events again: one may have been lost)."""
     async def count_jobs(self, project: str, status: str) -> int: ...
     async def sum_job_field(self, project: str, status: str, name: str) -> float:
         """Sum of a numeric field over a project's jobs in one status (metrics without GROUP BY)."""

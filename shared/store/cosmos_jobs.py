@@ -92,6 +92,17 @@ class CosmosJobs:
     async def replace_job(self, doc: dict[str, Any], etag: str) -> str:
         return await replace_if_unchanged(self.container("jobs"), doc["id"], _prepared(doc), etag)
 
+    async def list_stale_jobs(self, sent_before: str, now: str,
+                              limit: int) -> list[StoredJob]:
+        # Across partitions, on purpose: the sweeper looks at every project, rarely.
+        docs = await query(self.container("jobs"),
+                           "SELECT TOP @limit * FROM c WHERE c.expires_at > @now "
+                           "AND c.sent_at < @before AND (c.status = @queued OR "
+                           "(c.status = @processing AND c.lease_until < @now))",
+                           {"@limit": int(limit), "@now": now, "@before": sent_before,
+                            "@queued": "queued", "@processing": "processing"})
+        return [_job(d) for d in docs]
+
     async def count_jobs(self, project: str, status: str) -> int:
         rows = await query(self.container("jobs"),
                            f"SELECT VALUE COUNT(1) FROM c WHERE {_LIVE} AND c.status = @status",

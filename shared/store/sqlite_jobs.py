@@ -89,6 +89,15 @@ class SqliteJobs:
             return str(int(etag) + 1)
         return await self._run(replace)
 
+    async def list_stale_jobs(self, sent_before: str, now: str,
+                              limit: int) -> list[StoredJob]:
+        rows = await self._run(lambda c: c.execute(
+            "SELECT doc, version FROM jobs WHERE expires_at > ? "
+            "AND json_extract(doc, '$.sent_at') < ? AND (status = 'queued' OR "
+            "(status = 'processing' AND json_extract(doc, '$.lease_until') < ?)) LIMIT ?",
+            (now, sent_before, now, limit)).fetchall())
+        return [StoredJob(json.loads(r[0]), str(r[1])) for r in rows]
+
     async def count_jobs(self, project: str, status: str) -> int:
         row = await self._run(lambda c: c.execute(
             f"SELECT COUNT(*) FROM jobs WHERE project = ? AND status = ? AND {_LIVE}",
