@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any, Awaitable, Callable
+from typing import Awaitable, Callable
 
 import azure.functions as func
 from azure.functions.timer import TimerRequest      # func.TimerRequest is the abstract one

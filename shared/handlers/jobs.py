@@ -42,7 +42,7 @@ async def submit(gw: Gateway, req: ApiRequest) -> ApiResponse:
     caller = await gw.keys.authenticate(req.headers)
     body = req.json_object()
     options = take_job_options(body, gw.settings.job_default_ttl_hours)
-    await validate_chat_request(gw, caller.project, body)
+    await validate_chat_request(gw, caller, body)
     if options.webhook_url:
         await _check_webhook(gw, caller.project, options.webhook_url)
     doc = model.new_job(project=caller.project, body=body, priority=options.priority,

@@ -10,14 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
-from ..catalog import Operation
+from .. import dispatch
 from ..errors import GatewayError, RateLimited
 from ..handlers.chat import validate_chat_request
-from ..providers import Completion, Usage
+from ..keys import Caller
+from ..providers import Completion
 
 log = logging.getLogger(__name__)
 _NEVER_RETRY = {"upstream_auth_failed", "upstream_not_found", "model_misconfigured",
@@ -54,20 +54,13 @@ def retry_delay(settings: Any, attempt: int, err: GatewayError) -> float:
 
 
 async def _call_once(gw: Any, doc: dict[str, Any]) -> Outcome:
+    """One provider call through the same path as the synchronous endpoint (checked again:
+    the catalog may have changed since the job was accepted; metered like any call)."""
+    caller = Caller(project=doc["project"], key_id=doc["key_id"])
     body = dict(doc["request"])
-    model, _stream = await validate_chat_request(gw, doc["project"], body)
-    started = time.perf_counter()
-    try:
-        result = await model.adapter.chat(model.prepared, body, False, model.secrets)
-    except GatewayError as err:
-        gw.usage.record(project=doc["project"], key_id=doc["key_id"], model=model,
-                        model_name=model.doc.id, operation=Operation.CHAT.value, usage=Usage(),
-                        latency_ms=(time.perf_counter() - started) * 1000, status=err.status)
-        raise
+    model, _stream = await validate_chat_request(gw, caller, body)
+    result = await dispatch.chat(gw, caller, body["model"], body, False)
     assert isinstance(result, Completion)
-    gw.usage.record(project=doc["project"], key_id=doc["key_id"], model=model,
-                    model_name=model.doc.id, operation=Operation.CHAT.value, usage=result.usage,
-                    latency_ms=(time.perf_counter() - started) * 1000, status=200)
     usage = {"prompt_tokens": result.usage.prompt_tokens,
              "completion_tokens": result.usage.completion_tokens,
              "total_tokens": result.usage.prompt_tokens + result.usage.completion_tokens}

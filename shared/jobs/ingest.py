@@ -13,6 +13,7 @@ from typing import Any
 from ..admin import check_project
 from ..errors import GatewayError, InvalidRequest
 from ..handlers.chat import validate_chat_request
+from ..keys import Caller
 from ..store import StoredJob, StoreUnavailable
 from . import model
 from .events import BATCH_URL, HubEvent, Parsed
@@ -91,7 +92,7 @@ async def ingest_line(gw: Any, guard: WebhookGuard, parsed: Parsed, event: HubEv
         body = dict(data["body"])
         if body.get("stream"):
             raise InvalidRequest("An async job cannot stream.", param="body.stream")
-        await validate_chat_request(gw, project, dict(body))
+        await validate_chat_request(gw, Caller(project=project, key_id=""), dict(body))
         if options.webhook_url:
             await guard.resolve(options.webhook_url)
             if await gw.store.get_webhook_secret(project) is None:
@@ -105,6 +106,6 @@ async def ingest_line(gw: Any, guard: WebhookGuard, parsed: Parsed, event: HubEv
     doc = model.new_job(project=project, body=body, priority=options.priority,
                         ttl_hours=options.ttl_hours, webhook_url=options.webhook_url,
                         idempotency_key=key, custom_id=data["custom_id"], source="event_hub",
-                        created=event.enqueued_time)
+                        key_id="event_hub", created=event.enqueued_time)
     stored, _created = await gw.store.create_job(doc)
     return stored
