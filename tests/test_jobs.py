@@ -9,7 +9,7 @@ import pytest
 
 from shared.jobs.webhooks import verify
 
-from .conftest import ADMIN_KEY, cosmos_env
+from .conftest import ADMIN_KEY, ROOT, cosmos_env
 from .jobs_support import (GatewayProcess, Jobs, Receiver, eventually, line, provider_calls)
 
 # Faults are injected only for this model, used only by the tests that inject them, so a job
@@ -271,16 +271,26 @@ def test_direct_producer_batch_lines_and_poison_events(project, gw, sim):
     assert "not JSON" in messages and "'project'" in messages
 
 
+def readme_verify():
+    """The verification helper exactly as the README shows it to receivers."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("Verify on the receiving side", 1)[1].split("```python\n", 1)[1]
+    namespace: dict = {}
+    exec(block.split("```", 1)[0], namespace)
+    return namespace["verify"]
+
+
 def test_webhook_is_signed_and_verifies(alpha, secret, receiver):
     job = alpha.submit("hook-me", webhook_url=receiver.url + "/hook").json()["execution_id"]
     eventually(lambda: receiver.for_job(job), "the webhook")
     hook = receiver.for_job(job)[0]
     assert hook["headers"]["webhook-id"] == f"msg_{job}_completed"
     assert hook["headers"]["webhook-signature"].startswith("v1,")
-    assert verify(secret, hook["headers"], hook["body"])
     other = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVoxMjM0NTY="
-    assert not verify(other, hook["headers"], hook["body"])
-    assert not verify(secret, hook["headers"], hook["body"].replace(b"hook-me", b"hook-you"))
+    for check in (verify, readme_verify()):
+        assert check(secret, hook["headers"], hook["body"])
+        assert not check(other, hook["headers"], hook["body"])
+        assert not check(secret, hook["headers"], hook["body"].replace(b"hook-me", b"hook-you"))
     payload = json.loads(hook["body"])
     assert payload["type"] == "chat.completion.job.completed"
     assert payload["data"]["result"]["choices"][0]["message"]["content"] == "[simulated] hook-me"

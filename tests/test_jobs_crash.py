@@ -91,3 +91,25 @@ def test_a_lost_event_is_sent_again_by_the_sweeper(simulator, tmp_path, logs_dir
         admin.close()
     finally:
         process.stop()
+
+
+def test_at_most_job_concurrency_provider_calls_at_once(simulator, tmp_path, logs_dir, sim):
+    process = GatewayProcess(simulator, tmp_path, logs_dir / "jobs-lanes.log",
+                             LLMPROXY_JOB_CONCURRENCY="2", LLMPROXY_JOB_MAX_RETRIES="0").start()
+    try:
+        admin = httpx.Client(base_url=process.url,
+                             headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        jobs = Jobs(process.url, admin.post("/admin/projects/lanes/keys", json={}).json()["key"])
+        # Each call hangs until the gateway's provider timeout: the lanes stay taken meanwhile.
+        sim.post("/_sim/faults", json={"match": "gpt-4.1", "hang": True, "count": 3})
+        process.produce([line(f"lane-{i}", f"lane-marker-{i}", model="gpt-4.1")
+                         for i in range(3)], project="lanes")
+        eventually(lambda: provider_calls(sim, "lane-marker") == 2, "two calls in flight")
+        # A lane takes up a line (creates and claims its job) only when it is free.
+        assert [j["status"] for j in jobs.all()] == ["processing", "processing"]
+        process.wait_hub_drained()
+        assert provider_calls(sim, "lane-marker") == 3
+        assert [j["error"]["code"] for j in jobs.all()] == ["upstream_timeout"] * 3
+        admin.close()
+    finally:
+        process.stop()
