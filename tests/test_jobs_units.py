@@ -1,6 +1,7 @@
 """Core pieces of async jobs where a direct call says more than an HTTP round trip."""
 from __future__ import annotations
 
+import json
 import socket
 from datetime import timedelta
 
@@ -121,3 +122,17 @@ async def test_a_job_that_hits_a_gateway_bug_ends_failed_not_processing(tmp_path
         assert final["error"]["code"] == "internal_error"
     finally:
         await gw.close()
+
+
+def test_the_producer_script_reads_batch_lines(tmp_path):
+    import importlib.util
+    from .conftest import ROOT
+    spec = importlib.util.spec_from_file_location("produce_jobs", ROOT / "scripts" / "produce_jobs.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    path = tmp_path / "lines.jsonl"
+    path.write_text('{"custom_id": "a", "body": {}}\n\n{"custom_id": "b", "project": "own"}\n'
+                    'not json\n')
+    events = script.read_events(str(path), "alpha")
+    assert [json.loads(e)["project"] for e in events[:2]] == ["alpha", "own"]
+    assert events[2] == b"not json"           # sent as is: the worker records it as malformed
