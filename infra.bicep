@@ -220,6 +220,11 @@ var cosmosContainers = [
     expiring: true
   }
   {
+    name: 'webhook_secrets'
+    partitionKey: '/id'
+    expiring: false
+  }
+  {
     name: 'sessions'
     partitionKey: '/id'
     expiring: true
@@ -633,6 +638,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     LLMPROXY_JOB_MAX_RETRY_AFTER_SECONDS: '60'
     LLMPROXY_JOB_LEASE_SECONDS: '300'
     LLMPROXY_JOB_DEFAULT_TTL_HOURS: '24'
+    LLMPROXY_JOB_REQUEUE_AFTER_SECONDS: '900'
     LLMPROXY_WEBHOOK_MAX_ATTEMPTS: '5'
     LLMPROXY_WEBHOOK_RETRY_BASE_SECONDS: '1'
     LLMPROXY_WEBHOOK_TIMEOUT_SECONDS: '10'
@@ -647,14 +653,13 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     LLMPROXY_REALTIME_MAX_BUFFER_SECONDS: '60'
 
     // Cosmos DB: the store's client (no COSMOS_KEY: DefaultAzureCredential) and the jobs
-    // worker's cosmos_db_output binding (connection LLMPROXY_COSMOS).
+    // worker's cosmos_db_output binding (connection COSMOS, database %COSMOS_DATABASE%).
     COSMOS_ENDPOINT: cosmos.properties.documentEndpoint
     COSMOS_DATABASE: cosmosDatabaseName
     COSMOS_CREATE_IF_MISSING: 'false'
-    LLMPROXY_COSMOS__accountEndpoint: cosmos.properties.documentEndpoint
-    LLMPROXY_COSMOS__credential: 'managedidentity'
-    LLMPROXY_COSMOS__clientId: identity.properties.clientId
-    LLMPROXY_COSMOS_DATABASE: cosmosDatabaseName
+    COSMOS__accountEndpoint: cosmos.properties.documentEndpoint
+    COSMOS__credential: 'managedidentity'
+    COSMOS__clientId: identity.properties.clientId
 
     // Event Hubs: the jobs trigger and the event_hub_output binding (connection LLMPROXY_EVENT_HUB).
     LLMPROXY_EVENT_HUB__fullyQualifiedNamespace: '${eventHubs.name}.servicebus.windows.net'

@@ -103,6 +103,7 @@ _SECRET_PATTERNS = [
     re.compile(r"\bya29\.[A-Za-z0-9._-]+"),
     re.compile(r"\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"),   # a JWT (Entra)
     re.compile(r"\bllmp-[A-Za-z0-9]{8,}"),
+    re.compile(r"\bwhsec_[A-Za-z0-9+/=]{8,}"),
 ]
 _MAX_UPSTREAM_MESSAGE = 500
 

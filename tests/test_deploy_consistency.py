@@ -33,16 +33,9 @@ PLATFORM = {
 }
 LOCAL_PLATFORM = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"}
 
-# Settings of branches that are being merged (cosmos #4, jobs #5, realtime #9), defined in the
+# Settings of branches that are being merged (realtime #9, resilience #8), defined in the
 # template ahead of the code. Each entry must go as soon as the code reads it (a test enforces it).
 PENDING: dict[str, str] = {
-    "LLMPROXY_COSMOS": "jobs", "LLMPROXY_COSMOS_DATABASE": "jobs", "LLMPROXY_EVENT_HUB": "jobs",
-    "LLMPROXY_EVENT_HUB_NAME": "jobs", "LLMPROXY_EVENT_HUB_CONSUMER_GROUP": "jobs",
-    **{f"LLMPROXY_{n}": "jobs" for n in (
-        "JOB_CONCURRENCY", "JOB_MAX_RETRIES", "JOB_RETRY_BASE_SECONDS",
-        "JOB_MAX_RETRY_AFTER_SECONDS", "JOB_LEASE_SECONDS", "JOB_DEFAULT_TTL_HOURS",
-        "WEBHOOK_MAX_ATTEMPTS", "WEBHOOK_RETRY_BASE_SECONDS", "WEBHOOK_TIMEOUT_SECONDS",
-        "WEBHOOK_ALLOW_HOSTS")},
     "WebPubSubConnectionString": "realtime",
     **{f"LLMPROXY_REALTIME_{n}": "realtime" for n in (
         "CHAT_MODEL", "TRANSCRIPTION_MODEL", "SPEECH_MODEL", "TOKEN_MINUTES", "SESSION_MINUTES",
@@ -124,7 +117,8 @@ def test_pending_settings_leave_the_list_once_the_code_reads_them(needed):
 
 def test_the_readme_documents_every_setting(needed):
     readme = (ROOT / "README.md").read_text()
-    documented = set(re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)(?:__\*)?`", readme))
+    names = re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)(?:__\*)?`", readme)
+    documented = {*names, *(n.split("__", 1)[0] for n in names)}   # `CONN__accountEndpoint`
     missing = sorted(n for n in needed if n not in documented)
     assert not missing, f"settings the README's configuration table does not name: {missing}"
 

@@ -172,10 +172,9 @@ def test_cosmos_is_serverless_nosql(t):
     assert body(account)["kind"] == "GlobalDocumentDB"
 
 
-# Containers of branches being merged (jobs #5, realtime #9), declared ahead of their code's
+# Containers of branches being merged (realtime #9), declared ahead of their code's
 # `ContainerSpec`. Each must leave this list once cosmos_support.CONTAINERS has it.
-PENDING_CONTAINERS = {"jobs": ("/project", True), "job_results": ("/project", True),
-                      "sessions": ("/id", True)}
+PENDING_CONTAINERS = {"sessions": ("/id", True)}
 
 
 def test_cosmos_containers_are_the_ones_the_store_uses(t):
