@@ -115,8 +115,9 @@ class RequestTrace:
     def finish(self, status: int, error_code: str | None = None) -> None:
         if self.span is None:
             return
-        from opentelemetry.trace import Status, StatusCode
-        self.span.set_attribute("http.response.status_code", status)
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+        if self.span.kind == SpanKind.SERVER:
+            self.span.set_attribute("http.response.status_code", status)
         if error_code:
             self.span.set_attribute("error.type", error_code)
         if status >= 500:
@@ -127,13 +128,18 @@ class RequestTrace:
 NOOP = RequestTrace()
 
 
-def start_request(operation: str, method: str) -> RequestTrace:
+def start_request(operation: str, method: str | None = None) -> RequestTrace:
+    """The span of one HTTP request (`method` given) or of one event's processing (an async
+    job from Event Hubs: a CONSUMER span)."""
     if _tracer is None:
         return NOOP
     from opentelemetry.trace import SpanKind
-    span = _tracer.start_span(f"llmproxy {operation}", kind=SpanKind.SERVER,
-                              attributes={"llmproxy.operation": operation,
-                                          "http.request.method": method})
+    attributes = {"llmproxy.operation": operation}
+    if method:
+        attributes["http.request.method"] = method
+    span = _tracer.start_span(f"llmproxy {operation}",
+                              kind=SpanKind.SERVER if method else SpanKind.CONSUMER,
+                              attributes=attributes)
     return RequestTrace(span)
 
 

@@ -275,3 +275,24 @@ async def test_streamed_speech_is_traced_until_the_audio_ends(gateway, spans):
     assert [u.name for u in upstream] == ["upstream speech"]
     assert upstream[0].end_time <= request.end_time
     assert_nothing_private(spans, PROMPT, key, SIM_KEY)
+
+
+async def test_an_async_job_is_one_trace_with_its_provider_call(gateway, spans):
+    from shared.jobs.events import HubEvent
+    from shared.jobs.worker import process_batch
+    gw, _ = gateway
+    line = {"custom_id": "trace-1", "method": "POST", "url": "/v1/chat/completions",
+            "project": "tracing",
+            "body": {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}]}}
+    finished = await process_batch(gw, [HubEvent(body=json.dumps(line).encode())])
+    assert len(finished) == 1
+    job = [s for s in spans.get_finished_spans() if s.kind == SpanKind.CONSUMER]
+    assert [s.name for s in job] == ["llmproxy chat_job"]
+    attrs = job[0].attributes
+    assert attrs["llmproxy.project"] == "tracing" and attrs["llmproxy.job_status"] == "completed"
+    assert attrs["gen_ai.request.model"] == "gpt-4o-mini"
+    assert attrs["gen_ai.usage.output_tokens"] > 0
+    assert "http.response.status_code" not in attrs
+    upstream = [s for s in spans.get_finished_spans() if s.kind == SpanKind.CLIENT]
+    assert [u.parent.span_id for u in upstream] == [job[0].context.span_id]
+    assert_nothing_private(spans, PROMPT, SIM_KEY)

@@ -19,6 +19,7 @@ import uuid
 from datetime import timedelta
 from typing import Any
 
+from .. import telemetry
 from ..errors import GatewayError
 from ..store import StoreConflict, StoredJob, StoreUnavailable
 from . import model
@@ -60,20 +61,35 @@ class _Worker:
     async def drain(self, queue: asyncio.Queue) -> None:
         while not queue.empty():
             parsed, event = queue.get_nowait()
-            stored = None
+            trace = telemetry.start_request("chat_job")     # one trace per job (when tracing)
+            trace.enter()
             try:
-                stored = await self._job_for(parsed, event)
-                if stored is not None:
-                    done = await self.run(stored)
-                    if done is not None:
-                        self.finished.append(model.result_document(done.doc))
-            except StoreUnavailable as exc:
-                log.error("store unavailable while processing an event: %s", exc)
-                self.store_failed = True
-            except Exception:
-                log.exception("unexpected failure on one event; the rest of the batch goes on")
-                if stored is not None:
-                    await self._give_up(stored.doc)
+                status = await self._process(parsed, event, trace)
+            finally:
+                trace.leave()
+            trace.finish(status)
+
+    async def _process(self, parsed: Parsed, event: HubEvent, trace: Any) -> int:
+        stored = None
+        try:
+            stored = await self._job_for(parsed, event)
+            if stored is not None:
+                trace.annotate(**{"llmproxy.job_id": stored.doc.get("id"),
+                                  "llmproxy.project": stored.doc.get("project")})
+                done = await self.run(stored)
+                if done is not None:
+                    trace.annotate(**{"llmproxy.job_status": done.doc.get("status")})
+                    self.finished.append(model.result_document(done.doc))
+            return 200
+        except StoreUnavailable as exc:
+            log.error("store unavailable while processing an event: %s", exc)
+            self.store_failed = True
+            return 503
+        except Exception:
+            log.exception("unexpected failure on one event; the rest of the batch goes on")
+            if stored is not None:
+                await self._give_up(stored.doc)
+            return 500
 
     async def _give_up(self, doc: dict[str, Any]) -> None:
         """A job that hit a gateway bug ends `failed`, rather than `processing` until it
