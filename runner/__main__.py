@@ -39,6 +39,8 @@ def main() -> None:
     args = parser.parse_args()
 
     secrets_file = prepare()
+    from .webpubsub import configure_local
+    local_pubsub = configure_local(args.host, args.port)
     logging.basicConfig(level=os.environ.get("LLMPROXY_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if os.environ.get("LLMPROXY_SIMULATOR_URL"):
@@ -68,7 +70,11 @@ def main() -> None:
               f"simulator at {os.environ['LLMPROXY_SIMULATOR_URL']}.", flush=True)
     print(f"Catalog: {catalog} ({added} model(s) added). Store: {os.environ['LLMPROXY_DATA_DIR']}. "
           f"Admin key: {secrets_file}.", flush=True)
-    uvicorn.run(build_asgi(function_app.app, on_shutdown=shutdown), host=args.host,
+    if local_pubsub:
+        print(f"Web PubSub: local, at {local_pubsub} (clients: ws://{args.host}:{args.port}"
+              f"/client/hubs/realtime).", flush=True)
+    uvicorn.run(build_asgi(function_app.app, on_shutdown=shutdown,
+                           webpubsub=bool(local_pubsub)), host=args.host,
                 port=args.port, log_level="warning", access_log=False)
 
 

@@ -1,8 +1,9 @@
-"""An ASGI app made from a FunctionApp's registered HTTP functions: no second list of routes.
+"""An ASGI app made from a FunctionApp's registered functions: no second list of routes.
 
 Each HTTP trigger's route and methods become a Starlette route whose endpoint is the user
 function itself; those functions already take a Starlette (FastAPI) request and return a Starlette
-response, exactly as the http-fastapi extension hands them over in Azure.
+response, exactly as the http-fastapi extension hands them over in Azure. With `webpubsub`, the
+app also serves a local Azure Web PubSub that calls the app's Web PubSub trigger functions.
 """
 from __future__ import annotations
 
@@ -17,11 +18,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 
-def http_functions(app: Any) -> list[tuple[str, list[str], Any, str]]:
-    """(route, methods, user function, function name) for each HTTP-triggered function.
-    `get_functions()` may be called only once per app, so callers keep the result."""
+def http_functions(functions: list[Any]) -> list[tuple[str, list[str], Any, str]]:
+    """(route, methods, user function, function name) for each HTTP-triggered function, from
+    `app.get_functions()` (which may be called only once per app: callers share its result)."""
     found = []
-    for fn in app.get_functions():
+    for fn in functions:
         trigger = fn.get_trigger()
         if trigger is None or trigger.get_binding_name() != "httpTrigger":
             continue
@@ -39,9 +40,14 @@ async def _not_found(request: Request, exc: HTTPException) -> Response:
     return Response(json.dumps(body), status_code=exc.status_code, media_type="application/json")
 
 
-def build_asgi(function_app: Any, on_shutdown: Any = None) -> Starlette:
-    routes = [Route("/" + route.lstrip("/"), endpoint=endpoint, methods=methods, name=name)
-              for route, methods, endpoint, name in http_functions(function_app)]
+def build_asgi(function_app: Any, on_shutdown: Any = None, webpubsub: bool = False) -> Starlette:
+    functions = function_app.get_functions()
+    routes: list[Any] = [Route("/" + route.lstrip("/"), endpoint=endpoint, methods=methods,
+                               name=name)
+                         for route, methods, endpoint, name in http_functions(functions)]
+    if webpubsub:
+        from .webpubsub import routes as webpubsub_routes
+        routes = webpubsub_routes(functions) + routes
 
     @asynccontextmanager
     async def lifespan(_app: Starlette):

@@ -44,6 +44,15 @@ class Settings:
     key_cache_ttl: float = 30.0               # LLMPROXY_KEY_CACHE_TTL_SECONDS
     connect_timeout: float = 10.0             # LLMPROXY_CONNECT_TIMEOUT_SECONDS
     request_timeout: float = 200.0            # LLMPROXY_REQUEST_TIMEOUT_SECONDS (< 230 s LB limit)
+    # Realtime voice sessions (Azure Web PubSub). The connection string is the one the
+    # Functions Web PubSub bindings read too (setting name `WebPubSubConnectionString`).
+    webpubsub_connection_string: str = field(default="", repr=False)
+    realtime_chat_model: str = ""             # LLMPROXY_REALTIME_CHAT_MODEL (default for sessions)
+    realtime_transcription_model: str = ""    # LLMPROXY_REALTIME_TRANSCRIPTION_MODEL
+    realtime_speech_model: str = ""           # LLMPROXY_REALTIME_SPEECH_MODEL
+    realtime_token_minutes: int = 5           # LLMPROXY_REALTIME_TOKEN_MINUTES: client token life
+    realtime_session_minutes: int = 30        # LLMPROXY_REALTIME_SESSION_MINUTES: session life
+    realtime_max_buffer_seconds: int = 60     # LLMPROXY_REALTIME_MAX_BUFFER_SECONDS
     values: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -59,6 +68,13 @@ class Settings:
             key_cache_ttl=_float(env, "LLMPROXY_KEY_CACHE_TTL_SECONDS", 30.0),
             connect_timeout=_float(env, "LLMPROXY_CONNECT_TIMEOUT_SECONDS", 10.0),
             request_timeout=_float(env, "LLMPROXY_REQUEST_TIMEOUT_SECONDS", 200.0),
+            webpubsub_connection_string=env.get("WebPubSubConnectionString", ""),
+            realtime_chat_model=env.get("LLMPROXY_REALTIME_CHAT_MODEL", ""),
+            realtime_transcription_model=env.get("LLMPROXY_REALTIME_TRANSCRIPTION_MODEL", ""),
+            realtime_speech_model=env.get("LLMPROXY_REALTIME_SPEECH_MODEL", ""),
+            realtime_token_minutes=_int(env, "LLMPROXY_REALTIME_TOKEN_MINUTES", 5),
+            realtime_session_minutes=_int(env, "LLMPROXY_REALTIME_SESSION_MINUTES", 30),
+            realtime_max_buffer_seconds=_int(env, "LLMPROXY_REALTIME_MAX_BUFFER_SECONDS", 60),
             values=env,
         )
 
@@ -68,4 +84,12 @@ class Settings:
 
     def secret_values(self) -> tuple[str, ...]:
         """Values that must never appear in a response or a log line."""
-        return tuple(v for v in (self.admin_key, self.key_pepper) if v)
+        return tuple(v for v in (self.admin_key, self.key_pepper, self.webpubsub_access_key(),
+                                 self.webpubsub_connection_string) if v)
+
+    def webpubsub_access_key(self) -> str:
+        for part in self.webpubsub_connection_string.split(";"):
+            name, _, value = part.partition("=")
+            if name.strip().lower() == "accesskey":
+                return value.strip()
+        return ""

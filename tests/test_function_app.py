@@ -26,6 +26,18 @@ DOCUMENTED = {
     "admin_list_keys": ("admin/projects/{project}/keys", ["GET"]),
     "admin_revoke_key": ("admin/keys/{key_id}", ["DELETE"]),
     "admin_usage": ("admin/usage", ["GET"]),
+    "realtime_create_session": ("v1/realtime/sessions", ["POST"]),
+    "realtime_list_sessions": ("v1/realtime/sessions", ["GET"]),
+    "realtime_get_session": ("v1/realtime/sessions/{id}", ["GET"]),
+    "realtime_delete_session": ("v1/realtime/sessions/{id}", ["DELETE"]),
+}
+
+# The non-HTTP triggers as the README documents them: function name -> (event type, event name).
+DOCUMENTED_WEBPUBSUB = {
+    "realtime_connect": ("system", "connect"),
+    "realtime_connected": ("system", "connected"),
+    "realtime_disconnected": ("system", "disconnected"),
+    "realtime_message": ("user", "message"),
 }
 
 
@@ -63,6 +75,25 @@ def test_http_functions_follow_the_workers_rules(functions):
         raw = fn.get_raw_bindings()
         assert any('"type": "httpTrigger"' in b for b in raw)
         assert any('"type": "http"' in b for b in raw)      # the return binding
+
+
+def test_webpubsub_triggers_are_generic_bindings_on_the_realtime_hub(functions):
+    found = {}
+    for fn in functions:
+        trigger = fn.get_trigger()
+        if trigger.get_binding_name() == "httpTrigger":
+            continue
+        spec = trigger.get_dict_repr()
+        assert spec["type"] == "webPubSubTrigger", fn.get_function_name()
+        assert spec["hub"] == "realtime"
+        assert spec["connection"] == "WebPubSubConnectionString"
+        found[fn.get_function_name()] = (spec["eventType"], spec["eventName"])
+        user = fn.get_user_function()
+        assert inspect.iscoroutinefunction(user)
+        # The trigger payload arrives as a JSON string in the binding's parameter.
+        assert list(inspect.signature(user).parameters) == [trigger.name] == ["request"]
+        assert typing.get_type_hints(user)["request"] is str
+    assert found == DOCUMENTED_WEBPUBSUB
 
 
 def test_function_names_are_unique(functions):

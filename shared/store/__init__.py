@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 from ..config import Settings
-from .base import KeyRecord, Store, StoreUnavailable, UsageRecord
+from .base import (KeyRecord, RealtimeSession, StaleWrite, Store, StoreUnavailable,
+                   UsageRecord)
 
-__all__ = ["KeyRecord", "Store", "StoreUnavailable", "UsageRecord", "create_store"]
+__all__ = ["KeyRecord", "RealtimeSession", "StaleWrite", "Store", "StoreUnavailable",
+           "UsageRecord", "create_store"]
 
 
 def create_store(settings: Settings) -> Store:

@@ -16,6 +16,7 @@ from typing import Any, Callable, TypeVar
 
 from ..catalog import ModelDocument
 from .base import KeyRecord, StoreUnavailable, UsageRecord
+from .sqlite_sessions import SESSION_SCHEMA, SqliteSessions
 
 T = TypeVar("T")
 
@@ -36,7 +37,7 @@ _KEY_COLS = [f.name for f in fields(KeyRecord)]
 _USAGE_COLS = [f.name for f in fields(UsageRecord)]
 
 
-class SqliteStore:
+class SqliteStore(SqliteSessions):
     def __init__(self, path: Path | str):
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
@@ -50,6 +51,7 @@ class SqliteStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        conn.executescript(SESSION_SCHEMA)
         self._conn = conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:

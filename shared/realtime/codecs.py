@@ -1,0 +1,145 @@
+"""Audio formats of the Realtime protocol and conversions between them.
+
+The session keeps its input buffer as pcm16 (signed 16-bit little-endian, mono) at 24 kHz, the
+protocol's native format. G.711 (u-law, A-law) is 8 kHz in the protocol, so it is decoded and
+resampled on the way in and resampled and encoded on the way out. Pure Python (the stdlib's
+audioop is gone in 3.13): lookup tables for G.711, linear interpolation for resampling.
+"""
+from __future__ import annotations
+
+import array
+import io
+import struct
+import sys
+import wave
+
+RATE = 24_000
+G711_RATE = 8_000
+
+
+def _samples(pcm: bytes) -> array.array:
+    out = array.array("h")
+    out.frombytes(pcm[: len(pcm) - len(pcm) % 2])
+    if sys.byteorder == "big":
+        out.byteswap()
+    return out
+
+
+def _bytes(samples: array.array) -> bytes:
+    if sys.byteorder == "big":
+        samples = array.array("h", samples)
+        samples.byteswap()
+    return samples.tobytes()
+
+
+# -- G.711 (ITU-T G.711 segment encoding) ----------------------------------------------------
+def _ulaw_decode(byte: int) -> int:
+    byte = ~byte & 0xFF
+    sign, exponent, mantissa = byte & 0x80, (byte >> 4) & 0x07, byte & 0x0F
+    magnitude = (((mantissa << 3) + 0x84) << exponent) - 0x84
+    return -magnitude if sign else magnitude
+
+
+def _alaw_decode(byte: int) -> int:
+    byte ^= 0x55
+    sign, exponent, mantissa = byte & 0x80, (byte >> 4) & 0x07, byte & 0x0F
+    magnitude = (mantissa << 4) + 8 if exponent == 0 else ((mantissa << 4) + 0x108) << (exponent - 1)
+    return magnitude if sign else -magnitude
+
+
+def _ulaw_encode(sample: int) -> int:
+    sign = 0x80 if sample < 0 else 0
+    magnitude = min(-sample if sample < 0 else sample, 32635) + 0x84
+    exponent = max(magnitude.bit_length() - 8, 0)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+
+
+def _alaw_encode(sample: int) -> int:
+    sign = 0x80 if sample >= 0 else 0
+    magnitude = min(-sample if sample < 0 else sample, 32767) >> 3
+    if magnitude < 32:
+        code = magnitude >> 1
+    else:
+        exponent = magnitude.bit_length() - 5
+        code = (exponent << 4) | ((magnitude >> exponent) & 0x0F)
+    return (sign | code) ^ 0x55
+
+
+_ULAW_DECODE = [_ulaw_decode(b) for b in range(256)]
+_ALAW_DECODE = [_alaw_decode(b) for b in range(256)]
+
+
+def g711_decode(data: bytes, law: str) -> bytes:
+    table = _ULAW_DECODE if law == "ulaw" else _ALAW_DECODE
+    return _bytes(array.array("h", (table[b] for b in data)))
+
+
+def g711_encode(pcm: bytes, law: str) -> bytes:
+    encode = _ulaw_encode if law == "ulaw" else _alaw_encode
+    return bytes(encode(s) for s in _samples(pcm))
+
+
+# -- resampling ------------------------------------------------------------------------------
+def resample(pcm: bytes, src_rate: int, dst_rate: int) -> bytes:
+    """Linear interpolation. Enough for speech between 8, 16, 22.05 and 24 kHz."""
+    if src_rate == dst_rate or not pcm:
+        return pcm
+    src = _samples(pcm)
+    count = max(1, len(src) * dst_rate // src_rate)
+    step = (len(src) - 1) / max(count - 1, 1)
+    out = array.array("h", bytes(2 * count))
+    last = len(src) - 1
+    for i in range(count):
+        pos = i * step
+        j = int(pos)
+        frac = pos - j
+        a = src[j]
+        b = src[j + 1] if j < last else a
+        out[i] = int(a + (b - a) * frac)
+    return _bytes(out)
+
+
+# -- protocol formats <-> the session's pcm16 24 kHz ------------------------------------------
+def to_session_pcm(data: bytes, fmt: str) -> bytes:
+    if fmt == "pcm16":
+        return data[: len(data) - len(data) % 2]
+    return resample(g711_decode(data, fmt[len("g711_"):]), G711_RATE, RATE)
+
+
+def from_session_pcm(pcm: bytes, fmt: str) -> bytes:
+    if fmt == "pcm16":
+        return pcm
+    return g711_encode(resample(pcm, RATE, G711_RATE), fmt[len("g711_"):])
+
+
+def bytes_per_ms(fmt: str) -> float:
+    return RATE * 2 / 1000 if fmt == "pcm16" else G711_RATE / 1000
+
+
+# -- WAV -------------------------------------------------------------------------------------
+def wav_wrap(pcm: bytes, rate: int = RATE) -> bytes:
+    buf = io.BytesIO()
+    with wave.open(buf, "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(rate)
+        w.writeframes(pcm)
+    return buf.getvalue()
+
+
+def wav_to_session_pcm(data: bytes) -> bytes:
+    """pcm16 24 kHz mono out of a 16-bit PCM WAV (any rate; stereo is mixed down)."""
+    try:
+        with wave.open(io.BytesIO(data), "rb") as w:
+            channels, width, rate = w.getnchannels(), w.getsampwidth(), w.getframerate()
+            frames = w.readframes(w.getnframes())
+    except (wave.Error, EOFError, struct.error) as exc:
+        raise ValueError(f"not a PCM WAV file: {exc}") from None
+    if width != 2:
+        raise ValueError(f"WAV sample width {width * 8} bits is not supported (16 only)")
+    if channels > 1:
+        s = _samples(frames)
+        frames = _bytes(array.array("h", (sum(s[i:i + channels]) // channels
+                                          for i in range(0, len(s), channels))))
+    return resample(frames, rate, RATE)
