@@ -47,23 +47,39 @@ def _alaw_decode(byte: int) -> int:
     return magnitude if sign else -magnitude
 
 
+_ULAW_END = (0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF, 0x1FFF)
+_ALAW_END = (0x1F, 0x3F, 0x7F, 0xFF, 0x1FF, 0x3FF, 0x7FF, 0xFFF)
+
+
+def _segment(value: int, ends: tuple[int, ...]) -> int:
+    for seg, end in enumerate(ends):
+        if value <= end:
+            return seg
+    return len(ends)
+
+
 def _ulaw_encode(sample: int) -> int:
-    sign = 0x80 if sample < 0 else 0
-    magnitude = min(-sample if sample < 0 else sample, 32635) + 0x84
-    exponent = max(magnitude.bit_length() - 8, 0)
-    mantissa = (magnitude >> (exponent + 3)) & 0x0F
-    return ~(sign | (exponent << 4) | mantissa) & 0xFF
+    value = sample >> 2                                   # 14-bit, as the reference coder
+    mask = 0xFF
+    if value < 0:
+        value, mask = -value, 0x7F
+    value = min(value, 8159) + (0x84 >> 2)
+    seg = _segment(value, _ULAW_END)
+    if seg >= 8:
+        return 0x7F ^ mask
+    return ((seg << 4) | ((value >> (seg + 1)) & 0x0F)) ^ mask
 
 
 def _alaw_encode(sample: int) -> int:
-    sign = 0x80 if sample >= 0 else 0
-    magnitude = min(-sample if sample < 0 else sample, 32767) >> 3
-    if magnitude < 32:
-        code = magnitude >> 1
-    else:
-        exponent = magnitude.bit_length() - 5
-        code = (exponent << 4) | ((magnitude >> exponent) & 0x0F)
-    return (sign | code) ^ 0x55
+    value = sample >> 3                                   # 13-bit
+    mask = 0xD5
+    if value < 0:
+        value, mask = -value - 1, 0x55
+    seg = _segment(value, _ALAW_END)
+    if seg >= 8:
+        return 0x7F ^ mask
+    code = (seg << 4) | ((value >> (1 if seg < 2 else seg)) & 0x0F)
+    return code ^ mask
 
 
 _ULAW_DECODE = [_ulaw_decode(b) for b in range(256)]
@@ -75,9 +91,21 @@ def g711_decode(data: bytes, law: str) -> bytes:
     return _bytes(array.array("h", (table[b] for b in data)))
 
 
+_ENCODE_TABLES: dict[str, bytes] = {}
+
+
+def _encode_table(law: str) -> bytes:
+    """Code for every 16-bit sample (index = sample + 32768), built once."""
+    table = _ENCODE_TABLES.get(law)
+    if table is None:
+        encode = _ulaw_encode if law == "ulaw" else _alaw_encode
+        table = _ENCODE_TABLES[law] = bytes(encode(s) for s in range(-32768, 32768))
+    return table
+
+
 def g711_encode(pcm: bytes, law: str) -> bytes:
-    encode = _ulaw_encode if law == "ulaw" else _alaw_encode
-    return bytes(encode(s) for s in _samples(pcm))
+    table = _encode_table(law)
+    return bytes(table[s + 32768] for s in _samples(pcm))
 
 
 # -- resampling ------------------------------------------------------------------------------
