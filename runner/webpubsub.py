@@ -44,9 +44,9 @@ def trigger_functions(functions: list[Any]) -> dict[tuple[str, str, str], Any]:
     found = {}
     for fn in functions:
         trigger = fn.get_trigger()
-        if trigger is None or trigger.get_binding_name() != "webPubSubTrigger":
+        spec = trigger.get_dict_repr() if trigger is not None else {}
+        if spec.get("type") != "webPubSubTrigger":        # generic bindings carry their type here
             continue
-        spec = trigger.get_dict_repr()
         found[(spec["hub"].lower(), spec["eventType"].lower(), spec["eventName"].lower())] = \
             fn.get_user_function()
     return found

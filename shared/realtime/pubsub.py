@@ -7,7 +7,6 @@ runner serves the same REST API, so this module never knows which one it talks t
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from typing import Any
 
@@ -69,9 +68,10 @@ class PubSub:
     async def send(self, connection_id: str, event: dict[str, Any]) -> None:
         from azure.core.exceptions import AzureError
         try:
-            await self._client().send_to_connection(
-                connection_id, json.dumps(event, separators=(",", ":")),
-                content_type="application/json")
+            # A dict goes out as one JSON message (the SDK serializes it; a str would be sent
+            # as a JSON string literal).
+            await self._client().send_to_connection(connection_id, event,
+                                                    content_type="application/json")
         except AzureError as exc:
             # The client left: the turn keeps its state; there is nobody to tell.
             log.warning("web pubsub send failed: %s", type(exc).__name__)

@@ -25,7 +25,7 @@ _MODEL_FIELDS = ("model", "speech_model")
 async def _pick(gw: Gateway, project: str, requested: Any, default: str, operation: Operation,
                 param: str) -> ResolvedModel:
     """The requested model, else the configured default, else the first catalog model visible
-    to the project that can do `operation`."""
+    to the project that can do `operation` (preferring one the catalog marks `audio_realtime`)."""
     if requested is not None and (not isinstance(requested, str) or not requested):
         raise InvalidRequest(f"'{param}' must be a non-empty string.", param=param)
     name = requested or default
@@ -36,9 +36,10 @@ async def _pick(gw: Gateway, project: str, requested: Any, default: str, operati
                                  f"'{operation.value}'.", param=param,
                                  code="operation_not_supported")
         return model
-    for model in await gw.catalog.visible(project):
-        if operation in model.doc.operations:
-            return model
+    candidates = [m for m in await gw.catalog.visible(project) if operation in m.doc.operations]
+    if candidates:
+        marked = [m for m in candidates if Operation.AUDIO_REALTIME in m.doc.operations]
+        return (marked or candidates)[0]
     raise InvalidRequest(f"No model in the catalog available to this project can do "
                          f"'{operation.value}'; name one with '{param}'.", param=param,
                          code="no_model_available")
