@@ -5,7 +5,7 @@ VENV ?= .venv
 PORT ?= 7071
 BIN := $(VENV)/bin
 
-.PHONY: run test clean
+.PHONY: run test clean espeak
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,13 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 run: $(BIN)/.installed
 	$(BIN)/python -m runner --port $(PORT)
 
-test: $(BIN)/.installed
+# The realtime voice tests speak to the gateway with espeak-ng (a Debian package, not on PyPI).
+test: $(BIN)/.installed espeak
 	$(BIN)/python -m pytest
+
+espeak:
+	@command -v espeak-ng >/dev/null 2>&1 || { echo "installing espeak-ng for the voice tests"; \
+		apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null; }
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache

@@ -123,8 +123,10 @@ def test_sessions_are_per_project_and_listed_active_first(api, rt_key):
 
 
 # -- a full voice turn --------------------------------------------------------------------------
-async def test_a_spoken_turn_is_heard_answered_and_spoken(api, sim):
-    session, client = await opened(api)
+async def test_a_spoken_turn_is_heard_answered_and_spoken(rt_key, sim):
+    api = rt_key("voice-turn")
+    session, client = await opened(api, speech_model="tts-1",
+                                   input_audio_transcription={"model": "whisper-1"})
     speech = spoken("What is the weather like in Lisbon today")
     await client.append(silence(0.4) + speech + silence(1.2))
     events = await client.until("response.done")
@@ -170,7 +172,14 @@ async def test_a_spoken_turn_is_heard_answered_and_spoken(api, sim):
     await client.close()
     state = api.get(f"/v1/realtime/sessions/{session['id']}").json()
     assert state["usage"]["responses"] == 1 and state["usage"]["output_tokens"] > 0
-    assert state["usage"]["cost"] > 0 and state["items"] == 2
+    assert state["items"] == 2
+    # Every model call is metered as the project's usage, and the session's cost adds them up.
+    rows = httpx.get(f"{str(api.base_url).rstrip('/')}/admin/usage",
+                     params={"project": "voice-turn"},
+                     headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()["data"]
+    assert sorted(r["operation"] for r in rows) == ["ChatCompletion", "audio_stt", "audio_tts"]
+    assert all(r["status"] == 200 and r["cost"] > 0 for r in rows)
+    assert state["usage"]["cost"] == pytest.approx(sum(r["cost"] for r in rows))
 
 
 async def test_speech_is_fed_sentence_by_sentence(api, sim):
@@ -292,7 +301,7 @@ async def test_a_token_admits_only_its_own_session(api):
     await b.raw({"type": "sendToGroup", "group": f"session.{first['id']}", "ackId": 102,
                  "dataType": "json", "data": {"type": "response.create"}})
     while len(b.acks) < 2:
-        await b.frame() if False else await _ack(b)
+        await _ack(b)
     assert {a_["ackId"]: a_["success"] for a_ in b.acks} == {101: False, 102: False}
     assert {a_["error"]["name"] for a_ in b.acks} == {"Forbidden"}
     # A session's token connects once; a forged or altered token never.

@@ -28,18 +28,30 @@ def caller_of(session: RealtimeSession) -> Caller:
     return Caller(project=session.project, key_id=session.key_id)
 
 
-async def transcribe(gw: Gateway, session: RealtimeSession, pcm: bytes) -> str:
-    """The transcript of pcm16 24 kHz audio, sent as a WAV file."""
+async def model_cost(gw: Gateway, session: RealtimeSession, role: str, **units: Any) -> float:
+    """What `units` (tokens, characters, audio_seconds) cost on the session's `role` model."""
+    model = await gw.catalog.get(session.models[role], session.project)
+    return model.doc.costs.cost(units.pop("prompt_tokens", 0), units.pop("completion_tokens", 0),
+                                **units)
+
+
+async def transcribe(gw: Gateway, session: RealtimeSession, pcm: bytes) -> tuple[str, float]:
+    """The transcript of pcm16 24 kHz audio, sent as a WAV file, and what it cost."""
     options = session.config.get("input_audio_transcription") or {}
     result = await dispatch().transcribe(
         gw, caller_of(session), session.models["transcription"], codecs.wav_wrap(pcm),
         "audio.wav", content_type="audio/wav", language=options.get("language"),
         prompt=options.get("prompt"), response_format="json")
     try:
-        return str(json.loads(result.body).get("text", "")).strip()
+        text = str(json.loads(result.body).get("text", "")).strip()
     except (ValueError, AttributeError):
         raise UpstreamError("The transcription model answered with a body that is not "
                             "JSON.") from None
+    usage = result.usage
+    cost = await model_cost(gw, session, "transcription", prompt_tokens=usage.prompt_tokens,
+                            completion_tokens=usage.completion_tokens,
+                            audio_seconds=usage.audio_seconds)
+    return text, cost
 
 
 async def speak(gw: Gateway, session: RealtimeSession, text: str, voice: str,

@@ -18,7 +18,7 @@ from ..store import RealtimeSession
 from . import audio_models, conversation, events, settings
 from .outbox import Outbox
 from .response_run import ResponseRun
-from .state import add_usage, mutate
+from .state import add_cost, add_usage, mutate
 
 CANCEL_POLL_SECONDS = 0.1
 _OVERRIDES = {"modalities", "instructions", "voice", "output_audio_format", "tools",
@@ -53,7 +53,7 @@ async def user_turn(gw: Gateway, session_id: str, pcm: bytes, item_id: str, out:
     await out.emit("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
     await out.emit("conversation.item.created", previous_item_id=previous, item=item)
     try:
-        transcript = await audio_models.transcribe(gw, stored, pcm)
+        transcript, cost = await audio_models.transcribe(gw, stored, pcm)
     except GatewayError as err:
         await out.emit("conversation.item.input_audio_transcription.failed", item_id=item_id,
                        content_index=0, error={"type": err.type, "code": err.code,
@@ -64,6 +64,7 @@ async def user_turn(gw: Gateway, session_id: str, pcm: bytes, item_id: str, out:
         for it in s.items:
             if it["id"] == item_id:
                 it["content"][0]["transcript"] = transcript
+        s.usage = add_cost(s.usage, cost)
     await mutate(gw.store, session_id, note)
     await out.emit("conversation.item.input_audio_transcription.completed", item_id=item_id,
                    content_index=0, transcript=transcript)
@@ -131,6 +132,7 @@ async def _run_until_cancelled(gw: Gateway, run: ResponseRun) -> str | None:
 
 async def _store_outcome(gw: Gateway, session_id: str, run: ResponseRun) -> None:
     items, usage, cost = run.items_to_store(), run.usage(), await run.cost()
+    cost += run.speech_cost
 
     def change(s: RealtimeSession) -> None:
         for item in items:

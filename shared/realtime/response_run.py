@@ -48,6 +48,7 @@ class ResponseRun:
         self.segments: list[list[Any]] = []           # [sentence, ms of audio], as spoken
         self.status, self.details = "completed", None
         self.function_items: list[dict[str, Any]] = []
+        self.speech_cost = 0.0
         self._sentences: asyncio.Queue[str | None] = asyncio.Queue()
 
     # -- streaming --------------------------------------------------------------------------
@@ -117,6 +118,8 @@ class ResponseRun:
                                     delta=base64.b64encode(audio).decode())
                 spoken += len(pcm)
             self.segments.append([sentence, spoken * 1000 // (codecs.RATE * 2)])
+            self.speech_cost += await audio_models.model_cost(
+                self.gw, self.session, "speech", characters=len(sentence.strip()))
 
     async def _function_calls(self) -> None:
         for index in sorted(self.chat.tool_calls):

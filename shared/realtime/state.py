@@ -45,3 +45,8 @@ def add_usage(totals: dict[str, Any], usage: dict[str, Any], cost: float) -> dic
         out[name] = out.get(name, 0) + int(usage.get(name, 0))
     out["cost"] = round(out.get("cost", 0.0) + cost, 10)
     return out
+
+
+def add_cost(totals: dict[str, Any], cost: float) -> dict[str, Any]:
+    """Cost outside a response (a turn's transcription)."""
+    return {**totals, "cost": round(totals.get("cost", 0.0) + cost, 10)}
