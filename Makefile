@@ -1,5 +1,6 @@
 # Two commands: `make run` installs and starts the gateway locally; `make test` installs and
-# runs every test. Both create .venv on first use.
+# runs every test. Both create .venv on first use; `make test` also installs the Cosmos DB test
+# server (npm, pinned by package-lock.json) that the suite starts and stops itself.
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 7071
@@ -16,8 +17,12 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 run: $(BIN)/.installed
 	$(BIN)/python -m runner --port $(PORT)
 
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
 # The realtime voice tests speak to the gateway with espeak-ng (a Debian package, not on PyPI).
-test: $(BIN)/.installed espeak
+test: $(BIN)/.installed node_modules/.installed espeak
 	$(BIN)/python -m pytest
 
 espeak:
@@ -25,4 +30,4 @@ espeak:
 		apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null; }
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache
+	rm -rf $(VENV) .data .pytest_cache node_modules
