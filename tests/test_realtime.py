@@ -13,17 +13,21 @@ import websockets
 
 from shared.realtime import codecs
 
-from .conftest import ADMIN_KEY, free_port, gateway_env, start, wait_for
+from .conftest import (ADMIN_KEY, ISSUED_KEYS, cosmos_env, free_port, gateway_env, start,
+                       wait_for)
 from .realtime_client import JSON_PROTOCOL, Client, audio_of, silence, spoken, types
 
 
 @pytest.fixture(scope="module")
-def rt(simulator, tmp_path_factory, logs_dir):
-    """A gateway of its own whose provider timeout is long, so a test can hold a provider call
-    open (a `hang` fault) for as long as it needs without racing a timeout."""
+def rt(simulator, tmp_path_factory, logs_dir, store_kind, request):
+    """A gateway of its own (on each store) whose provider timeout is long, so a test can hold a
+    provider call open (a `hang` fault) for as long as it needs without racing a timeout."""
     port = free_port()
-    log = logs_dir / "gateway-realtime.log"
-    env = gateway_env(simulator, tmp_path_factory.mktemp("rt-data"))
+    log = logs_dir / f"gateway-realtime-{store_kind}.log"
+    extra = {}
+    if store_kind == "cosmos":
+        extra = cosmos_env(request.getfixturevalue("cosmos_server"), "gateway-realtime-tests")
+    env = gateway_env(simulator, tmp_path_factory.mktemp("rt-data"), **extra)
     env["LLMPROXY_REQUEST_TIMEOUT_SECONDS"] = "120"
     env["LLMPROXY_REALTIME_CHAT_MODEL"] = "gpt-4o-mini"
     env.pop("WebPubSubConnectionString", None)
@@ -43,6 +47,7 @@ def rt_key(rt):
         resp = httpx.post(f"{rt}/admin/projects/{project}/keys", json={"name": "rt"},
                           headers={"Authorization": f"Bearer {ADMIN_KEY}"})
         assert resp.status_code == 201, resp.text
+        ISSUED_KEYS.append(resp.json()["key"])
         return httpx.Client(base_url=rt, timeout=60,
                             headers={"Authorization": f"Bearer {resp.json()['key']}"})
     return make

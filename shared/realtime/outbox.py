@@ -8,9 +8,15 @@ from . import events
 
 
 class Outbox:
-    def __init__(self, pubsub: Any, connection_id: str):
+    def __init__(self, pubsub: Any, connection_id: str, slot: Any = None):
         self._pubsub = pubsub
         self.connection_id = connection_id
+        self._slot = slot
+
+    def release_order(self) -> None:
+        """Let this connection's next event start: this one is about to run a long turn."""
+        if self._slot is not None:
+            self._slot.release()
 
     async def send(self, event: dict[str, Any]) -> None:
         await self._pubsub.send(self.connection_id, event)

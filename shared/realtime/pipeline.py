@@ -48,6 +48,7 @@ def response_overrides(value: Any, config: dict[str, Any]) -> dict[str, Any]:
 async def user_turn(gw: Gateway, session_id: str, pcm: bytes, item_id: str, out: Outbox,
                     create_response: bool) -> None:
     item = events.user_audio_item(item_id)
+    out.release_order()                # a turn is long: later events (a cancel) must not wait
     stored, previous = await mutate(gw.store, session_id,
                                     lambda s: conversation.insert(s.items, dict(item), None))
     await out.emit("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
@@ -75,6 +76,7 @@ async def user_turn(gw: Gateway, session_id: str, pcm: bytes, item_id: str, out:
 async def respond(gw: Gateway, session_id: str, out: Outbox,
                      overrides: dict[str, Any]) -> None:
     response_id = events.new_id("resp")
+    out.release_order()
 
     def start(s: RealtimeSession) -> None:
         if not s.active:

@@ -19,6 +19,7 @@ from ..gateway import Gateway
 from ..store import RealtimeSession
 from ..store.base import utcnow
 from . import protocol, session_api
+from .ordering import ORDER
 from .outbox import Outbox
 from .pubsub import HUB, group_for, session_of_user
 from .state import mutate
@@ -109,15 +110,20 @@ async def message(gw: Gateway, payload: Any) -> None:
     """One client event. Errors go back to the client as `error` events."""
     data = _parse(payload)
     session_id, connection_id, _ = _context(data)
-    session = await gw.store.get_session(session_id) if session_id else None
-    if session is None or session.connection_id not in (None, connection_id):
-        return                                   # not this connection's session (any more)
-    out = Outbox(gw.pubsub, connection_id)
-    if not session.active or _expired(session):
-        await out.error(InvalidRequest("The realtime session has ended.", code="session_closed"))
-        await gw.pubsub.close_session_connections(session_id, "session ended")
-        return
+    slot = await ORDER.acquire(connection_id)        # first await: keeps arrival order
     try:
-        await protocol.handle(gw, session, _event_data(data), out)
-    except GatewayError as err:
-        await out.error(err)
+        session = await gw.store.get_session(session_id) if session_id else None
+        if session is None or session.connection_id not in (None, connection_id):
+            return                               # not this connection's session (any more)
+        out = Outbox(gw.pubsub, connection_id, slot)
+        if not session.active or _expired(session):
+            await out.error(InvalidRequest("The realtime session has ended.",
+                                           code="session_closed"))
+            await gw.pubsub.close_session_connections(session_id, "session ended")
+            return
+        try:
+            await protocol.handle(gw, session, _event_data(data), out)
+        except GatewayError as err:
+            await out.error(err)
+    finally:
+        slot.release()

@@ -124,7 +124,7 @@ class RealtimeSession:
         return self.status != "closed"
 
 
-class StaleWrite(Exception):
+class StaleWrite(StoreConflict):
     """The session changed since it was read; read it again and retry."""
 
 

@@ -54,6 +54,8 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("models", "/id"),
     ContainerSpec("keys", "/id"),
     ContainerSpec("usage", "/project", expiring=True),
+    ContainerSpec("rt_sessions", "/id", expiring=True),          # see cosmos_sessions.py
+    ContainerSpec("rt_audio", "/session_id", expiring=True),
 )
 
 

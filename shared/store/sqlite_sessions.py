@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import asdict
 from typing import Any
 
-from .base import RealtimeSession, StaleWrite
+from .base import RealtimeSession, StaleWrite, StoreConflict
 
 SESSION_SCHEMA = """
 CREATE TABLE IF NOT EXISTS rt_sessions (
@@ -33,10 +33,15 @@ class SqliteSessions:
         raise NotImplementedError
 
     async def create_session(self, session: RealtimeSession) -> None:
-        await self._run(lambda c: c.execute(
-            "INSERT INTO rt_sessions (id, project, created_at, active, version, doc) "
-            "VALUES (?, ?, ?, ?, ?, ?)", (session.id, session.project, session.created_at,
-                                          int(session.active), session.version, _doc(session))))
+        def insert(c: sqlite3.Connection) -> None:
+            try:
+                c.execute("INSERT INTO rt_sessions (id, project, created_at, active, version, doc) "
+                          "VALUES (?, ?, ?, ?, ?, ?)",
+                          (session.id, session.project, session.created_at,
+                           int(session.active), session.version, _doc(session)))
+            except sqlite3.IntegrityError:
+                raise StoreConflict(f"session {session.id} already exists") from None
+        await self._run(insert)
 
     async def get_session(self, session_id: str) -> RealtimeSession | None:
         row = await self._run(lambda c: c.execute(
