@@ -362,3 +362,68 @@ async def test_ending_a_session_disconnects_its_client(api):
             await client.next()
     state = api.get(f"/v1/realtime/sessions/{session['id']}").json()
     assert state["status"] == "closed" and state["closed_at"]
+
+
+def last_chat_messages(sim: httpx.Client) -> list[dict]:
+    chats = [r for r in sim.get("/_sim/requests").json()["requests"]
+             if r["path"].endswith("chat/completions")]
+    return chats[-1]["body"]["messages"]
+
+
+async def test_items_are_truncated_and_deleted_and_the_buffer_cleared(api, sim):
+    _, client = await opened(api, turn_detection=None, instructions="Be brief.")
+    await client.append(spoken("hello"), realtime=False)
+    await client.send({"type": "input_audio_buffer.clear"})
+    await client.until("input_audio_buffer.cleared")
+    await client.send({"type": "input_audio_buffer.commit"})
+    assert (await client.until("error"))[-1]["error"]["code"] == "input_audio_buffer_commit_empty"
+    await client.send({"type": "conversation.item.create", "item": {
+        "id": "item_user1", "type": "message", "role": "user",
+        "content": [{"type": "input_text", "text": "One. Two. Three."}]}})
+    await client.send({"type": "response.create"})
+    answer = (await client.until("response.done"))[-1]["response"]["output"][0]
+    assert answer["content"][0]["transcript"] == "[simulated] One. Two. Three."
+    # The user heard 600 ms: the first sentence (two words, 500 ms of audio) and a bit more.
+    await client.send({"type": "conversation.item.truncate", "item_id": answer["id"],
+                       "content_index": 0, "audio_end_ms": 600})
+    truncated = (await client.until("conversation.item.truncated"))[-1]
+    assert (truncated["item_id"], truncated["audio_end_ms"]) == (answer["id"], 600)
+    await client.send({"type": "conversation.item.create", "item": {
+        "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Next"}]}})
+    await client.send({"type": "response.create", "response": {"modalities": ["text"]}})
+    await client.until("response.done")
+    assert last_chat_messages(sim)[:3] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "One. Two. Three."},
+        {"role": "assistant", "content": "[simulated] One. "}]
+    await client.send({"type": "conversation.item.delete", "item_id": "item_user1"})
+    assert (await client.until("conversation.item.deleted"))[-1]["item_id"] == "item_user1"
+    await client.send({"type": "response.create", "response": {"modalities": ["text"]}})
+    await client.until("response.done")
+    assert {"role": "user", "content": "One. Two. Three."} not in last_chat_messages(sim)
+    await client.close()
+
+
+async def test_speaking_over_a_response_interrupts_it(api, sim):
+    sim.post("/_sim/faults", json={"match": "audio/speech", "hang": True})
+    _, client = await opened(api)
+    await client.send({"type": "conversation.item.create", "item": {
+        "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Go on."}]}})
+    await client.send({"type": "response.create"})
+    await client.until("response.audio_transcript.delta")             # speech now hangs
+    await client.append(silence(0.2) + spoken("stop please"))
+    events = await client.until("response.done")
+    assert "input_audio_buffer.speech_started" in types(events)
+    assert events[-1]["response"]["status_details"] == {"type": "cancelled",
+                                                        "reason": "turn_detected"}
+    sim.delete("/_sim/faults")
+    await client.append(silence(1.0))
+    while client.seen[-1]["type"] != "response.done" or \
+            client.seen[-1]["response"]["status"] != "completed":
+        await client.next()
+    since = types(client.seen)
+    since = since[since.index("input_audio_buffer.speech_started"):]
+    in_order(since, "input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
+             "conversation.item.input_audio_transcription.completed", "response.created",
+             "response.done")
+    await client.close()
