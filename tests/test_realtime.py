@@ -136,6 +136,7 @@ async def test_a_spoken_turn_is_heard_answered_and_spoken(rt_key, sim):
     await client.append(silence(0.4) + speech + silence(1.2))
     events = await client.until("response.done")
     seen = types(events)
+    assert "error" not in seen, [e for e in events if e["type"] == "error"]
     in_order(seen, "input_audio_buffer.speech_started", "input_audio_buffer.speech_stopped",
              "input_audio_buffer.committed", "conversation.item.created",
              "conversation.item.input_audio_transcription.completed", "response.created",

@@ -142,3 +142,32 @@ async def test_sqlite_sessions_refuse_stale_writes_and_chunk_audio(tmp_path):
         assert await store.list_sessions("q") == []
     finally:
         await store.close()
+
+
+async def test_connection_order_keeps_arrival_order_and_lets_a_slot_go_early():
+    import asyncio
+    from shared.realtime.ordering import ConnectionOrder
+    order, seen, gate = ConnectionOrder(), [], asyncio.Event()
+
+    async def event(n: int) -> None:
+        slot = await order.acquire("conn")
+        try:
+            seen.append(("start", n))
+            if n == 2:
+                slot.release()                  # a long turn: later events go ahead
+                await gate.wait()
+            for _ in range(3):
+                await asyncio.sleep(0)
+            seen.append(("end", n))
+            if n == 5:
+                gate.set()
+        finally:
+            slot.release()
+    first = [asyncio.ensure_future(event(n)) for n in range(4)]
+    await first[0]
+    # Events arriving while earlier ones still wait must queue behind them, not jump ahead.
+    later = [asyncio.ensure_future(event(n)) for n in range(4, 6)]
+    await asyncio.gather(*first, *later)
+    assert [n for kind, n in seen if kind == "start"] == list(range(6))
+    assert [n for kind, n in seen if kind == "end"] == [0, 1, 3, 4, 5, 2]
+    assert order._locks == {}

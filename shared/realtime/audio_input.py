@@ -27,6 +27,7 @@ class AppendOutcome:
     start_ms: int = 0                     # where that speech starts in the stream
     buffer_start_ms: int = 0              # stream position of the buffer's first byte
     interrupt: bool = False               # a response was cancelled by new speech
+    state: dict[str, Any] = field(default_factory=dict)    # the detector after this append
 
 
 def decode_audio(payload: Any, fmt: str) -> bytes:
@@ -64,6 +65,7 @@ def _append(session: RealtimeSession, pcm: bytes, limit_ms: int) -> AppendOutcom
         out.item_id, out.start_ms = state.get("item_id"), state.get("start_ms", 0)
     state["written_ms"] = written + _ms(pcm)
     session.buffer_ms += _ms(pcm)
+    out.state = {k: v for k, v in state.items() if k != "pending"}
     return out
 
 

@@ -13,28 +13,42 @@ import asyncio
 
 
 class Slot:
-    def __init__(self, order: "ConnectionOrder", key: str, lock: asyncio.Lock):
-        self._order, self._key, self._lock = order, key, lock
+    def __init__(self, order: "ConnectionOrder", key: str):
+        self._order, self._key = order, key
         self._held = True
 
     def release(self) -> None:
         if self._held:
             self._held = False
-            self._lock.release()
-            self._order.forget(self._key, self._lock)
+            self._order.release(self._key)
 
 
 class ConnectionOrder:
+    """One FIFO lock per connection, dropped when nobody holds or waits for it (a lock that
+    still has waiters must stay: a new event would otherwise get a fresh lock and jump the
+    queue)."""
+
     def __init__(self) -> None:
-        self._locks: dict[str, asyncio.Lock] = {}
+        self._locks: dict[str, tuple[asyncio.Lock, list[int]]] = {}
 
     async def acquire(self, key: str) -> Slot:
-        lock = self._locks.setdefault(key, asyncio.Lock())   # asyncio.Lock wakes waiters FIFO
-        await lock.acquire()
-        return Slot(self, key, lock)
+        lock, users = self._locks.setdefault(key, (asyncio.Lock(), [0]))
+        users[0] += 1                                      # holders and waiters
+        try:
+            await lock.acquire()                           # asyncio.Lock wakes waiters FIFO
+        except BaseException:
+            self._drop(key)
+            raise
+        return Slot(self, key)
 
-    def forget(self, key: str, lock: asyncio.Lock) -> None:
-        if not lock.locked() and self._locks.get(key) is lock:
+    def release(self, key: str) -> None:
+        self._locks[key][0].release()
+        self._drop(key)
+
+    def _drop(self, key: str) -> None:
+        lock, users = self._locks[key]
+        users[0] -= 1
+        if users[0] == 0:
             del self._locks[key]
 
 

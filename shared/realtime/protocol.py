@@ -7,6 +7,7 @@ same invocation, streaming its events as they are produced.
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any, Awaitable, Callable
 
 from ..errors import GatewayError, InvalidRequest
@@ -15,6 +16,8 @@ from ..store import RealtimeSession
 from . import audio_input, conversation, pipeline, settings
 from .outbox import Outbox
 from .state import mutate
+
+log = logging.getLogger(__name__)
 
 Handler = Callable[[Gateway, RealtimeSession, dict[str, Any], Outbox], Awaitable[None]]
 
@@ -80,6 +83,8 @@ async def buffer_append(gw: Gateway, session: RealtimeSession, evt: dict, out: O
     pcm = audio_input.decode_audio(evt.get("audio"), session.config["input_audio_format"])
     limit = gw.settings.realtime_max_buffer_seconds * 1000
     outcome = await audio_input.append(gw.store, session.id, pcm, limit)
+    log.debug("append to %s: %d bytes, buffer starts at %d ms, transitions %s, vad %s",
+              session.id, len(pcm), outcome.buffer_start_ms, outcome.transitions, outcome.state)
     for change in outcome.transitions:
         if change.kind == "started":
             await out.emit("input_audio_buffer.speech_started", audio_start_ms=change.at_ms,
