@@ -44,3 +44,15 @@ def wav_duration(data: bytes) -> float | None:
             return audio.getnframes() / float(rate) if rate else None
     except (wave.Error, EOFError):
         return None
+
+
+def wav_from_pcm(pcm: bytes, sample_rate: int = 24_000, channels: int = 1) -> bytes:
+    """16-bit little-endian PCM (OpenAI's `pcm`/realtime `pcm16` is 24 kHz mono) wrapped as WAV,
+    the form `dispatch.transcribe` accepts: raw PCM has no header to recognize it by."""
+    buffer = io.BytesIO()
+    with wave.open(buffer, "wb") as out:
+        out.setnchannels(channels)
+        out.setsampwidth(2)
+        out.setframerate(sample_rate)
+        out.writeframes(pcm)
+    return buffer.getvalue()

@@ -4,8 +4,9 @@ operation, whatever triggered it (the HTTP handlers, the realtime voice pipeline
 Each public function takes an authenticated `Caller` and the model name the caller used, and
 raises `shared.errors` types: 404 for a model the caller's project may not see, 400 for a model
 without the operation or a bad value (naming the OpenAI field), and the provider's mapped errors.
-Every call, failed or not, leaves one usage row. Streams are metered when they end, including
-when the consumer stops early (status 499).
+Every provider call, failed or not, leaves one usage row (checks that fail before it do not).
+Streams are metered when they end: iterated to the end (200), broken by the provider (its
+status), or stopped early by the consumer (499: `aclose()` the chunks or call `close()`).
 """
 from __future__ import annotations
 
@@ -31,12 +32,16 @@ async def resolve(gw: Gateway, caller: Caller, model_name: str,
                   operation: Operation) -> ResolvedModel:
     """The model if the caller's project may use it for this operation; else 404 or 400."""
     model = await gw.catalog.get(model_name, caller.project)
+    require_operation(model, operation)
+    model.require_configured()
+    return model
+
+
+def require_operation(model: ResolvedModel, operation: Operation) -> None:
     if operation not in model.doc.operations:
         raise InvalidRequest(f"The model '{model.doc.id}' does not support the operation "
                              f"'{operation.value}'.", param="model",
                              code="operation_not_supported")
-    model.require_configured()
-    return model
 
 
 def _meter(gw: Gateway, caller: Caller, model: ResolvedModel, operation: Operation,
@@ -80,6 +85,25 @@ async def metered_chunks(chunks: AsyncIterator[bytes], usage: Usage, meter: Mete
         meter(usage, status)
 
 
+def _meter_stream(result: AudioStream | CompletionStream, meter: Meter) -> None:
+    """Make a stream meter itself exactly once, however it ends, and make its `close()` (for a
+    consumer that never iterates) release the provider connection and meter 499."""
+    metered = False
+    upstream_close = result.close
+
+    def meter_once(usage: Usage, status: int) -> None:
+        nonlocal metered
+        if not metered:
+            metered = True
+            meter(usage, status)
+
+    async def close() -> None:
+        await upstream_close()
+        meter_once(result.usage, 499)
+    result.chunks = metered_chunks(result.chunks, result.usage, meter_once, upstream_close)
+    result.close = close
+
+
 async def chat(gw: Gateway, caller: Caller, model_name: str, body: dict[str, Any],
                stream: bool) -> Completion | CompletionStream:
     model = await resolve(gw, caller, model_name, Operation.CHAT)
@@ -87,7 +111,7 @@ async def chat(gw: Gateway, caller: Caller, model_name: str, body: dict[str, Any
     result = await _metered_call(meter, model.adapter.chat(model.prepared, body, stream,
                                                            model.secrets))
     if isinstance(result, CompletionStream):
-        result.chunks = metered_chunks(result.chunks, result.usage, meter, result.close)
+        _meter_stream(result, meter)
     return result
 
 
@@ -132,8 +156,9 @@ async def synthesize_speech(gw: Gateway, caller: Caller, model_name: str, text: 
                             instructions: str | None = None) -> AudioStream:
     """Speak `text`; the returned stream yields audio as the provider sends it.
 
-    Iterate `chunks` to the end (or stop early); the stream closes the upstream connection and
-    writes the usage row itself when iteration ends. `response_format` is OpenAI's (`pcm` is
+    Iterate `chunks` to the end, or stop early with `await audio.chunks.aclose()` /
+    `await audio.close()`; either way the upstream connection is released and one usage row
+    written. `response_format` is OpenAI's (`pcm` is
     24 kHz 16-bit mono little-endian; None leaves the provider's default, mp3 for OpenAI); a
     format the provider cannot produce comes back as the provider's 400. `content_type` on the
     result is the provider's.
@@ -151,7 +176,7 @@ async def synthesize_speech(gw: Gateway, caller: Caller, model_name: str, text: 
     audio: AudioStream = await _metered_call(
         meter, model.adapter.speech(model.prepared, body, model.secrets))
     audio.usage.characters = len(text)
-    audio.chunks = metered_chunks(audio.chunks, audio.usage, meter, audio.close)
+    _meter_stream(audio, meter)
     return audio
 
 

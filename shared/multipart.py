@@ -60,13 +60,15 @@ def _parse_part(part: bytes, form: Form) -> None:
 
 
 def parse_form(body: bytes, content_type: str) -> Form:
-    delimiter = b"--" + _boundary(content_type)
-    chunks = body.split(delimiter)
+    # A delimiter is CRLF "--" boundary (RFC 2046); the first one may start the body.
+    delimiter = b"\r\n--" + _boundary(content_type)
+    chunks = (b"\r\n" + body).split(delimiter)
     if len(chunks) < 3 or not chunks[-1].startswith(b"--"):
         raise InvalidRequest("The multipart body is incomplete (no closing boundary).")
     form = Form()
     for chunk in chunks[1:-1]:
-        if not chunk.startswith(b"\r\n") or not chunk.endswith(b"\r\n"):
+        line_end = chunk.find(b"\r\n")
+        if line_end < 0 or chunk[:line_end].strip(b" \t"):     # only padding may follow it
             raise InvalidRequest("The multipart body is malformed.")
-        _parse_part(chunk[2:-2], form)
+        _parse_part(chunk[line_end + 2:], form)
     return form

@@ -7,6 +7,7 @@ import math
 
 import pytest
 
+from shared.audio_files import wav_from_pcm
 from shared.errors import InvalidRequest
 from shared.realtime import codecs, settings, vad
 from shared.realtime.response_run import split_sentences
@@ -64,8 +65,8 @@ def test_session_formats_convert_both_ways():
 
 def test_wav_wrap_and_unwrap():
     pcm = tone(0.1)
-    assert codecs.wav_to_session_pcm(codecs.wav_wrap(pcm)) == pcm
-    assert len(codecs.wav_to_session_pcm(codecs.wav_wrap(codecs.resample(pcm, 24000, 16000),
+    assert codecs.wav_to_session_pcm(wav_from_pcm(pcm)) == pcm
+    assert len(codecs.wav_to_session_pcm(wav_from_pcm(codecs.resample(pcm, 24000, 16000),
                                                           16000))) in range(len(pcm) - 6, len(pcm) + 6)
     with pytest.raises(ValueError):
         codecs.wav_to_session_pcm(b"not a wav")

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..dispatch import require_operation  # noqa: F401  (kept importable from here)
 from ..errors import InvalidRequest
 from ..providers import ROUTING_FIELDS
 

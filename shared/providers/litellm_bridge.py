@@ -135,7 +135,7 @@ class LiteLLMVertexAdapter:
                                  param=unknown[0])
         litellm = await load_litellm()
         call = {k: v for k, v in body.items() if k not in ("model", "stream_options")}
-        call.update(target.kwargs, model=target.model)
+        call.update(target.kwargs, model=target.model, timeout=self._settings.request_timeout)
         client_wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         if stream:
             call["stream"] = True
@@ -160,7 +160,6 @@ class LiteLLMVertexAdapter:
         return CompletionStream(_encode_stream(response, usage, client_wants_usage, self.name,
                                                secrets), usage, close)
 
-
     async def embeddings(self, target: VertexTarget, body: dict[str, Any],
                          secrets: tuple[str, ...]) -> Completion:
         texts = _embedding_texts(body["input"], self.name)
@@ -168,7 +167,8 @@ class LiteLLMVertexAdapter:
             raise InvalidRequest(f"'user' is not supported for {self.name} embeddings.",
                                  param="user")
         litellm = await load_litellm()
-        call = dict(target.kwargs, model=target.model, input=texts)
+        call = dict(target.kwargs, model=target.model, input=texts,
+                    timeout=self._settings.request_timeout)
         if body.get("dimensions") is not None:
             call["dimensions"] = body["dimensions"]
         secrets = secrets + (target.kwargs["vertex_credentials"],)
@@ -267,7 +267,10 @@ def _map_error(exc: Exception, provider: str, secrets: tuple[str, ...]) -> Gatew
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or type(exc).__name__ == "Timeout":
         return UpstreamTimeout(f"{provider} did not answer in time.")
     if isinstance(status, int) and status >= 400:
-        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        # LiteLLM keeps the provider's headers in `litellm_response_headers` (chat); its own
+        # `response` is often a stand-in without them. Vertex embedding errors carry neither.
+        headers = (getattr(exc, "litellm_response_headers", None)
+                   or getattr(getattr(exc, "response", None), "headers", None) or {})
         return from_upstream(status, message, retry_after=headers.get("retry-after"),
                              provider=provider, secrets=secrets)
     log.warning("%s call failed: %s", provider, type(exc).__name__)

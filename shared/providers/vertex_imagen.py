@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import threading
 import time
 from typing import Any
 
@@ -33,7 +34,7 @@ _TOLERANCE = 0.03
 _UNSUPPORTED = ("quality", "style")
 
 _credentials: dict[str, Any] = {}
-_locks: dict[str, asyncio.Lock] = {}
+_refresh_lock = threading.Lock()     # refreshes run in worker threads; one at a time is plenty
 
 
 def _aspect_ratio(size: str | None) -> str | None:
@@ -69,14 +70,15 @@ def _token_sync(creds_json: str) -> str:
     from google.auth.transport.requests import Request
     from google.oauth2 import service_account
     digest = hashlib.sha256(creds_json.encode()).hexdigest()
-    creds = _credentials.get(digest)
-    if creds is None:
-        creds = service_account.Credentials.from_service_account_info(json.loads(creds_json),
-                                                                      scopes=SCOPES)
-        _credentials[digest] = creds
-    if not creds.valid:
-        creds.refresh(Request())
-    return creds.token
+    with _refresh_lock:
+        creds = _credentials.get(digest)
+        if creds is None:
+            creds = service_account.Credentials.from_service_account_info(
+                json.loads(creds_json), scopes=SCOPES)
+            _credentials[digest] = creds
+        if not creds.valid:
+            creds.refresh(Request())
+        return creds.token
 
 
 async def access_token(creds_json: str, provider: str) -> str:
@@ -86,14 +88,12 @@ async def access_token(creds_json: str, provider: str) -> str:
     creds = _credentials.get(digest)
     if creds is not None and creds.valid:
         return creds.token
-    lock = _locks.setdefault(digest, asyncio.Lock())
-    async with lock:
-        try:
-            return await asyncio.to_thread(_token_sync, creds_json)
-        except Exception as exc:     # google-auth's errors carry the token endpoint's text
-            raise UpstreamError(f"{provider} refused the gateway's service-account credentials "
-                                f"({type(exc).__name__}); an administrator must fix the model's "
-                                "configuration.", code="upstream_auth_failed") from None
+    try:
+        return await asyncio.to_thread(_token_sync, creds_json)
+    except Exception as exc:     # google-auth's errors carry the token endpoint's text
+        raise UpstreamError(f"{provider} refused the gateway's service-account credentials "
+                            f"({type(exc).__name__}); an administrator must fix the model's "
+                            "configuration.", code="upstream_auth_failed") from None
 
 
 def predict_url(kwargs: dict[str, Any], code: str) -> str:

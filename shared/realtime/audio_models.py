@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any, AsyncIterator
 
+from ..audio_files import wav_from_pcm
 from ..errors import ServiceUnavailable, UpstreamError
 from ..gateway import Gateway
 from ..keys import Caller
@@ -39,7 +40,7 @@ async def transcribe(gw: Gateway, session: RealtimeSession, pcm: bytes) -> tuple
     """The transcript of pcm16 24 kHz audio, sent as a WAV file, and what it cost."""
     options = session.config.get("input_audio_transcription") or {}
     result = await dispatch().transcribe(
-        gw, caller_of(session), session.models["transcription"], codecs.wav_wrap(pcm),
+        gw, caller_of(session), session.models["transcription"], wav_from_pcm(pcm, codecs.RATE),
         "audio.wav", content_type="audio/wav", language=options.get("language"),
         prompt=options.get("prompt"), response_format="json")
     try:

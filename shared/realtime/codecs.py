@@ -145,17 +145,7 @@ def bytes_per_ms(fmt: str) -> float:
     return RATE * 2 / 1000 if fmt == "pcm16" else G711_RATE / 1000
 
 
-# -- WAV -------------------------------------------------------------------------------------
-def wav_wrap(pcm: bytes, rate: int = RATE) -> bytes:
-    buf = io.BytesIO()
-    with wave.open(buf, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(rate)
-        w.writeframes(pcm)
-    return buf.getvalue()
-
-
+# -- WAV (wrapping pcm as WAV is shared.audio_files.wav_from_pcm) ---------------------------------------------------------------------------------
 def wav_to_session_pcm(data: bytes) -> bytes:
     """pcm16 24 kHz mono out of a 16-bit PCM WAV (any rate; stereo is mixed down)."""
     try:
