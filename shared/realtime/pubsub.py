@@ -84,6 +84,13 @@ class PubSub:
         except AzureError as exc:
             log.warning("web pubsub close failed: %s", type(exc).__name__)
 
+    async def close_connection(self, connection_id: str, reason: str) -> None:
+        from azure.core.exceptions import AzureError
+        try:
+            await self._client().close_connection(connection_id, reason=reason)
+        except AzureError as exc:
+            log.warning("web pubsub close failed: %s", type(exc).__name__)
+
     async def close(self) -> None:
         for client in self._clients.values():
             await client.close()

@@ -76,8 +76,8 @@ async def connected(gw: Gateway, payload: Any) -> None:
         s.connection_id, s.status = connection_id, "connected"
         return True
     session, attached = await mutate(gw.store, session_id, attach)
-    if not attached:
-        await gw.pubsub.close_session_connections(session_id, "session not available")
+    if not attached:           # another connection won the session, or it ended meanwhile
+        await gw.pubsub.close_connection(connection_id, "session not available")
         return
     await Outbox(gw.pubsub, connection_id).emit(
         "session.created", session=session_api.session_object(session))
