@@ -186,6 +186,12 @@ async def test_a_spoken_turn_is_heard_answered_and_spoken(rt_key, sim):
     assert sorted(r["operation"] for r in rows) == ["ChatCompletion", "audio_stt", "audio_tts"]
     assert all(r["status"] == 200 and r["cost"] > 0 for r in rows)
     assert state["usage"]["cost"] == pytest.approx(sum(r["cost"] for r in rows))
+    [response] = state["usage"]["by_response"]
+    assert response["id"] == finished["id"] and response["status"] == "completed"
+    assert response["output_tokens"] == finished["usage"]["output_tokens"]
+    # The response's cost: its chat and speech calls (the turn's transcription came before it).
+    per_call = {r["operation"]: r["cost"] for r in rows}
+    assert response["cost"] == pytest.approx(per_call["ChatCompletion"] + per_call["audio_tts"])
 
 
 async def test_speech_is_fed_sentence_by_sentence(api, sim):

@@ -142,5 +142,5 @@ async def _store_outcome(gw: Gateway, session_id: str, run: ResponseRun) -> None
                 s.items.append(item)
         if s.response and s.response.get("id") == run.response_id:
             s.response = None
-        s.usage = add_usage(s.usage, usage, cost)
+        s.usage = add_usage(s.usage, usage, cost, run.response_id, run.status)
     await mutate(gw.store, session_id, change)

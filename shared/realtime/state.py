@@ -37,13 +37,20 @@ async def mutate(store: Any, session_id: str,
     raise ServiceUnavailable("The realtime session is too busy to update; try again.")
 
 
-def add_usage(totals: dict[str, Any], usage: dict[str, Any], cost: float) -> dict[str, Any]:
-    """Session totals: responses, tokens and cost so far."""
+_RESPONSES_KEPT = 100
+
+
+def add_usage(totals: dict[str, Any], usage: dict[str, Any], cost: float, response_id: str,
+              status: str) -> dict[str, Any]:
+    """Session totals (responses, tokens, cost so far) and the latest responses' own usage."""
     out = dict(totals)
     out["responses"] = out.get("responses", 0) + 1
     for name in ("input_tokens", "output_tokens", "total_tokens"):
         out[name] = out.get(name, 0) + int(usage.get(name, 0))
     out["cost"] = round(out.get("cost", 0.0) + cost, 10)
+    entry = {"id": response_id, "status": status, "input_tokens": usage.get("input_tokens", 0),
+             "output_tokens": usage.get("output_tokens", 0), "cost": round(cost, 10)}
+    out["by_response"] = (out.get("by_response", []) + [entry])[-_RESPONSES_KEPT:]
     return out
 
 
