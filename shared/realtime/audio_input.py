@@ -26,7 +26,6 @@ class AppendOutcome:
     item_id: str | None = None            # the user item VAD speech belongs to
     start_ms: int = 0                     # where that speech starts in the stream
     buffer_start_ms: int = 0              # stream position of the buffer's first byte
-    interrupt: bool = False               # a response was cancelled by new speech
     state: dict[str, Any] = field(default_factory=dict)    # the detector after this append
 
 
@@ -60,8 +59,8 @@ def _append(session: RealtimeSession, pcm: bytes, limit_ms: int) -> AppendOutcom
                 state["start_ms"] = change.at_ms
                 if detection.get("interrupt_response") and session.response \
                         and not session.response.get("cancelled"):
+                    # Barge-in: the running response (another invocation) sees this and stops.
                     session.response = {**session.response, "cancelled": "turn_detected"}
-                    out.interrupt = True
         out.item_id, out.start_ms = state.get("item_id"), state.get("start_ms", 0)
     state["written_ms"] = written + _ms(pcm)
     session.buffer_ms += _ms(pcm)
