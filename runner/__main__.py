@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import os
+from pathlib import Path
 
 from .environment import ROOT, has_provider_credentials, prepare
 from .simulator_process import start_simulator, use_simulator
@@ -74,6 +75,9 @@ def main() -> None:
     async def shutdown() -> None:
         await (await get_gateway()).close()
 
+    async def store():
+        return (await get_gateway()).store
+
     url = f"http://{args.host}:{args.port}"
     print(f"LLM Proxy listening on {url}  (OpenAI base_url: {url}/v1)", flush=True)
     if mode == "simulator":
@@ -81,12 +85,13 @@ def main() -> None:
               f"simulator at {os.environ['LLMPROXY_SIMULATOR_URL']}.", flush=True)
     print(f"Catalog: {catalog} ({added} model(s) added). Store: {_describe_store()}. "
           f"Admin key: {secrets_file}.", flush=True)
+    hub_path = Path(os.environ["LLMPROXY_DATA_DIR"]) / "llmproxy.sqlite3"
     if local_pubsub:
         print(f"Web PubSub: local, at {local_pubsub} (clients: ws://{args.host}:{args.port}"
               f"/client/hubs/realtime).", flush=True)
-    uvicorn.run(build_asgi(function_app.app, on_shutdown=shutdown,
-                           webpubsub=bool(local_pubsub)), host=args.host,
-                port=args.port, log_level="warning", access_log=False)
+    uvicorn.run(build_asgi(function_app.app, hub_path, on_shutdown=shutdown, store_getter=store,
+                           webpubsub=bool(local_pubsub)),
+                host=args.host, port=args.port, log_level="warning", access_log=False)
 
 
 if __name__ == "__main__":

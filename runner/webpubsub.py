@@ -40,15 +40,13 @@ def _connection_parts() -> tuple[str, str]:
 
 
 def trigger_functions(functions: list[Any]) -> dict[tuple[str, str, str], Any]:
-    """(hub, eventType, eventName) -> user function, for every webPubSubTrigger function."""
+    """(hub, eventType, eventName) -> user function, for the app's Web PubSub triggers
+    (`runner.functions.Hosted`)."""
     found = {}
     for fn in functions:
-        trigger = fn.get_trigger()
-        spec = trigger.get_dict_repr() if trigger is not None else {}
-        if spec.get("type") != "webPubSubTrigger":        # generic bindings carry their type here
-            continue
+        spec = fn.trigger.get_dict_repr()
         found[(spec["hub"].lower(), spec["eventType"].lower(), spec["eventName"].lower())] = \
-            fn.get_user_function()
+            fn.user
     return found
 
 
