@@ -58,9 +58,13 @@ def api(rt_key) -> httpx.Client:
     return rt_key("voice")
 
 
+CLIENT_TOKENS: list[str] = []      # every session's client token, for the log check at the end
+
+
 def create(api: httpx.Client, **body) -> dict:
     resp = api.post("/v1/realtime/sessions", json=body)
     assert resp.status_code == 201, resp.text
+    CLIENT_TOKENS.append(resp.json()["client_secret"]["value"])
     return resp.json()
 
 
@@ -434,3 +438,14 @@ async def test_speaking_over_a_response_interrupts_it(api, sim):
              "conversation.item.input_audio_transcription.completed", "response.created",
              "response.done")
     await client.close()
+
+
+def test_zz_no_key_or_client_token_in_the_realtime_gateway_log(rt, logs_dir, store_kind):
+    """Runs after this module's other tests on the same gateway (a module fixture per store)."""
+    from .conftest import PEPPER
+    log = (logs_dir / f"gateway-realtime-{store_kind}.log").read_text()
+    assert "Web PubSub: local" in log and "DEBUG" in log         # the log really is captured
+    assert CLIENT_TOKENS
+    secrets = [ADMIN_KEY, PEPPER, *ISSUED_KEYS, *CLIENT_TOKENS]
+    leaked = [s[:12] + "…" for s in secrets if s and s in log]
+    assert not leaked, f"secrets found in the realtime gateway log: {leaked}"
