@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import os
+from pathlib import Path
 
 from .environment import ROOT, has_provider_credentials, prepare
 from .simulator_process import start_simulator, use_simulator
@@ -50,7 +51,7 @@ def main() -> None:
         use_simulator(start_simulator())
         mode, catalog = "simulator", ROOT / "catalog" / "simulator.json"
     if args.catalog:
-        catalog = args.catalog
+        catalog = Path(args.catalog)
     added = asyncio.run(_seed_catalog(catalog)) if str(catalog) != "none" else 0
 
     import uvicorn

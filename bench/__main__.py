@@ -1,0 +1,147 @@
+"""`python -m bench`: this gateway side by side with LiteLLM's proxy and the upstream itself.
+
+One run, one provider simulator: the simulator called directly (the floor), this gateway on the
+local runner, and LiteLLM's proxy (installed on first use into bench/.venv-litellm). For each:
+cold start, c=1 latency, c=32 and c=128 throughput, a 200-chunk stream, RSS. The load generator
+(`bench.load`) runs in its own process per phase. Writes results.json, results.md and chart.png
+to --out (default bench/results). Not a test: CI does not run it.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from . import report, servers
+from .litellm_env import ensure_litellm
+
+STREAM_PROMPT = "Stream a long answer please [sim:words=200]"
+
+
+def phases(quick: bool) -> dict[str, dict]:
+    """Bounded request counts and windows: a full run takes a few minutes on 2 cores."""
+    scale = 0.3 if quick else 1.0
+    return {
+        "c1": {"mode": "sequential", "warmup": 200, "requests": int(2000 * scale),
+               "seconds": 12 * scale},
+        "c32": {"mode": "concurrent", "concurrency": 32, "warmup": 2.0, "seconds": 8 * scale},
+        "c128": {"mode": "concurrent", "concurrency": 128, "warmup": 2.0, "seconds": 8 * scale},
+        "stream": {"mode": "stream", "warmup": 10, "requests": int(200 * scale),
+                   "seconds": 12 * scale},
+    }
+
+
+def run_load(target: servers.Target, spec: dict) -> dict:
+    body = target.body(STREAM_PROMPT, stream=True) if spec["mode"] == "stream" else target.body()
+    full = {**spec, "url": target.url, "headers": target.headers, "body": body}
+    out = subprocess.run([sys.executable, "-m", "bench.load", json.dumps(full)], cwd=servers.ROOT,
+                         capture_output=True, text=True, timeout=600)
+    if out.returncode != 0:
+        raise RuntimeError(f"load generator failed for {target.name}:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout)
+
+
+def measure(target: servers.Target, plan: dict[str, dict]) -> dict:
+    figures: dict = {"cold_start_s": target.cold_start_s, "idle_rss_mb": target.idle_rss_mb}
+    with servers.RssSampler(target) as rss:
+        for phase, spec in plan.items():
+            began = time.perf_counter()
+            figures[phase] = run_load(target, spec)
+            errors = figures[phase].get("errors")
+            print(f"  {target.name:8} {phase:6} {_brief(figures[phase])}"
+                  f"{f'  ERRORS {errors}: ' + figures[phase]['error_sample'] if errors else ''}"
+                  f"  ({time.perf_counter() - began:.0f} s)", flush=True)
+    figures["peak_rss_mb"] = rss.peak_mb
+    return figures
+
+
+def _brief(f: dict) -> str:
+    if "throughput_rps" in f:
+        return f"{f['throughput_rps']:8.0f} req/s  p50 {f['p50_ms']:.2f} ms  p99 {f['p99_ms']:.2f} ms"
+    if "ttfc_p50_ms" in f:
+        return (f"first chunk p50 {f['ttfc_p50_ms']:.2f} ms  total p50 {f['total_p50_ms']:.2f} ms"
+                f"  reads p50 {f['reads_p50']}")
+    return f"p50 {f['p50_ms']:.3f} ms  p99 {f['p99_ms']:.3f} ms  (n={f['count']})"
+
+
+def _started(target: servers.Target) -> None:
+    print(f"{target.name}: first 200 after {target.cold_start_s:.2f} s, "
+          f"idle RSS {target.idle_rss_mb:.0f} MB", flush=True)
+
+
+def run(args: argparse.Namespace) -> dict:
+    plan = phases(args.quick)
+    logs = args.out / "logs"
+    results: dict[str, dict] = {}
+    if "litellm" in args.targets:
+        ensure_litellm(args.litellm_venv)
+    sim = servers.start_simulator(logs)
+    _started(sim)
+    base = sim.extra["base"]
+    try:
+        if "direct" in args.targets:
+            results["direct"] = measure(sim, plan)
+        if "gateway" in args.targets:
+            with tempfile.TemporaryDirectory(prefix="llmproxy-bench-") as data_dir:
+                key = servers.create_gateway_key(base, Path(data_dir), logs)
+                gateway = servers.start_gateway(base, Path(data_dir), key, logs)
+                _started(gateway)
+                try:
+                    results["gateway"] = measure(gateway, plan)
+                finally:
+                    gateway.stop()
+        if "litellm" in args.targets:
+            litellm = servers.start_litellm(args.litellm_venv, base, logs)
+            _started(litellm)
+            try:
+                results["litellm"] = measure(litellm, plan)
+            finally:
+                litellm.stop()
+    finally:
+        sim.stop()
+    return results
+
+
+def environment() -> dict:
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=servers.ROOT,
+                            capture_output=True, text=True).stdout.strip()
+    import os
+    return {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
+            "python": platform.python_version(), "cpus": os.cpu_count(),
+            "machine": platform.machine(), "litellm": "litellm[proxy]==1.106.12"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=servers.BENCH / "results")
+    parser.add_argument("--targets", default="direct,gateway,litellm",
+                        help="comma-separated subset of direct,gateway,litellm")
+    parser.add_argument("--quick", action="store_true", help="shorter phases (a smoke run)")
+    parser.add_argument("--litellm-venv", type=Path, default=servers.BENCH / ".venv-litellm")
+    args = parser.parse_args()
+    args.targets = set(args.targets.split(","))
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    results = run(args)
+    report.with_added(results)
+    checks = report.target_checks(results)
+    env = environment()
+    (args.out / "results.json").write_text(json.dumps(
+        {"environment": env, "phases": phases(args.quick), "targets": results,
+         "checks": checks}, indent=2))
+    table = report.markdown_table(results)
+    md = (f"Run {env['when']}, commit {env['commit']}, Python {env['python']}, "
+          f"{env['cpus']} CPUs.\n\n{table}\n{report.checks_markdown(checks)}")
+    (args.out / "results.md").write_text(md)
+    report.chart(results, args.out / "chart.png")
+    print("\n" + md)
+    print(f"Wrote {args.out / 'results.json'}, results.md and chart.png.")
+
+
+if __name__ == "__main__":
+    main()
