@@ -32,6 +32,21 @@ async def _seed_catalog(path) -> int:
     return added
 
 
+def server_options() -> dict:
+    """uvicorn's fast paths, named rather than left to "auto" so a missing package is seen:
+    httptools and uvloop (requirements-dev.txt) where importable. No proxy-headers middleware:
+    the runner listens on localhost, nothing sits in front of it."""
+    options: dict = {"proxy_headers": False, "server_header": False}
+    for name, package in (("http", "httptools"), ("loop", "uvloop")):
+        try:
+            __import__(package)
+            options[name] = package
+        except ImportError:
+            logging.getLogger("llmproxy.runner").warning(
+                "%s is not installed; the local runner uses a slower default", package)
+    return options
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run LLM Proxy locally.")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -70,7 +85,7 @@ def main() -> None:
     print(f"Catalog: {catalog} ({added} model(s) added). Store: {os.environ['LLMPROXY_DATA_DIR']}. "
           f"Admin key: {secrets_file}.", flush=True)
     uvicorn.run(build_asgi(function_app.app, on_shutdown=shutdown), host=args.host,
-                port=args.port, log_level="warning", access_log=False)
+                port=args.port, log_level="warning", access_log=False, **server_options())
 
 
 if __name__ == "__main__":
