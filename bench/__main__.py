@@ -15,12 +15,13 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 from . import report, servers
 from .litellm_env import ensure_litellm
 
-STREAM_PROMPT = "Stream a long answer please [sim:words=200]"
+STREAM_PROMPT = "Stream a long answer please [sim:words={words}]"
 
 
 def phases(quick: bool) -> dict[str, dict]:
@@ -31,27 +32,40 @@ def phases(quick: bool) -> dict[str, dict]:
                "seconds": 12 * scale},
         "c32": {"mode": "concurrent", "concurrency": 32, "warmup": 2.0, "seconds": 8 * scale},
         "c128": {"mode": "concurrent", "concurrency": 128, "warmup": 2.0, "seconds": 8 * scale},
-        "stream": {"mode": "stream", "warmup": 10, "requests": int(200 * scale),
+        "stream": {"mode": "stream", "words": 200, "warmup": 10, "requests": int(200 * scale),
                    "seconds": 12 * scale},
+        # The simulator pauses 5 ms between events: each should reach the client on its own.
+        "stream_paced": {"mode": "stream", "words": 20, "pace_ms": 5, "warmup": 2,
+                         "requests": int(20 * scale), "seconds": 10},
     }
 
 
-def run_load(target: servers.Target, spec: dict) -> dict:
-    body = target.body(STREAM_PROMPT, stream=True) if spec["mode"] == "stream" else target.body()
+def run_load(target: servers.Target, spec: dict, simulator_base: str) -> dict:
+    body = (target.body(STREAM_PROMPT.format(words=spec["words"]), stream=True)
+            if spec["mode"] == "stream" else target.body())
     full = {**spec, "url": target.url, "headers": target.headers, "body": body}
-    out = subprocess.run([sys.executable, "-m", "bench.load", json.dumps(full)], cwd=servers.ROOT,
-                         capture_output=True, text=True, timeout=600)
+    if spec.get("pace_ms"):
+        servers.post(simulator_base + "/_sim/faults", {
+            "match": servers.MODEL, "chunk_interval_ms": spec["pace_ms"],
+            "count": spec["warmup"] + spec["requests"] + 5}, {})
+    try:
+        out = subprocess.run([sys.executable, "-m", "bench.load", json.dumps(full)],
+                             cwd=servers.ROOT, capture_output=True, text=True, timeout=600)
+    finally:
+        if spec.get("pace_ms"):
+            urllib.request.urlopen(urllib.request.Request(
+                simulator_base + "/_sim/faults", method="DELETE"), timeout=10).read()
     if out.returncode != 0:
         raise RuntimeError(f"load generator failed for {target.name}:\n{out.stderr[-3000:]}")
     return json.loads(out.stdout)
 
 
-def measure(target: servers.Target, plan: dict[str, dict]) -> dict:
+def measure(target: servers.Target, plan: dict[str, dict], simulator_base: str) -> dict:
     figures: dict = {"cold_start_s": target.cold_start_s, "idle_rss_mb": target.idle_rss_mb}
     with servers.RssSampler(target) as rss:
         for phase, spec in plan.items():
             began = time.perf_counter()
-            figures[phase] = run_load(target, spec)
+            figures[phase] = run_load(target, spec, simulator_base)
             errors = figures[phase].get("errors")
             print(f"  {target.name:8} {phase:6} {_brief(figures[phase])}"
                   f"{f'  ERRORS {errors}: ' + figures[phase]['error_sample'] if errors else ''}"
@@ -65,7 +79,7 @@ def _brief(f: dict) -> str:
         return f"{f['throughput_rps']:8.0f} req/s  p50 {f['p50_ms']:.2f} ms  p99 {f['p99_ms']:.2f} ms"
     if "ttfc_p50_ms" in f:
         return (f"first chunk p50 {f['ttfc_p50_ms']:.2f} ms  total p50 {f['total_p50_ms']:.2f} ms"
-                f"  reads p50 {f['reads_p50']}")
+                f"  events {f['events_p50']} in {f['reads_p50']} reads")
     return f"p50 {f['p50_ms']:.3f} ms  p99 {f['p99_ms']:.3f} ms  (n={f['count']})"
 
 
@@ -85,21 +99,21 @@ def run(args: argparse.Namespace) -> dict:
     base = sim.extra["base"]
     try:
         if "direct" in args.targets:
-            results["direct"] = measure(sim, plan)
+            results["direct"] = measure(sim, plan, base)
         if "gateway" in args.targets:
             with tempfile.TemporaryDirectory(prefix="llmproxy-bench-") as data_dir:
                 key = servers.create_gateway_key(base, Path(data_dir), logs)
                 gateway = servers.start_gateway(base, Path(data_dir), key, logs)
                 _started(gateway)
                 try:
-                    results["gateway"] = measure(gateway, plan)
+                    results["gateway"] = measure(gateway, plan, base)
                 finally:
                     gateway.stop()
         if "litellm" in args.targets:
             litellm = servers.start_litellm(args.litellm_venv, base, logs)
             _started(litellm)
             try:
-                results["litellm"] = measure(litellm, plan)
+                results["litellm"] = measure(litellm, plan, base)
             finally:
                 litellm.stop()
     finally:

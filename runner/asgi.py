@@ -50,17 +50,18 @@ class FunctionsASGI:
     of the gateway's CPU per request, for features the functions do not use: every function
     already turns its own errors into envelopes).
 
-    Static routes are found with one dict lookup; routes with parameters by Starlette's
+    Static routes are found with one dict lookup by (method, path); the others by Starlette's
     compiled patterns, in registration order."""
 
     def __init__(self, function_app: Any, on_shutdown: Any = None):
         self.routes = [Route("/" + route.lstrip("/"), endpoint=endpoint, methods=methods,
                              name=name)
                        for route, methods, endpoint, name in http_functions(function_app)]
-        self._static: dict[str, list[Route]] = {}
+        self._static: dict[tuple[str, str], Route] = {}
         for r in self.routes:
             if not r.param_convertors:
-                self._static.setdefault(r.path, []).append(r)
+                for method in r.methods or ():
+                    self._static.setdefault((method, r.path), r)
         self._on_shutdown = on_shutdown
 
     async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
@@ -70,13 +71,15 @@ class FunctionsASGI:
             await self._lifespan(receive, send)
 
     def _match(self, scope: dict) -> tuple[Route | None, dict, int]:
+        static = self._static.get((scope["method"], scope["path"]))
+        if static is not None:
+            return static, {"endpoint": static.endpoint, "path_params": {}}, 200
         partial = False
-        for candidates in (self._static.get(scope["path"], ()), self.routes):
-            for route in candidates:
-                match, child = route.matches(scope)
-                if match is Match.FULL:
-                    return route, child, 200
-                partial = partial or match is Match.PARTIAL
+        for route in self.routes:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                return route, child, 200
+            partial = partial or match is Match.PARTIAL
         return None, {}, 405 if partial else 404
 
     async def _http(self, scope: dict, receive: Any, send: Any) -> None:
