@@ -6,18 +6,18 @@ import json
 
 import httpx
 
-from .conftest import ADMIN_KEY, ISSUED_KEYS, PEPPER
+from .conftest import ADMIN_KEY, COSMOS_KEY, ISSUED_KEYS, PEPPER
 
 
-def test_no_secret_in_the_gateway_log(gateway, simulator, logs_dir, client):
+def test_no_secret_in_the_gateway_log(gateway, simulator, gateway_log, client):
     # Make sure the log has seen every provider path at least once.
     for model in ("gpt-4o-mini", "gemini-2.5-flash", "claude-sonnet-4"):
         client.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}])
     account = httpx.get(simulator + "/_sim/vertex/service-account.json").json()
     key_body = account["private_key"].split("-----")[2].strip().splitlines()
-    secrets = [ADMIN_KEY, PEPPER, "sim-azure-key", account["private_key_id"],
+    secrets = [ADMIN_KEY, PEPPER, COSMOS_KEY, "sim-azure-key", account["private_key_id"],
                *[line for line in key_body if len(line) > 20], *ISSUED_KEYS]
-    log = (logs_dir / "gateway.log").read_text()
+    log = gateway_log.read_text()
     assert "LLM Proxy listening" in log and "DEBUG" in log      # the log really is captured
     leaked = [s[:6] + "…" for s in secrets if s and s in log]
     assert not leaked, f"secrets found in the gateway log: {leaked}"
