@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -124,8 +125,8 @@ def run(args: argparse.Namespace) -> dict:
 def environment() -> dict:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=servers.ROOT,
                             capture_output=True, text=True).stdout.strip()
-    import os
     return {"when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "commit": commit,
+            "load_average_1m": round(os.getloadavg()[0], 2),
             "python": platform.python_version(), "cpus": os.cpu_count(),
             "machine": platform.machine(), "litellm": "litellm[proxy]==1.106.12"}
 
@@ -141,16 +142,22 @@ def main() -> None:
     args.targets = set(args.targets.split(","))
     args.out.mkdir(parents=True, exist_ok=True)
 
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"Note: the machine is busy (1-minute load average {load:.1f}); figures will be "
+              f"noisy. Ratios from one run are comparable, absolutes less so.", flush=True)
+    load_before = round(load, 2)
     results = run(args)
     report.with_added(results)
     checks = report.target_checks(results)
-    env = environment()
+    env = {**environment(), "load_average_1m_before": load_before}
     (args.out / "results.json").write_text(json.dumps(
         {"environment": env, "phases": phases(args.quick), "targets": results,
          "checks": checks}, indent=2))
     table = report.markdown_table(results)
     md = (f"Run {env['when']}, commit {env['commit']}, Python {env['python']}, "
-          f"{env['cpus']} CPUs.\n\n{table}\n{report.checks_markdown(checks)}")
+          f"{env['cpus']} CPUs, load average {env['load_average_1m_before']} before and "
+          f"{env['load_average_1m']} after.\n\n{table}\n{report.checks_markdown(checks)}")
     (args.out / "results.md").write_text(md)
     report.chart(results, args.out / "chart.png")
     print("\n" + md)

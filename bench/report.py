@@ -148,7 +148,8 @@ def chart(results: dict[str, dict], path: Path) -> None:
             values = [get(results[name]) or 0 for _, get in groups]
             xs = [g + i * width for g in range(len(groups))]
             bars = ax.bar(xs, values, width, label=LABELS[name], color=colors[name])
-            ax.bar_label(bars, fmt="%.3g", fontsize=7)
+            ax.bar_label(bars, labels=[f"{v:,.0f}" if v >= 100 else f"{v:.3g}" for v in values],
+                         fontsize=7)
         ax.set_xticks([g + width * (len(names) - 1) / 2 for g in range(len(groups))],
                       [label for label, _ in groups])
         ax.set_title(title)
