@@ -100,7 +100,8 @@ def measure(targets: list[servers.Target], plan: dict[str, dict], rounds: int,
 
 def _brief(f: dict) -> str:
     if "throughput_rps" in f:
-        return f"{f['throughput_rps']:8.0f} req/s  p50 {f['p50_ms']:.2f} ms  p99 {f['p99_ms']:.2f} ms"
+        return (f"{f['throughput_rps']:8.0f} req/s  p50 {f['p50_ms']:.2f} ms  "
+                f"p99 {f['p99_ms']:.2f} ms")
     if "ttfc_p50_ms" in f:
         return (f"first chunk p50 {f['ttfc_p50_ms']:.2f} ms  total p50 {f['total_p50_ms']:.2f} ms"
                 f"  events {f['events_p50']} in {f['reads_p50']} reads")

@@ -130,11 +130,11 @@ def chart(results: dict[str, dict], path: Path) -> None:
 
     names = [n for n in TARGETS if n in results]
     colors = {"direct": "#8c8c8c", "gateway": "#2b7bba", "litellm": "#d9822b"}
+    latency = [("c=1 p50", lambda t: t["c1"]["p50_ms"]), ("c=1 p99", lambda t: t["c1"]["p99_ms"]),
+               ("c=32 p50", lambda t: t["c32"]["p50_ms"]),
+               ("stream 1st chunk", lambda t: t["stream"]["ttfc_p50_ms"])]
     panels = [
-        ("Latency (ms, log scale)", True, [("c=1 p50", lambda t: t["c1"]["p50_ms"]),
-                                           ("c=1 p99", lambda t: t["c1"]["p99_ms"]),
-                                           ("c=32 p50", lambda t: t["c32"]["p50_ms"]),
-                                           ("stream 1st chunk", lambda t: t["stream"]["ttfc_p50_ms"])]),
+        ("Latency (ms, log scale)", True, latency),
         ("Throughput (req/s, log scale)", True, [("c=32", lambda t: t["c32"]["throughput_rps"]),
                                                  ("c=128", lambda t: t["c128"]["throughput_rps"])]),
         ("Cold start (s)", False, [("start to first 200", lambda t: t["cold_start_s"])]),
