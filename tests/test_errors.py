@@ -102,8 +102,9 @@ def test_upstream_429_keeps_retry_after(client, sim):
 
 def test_vertex_429_keeps_status(client, sim):
     sim.post("/_sim/faults", json={"match": "gemini", "status": 429, "retry_after": 3})
-    with pytest.raises(openai.RateLimitError):
+    with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(model="gemini-2.5-flash", messages=MSG)
+    assert info.value.response.headers["retry-after"] == "3"
 
 
 @pytest.mark.parametrize("status, expected", [(500, 502), (503, 503), (401, 502), (404, 502),

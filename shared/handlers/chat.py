@@ -1,15 +1,14 @@
 """POST /v1/chat/completions"""
 from __future__ import annotations
 
-import time
-from typing import Any, AsyncIterator
+from typing import Any
 
-from ..catalog import Operation
-from ..errors import GatewayError, InvalidRequest
+from .. import dispatch
+from ..errors import InvalidRequest
 from ..gateway import Gateway
 from ..http_types import ApiRequest, ApiResponse
-from ..providers import Completion, CompletionStream, Usage
-from .validate import optional_bool, refuse_routing_fields, require_operation, require_str
+from ..providers import Completion
+from .validate import optional_bool, refuse_routing_fields, require_str
 
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -34,37 +33,8 @@ async def chat_completions(gw: Gateway, req: ApiRequest) -> ApiResponse:
     _check_messages(body)
     stream = optional_bool(body, "stream")
     refuse_routing_fields(body)
-    model = await gw.catalog.get(name, caller.project)
-    require_operation(model, Operation.CHAT)
-    model.require_configured()
-
-    started = time.perf_counter()
-
-    def meter(usage: Usage, status: int) -> None:
-        gw.usage.record(project=caller.project, key_id=caller.key_id, model=model,
-                        model_name=model.doc.id, operation=Operation.CHAT.value, usage=usage,
-                        latency_ms=(time.perf_counter() - started) * 1000, status=status,
-                        stream=stream)
-
-    try:
-        result = await model.adapter.chat(model.prepared, body, stream, model.secrets)
-    except GatewayError as err:
-        meter(Usage(), err.status)
-        raise
+    result = await dispatch.chat(gw, caller, name, body, stream)
     if isinstance(result, Completion):
-        meter(result.usage, 200)
         return ApiResponse(body=result.body, headers=result.headers)
-    return ApiResponse(stream=_metered(result, meter), media_type="text/event-stream",
+    return ApiResponse(stream=result.chunks, media_type="text/event-stream",
                        headers=dict(_STREAM_HEADERS))
-
-
-async def _metered(result: CompletionStream, meter) -> AsyncIterator[bytes]:
-    """Relay the stream; meter what was produced, also when the client leaves early (499)."""
-    status = 499
-    try:
-        async for chunk in result.chunks:
-            yield chunk
-        status = 200
-    finally:
-        await result.close()
-        meter(result.usage, status)
