@@ -8,6 +8,7 @@
   python manage.py export-catalog [FILE.json]           write the catalog (stdout by default)
   python manage.py delete-model MODEL_ID
   python manage.py usage PROJECT
+  python manage.py create-webhook-secret PROJECT        print a new whsec_ secret (shown once)
 """
 from __future__ import annotations
 
@@ -54,6 +55,10 @@ async def run(args: argparse.Namespace) -> int:
         elif args.command == "delete-model":
             await admin.delete_model(gw, args.model_id)
             print(f"deleted {args.model_id}")
+        elif args.command == "create-webhook-secret":
+            print(await admin.create_webhook_secret(gw, args.project))
+            print("(the project's job webhooks are signed with it from now on; it is not shown "
+                  "again)", file=sys.stderr)
         elif args.command == "usage":
             for row in await gw.store.query_usage(admin.check_project(args.project)):
                 print(json.dumps(asdict(row)))
@@ -75,6 +80,7 @@ def main() -> int:
     sub.add_parser("export-catalog").add_argument("file", nargs="?")
     sub.add_parser("delete-model").add_argument("model_id")
     sub.add_parser("usage").add_argument("project")
+    sub.add_parser("create-webhook-secret").add_argument("project")
     args = parser.parse_args()
     prepare()
     return asyncio.run(run(args))

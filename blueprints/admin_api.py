@@ -56,3 +56,9 @@ async def admin_revoke_key(req: Request) -> Response:
 @bp.route(route="admin/usage", methods=["GET"], auth_level=ANON)
 async def admin_usage(req: Request) -> Response:
     return await serve(req, admin.usage)
+
+
+@bp.function_name("admin_create_webhook_secret")
+@bp.route(route="admin/projects/{project}/webhook-secret", methods=["POST"], auth_level=ANON)
+async def admin_create_webhook_secret(req: Request) -> Response:
+    return await serve(req, admin.create_webhook_secret)

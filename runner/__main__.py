@@ -89,6 +89,9 @@ def main() -> None:
     async def shutdown() -> None:
         await (await get_gateway()).close()
 
+    async def store():
+        return (await get_gateway()).store
+
     url = f"http://{args.host}:{args.port}"
     print(f"LLM Proxy listening on {url}  (OpenAI base_url: {url}/v1)", flush=True)
     if mode == "simulator":
@@ -96,13 +99,15 @@ def main() -> None:
               f"simulator at {os.environ['LLMPROXY_SIMULATOR_URL']}.", flush=True)
     print(f"Catalog: {catalog} ({added} model(s) added). Store: {_describe_store()}. "
           f"Admin key: {secrets_file}.", flush=True)
+    hub_path = Path(os.environ["LLMPROXY_DATA_DIR"]) / "llmproxy.sqlite3"
+    app = build_asgi(function_app.app, hub_path, on_shutdown=shutdown, store_getter=store)
     # Everything loaded so far (modules, the catalog, pydantic and FastAPI internals) lives as
     # long as the process. Frozen, the collector's full passes stop walking it: under load
     # those passes took ~30 ms each, every few seconds, straight into the latency tail.
     gc.collect()
     gc.freeze()
-    uvicorn.run(build_asgi(function_app.app, on_shutdown=shutdown), host=args.host,
-                port=args.port, log_level="warning", access_log=False, **server_options())
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                **server_options())
 
 
 if __name__ == "__main__":

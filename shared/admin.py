@@ -65,3 +65,12 @@ async def revoke_key(gw: Gateway, key_id: str) -> KeyRecord:
     if record is None:
         raise NotFound(f"No key '{key_id}'.", param="key_id")
     return record
+
+
+async def create_webhook_secret(gw: Gateway, project: str) -> str:
+    """A new `whsec_` secret for the project's job webhooks (replacing any old one). Returned
+    once: receivers keep it; the gateway stores it to sign with."""
+    from .jobs.webhooks import new_secret
+    secret = new_secret()
+    await gw.store.set_webhook_secret(check_project(project), secret)
+    return secret

@@ -74,3 +74,10 @@ async def usage(gw: Gateway, req: ApiRequest) -> ApiResponse:
               "completion_tokens": sum(r.completion_tokens for r in rows),
               "cost": round(sum(r.cost for r in rows), 10)}
     return ApiResponse.json({"object": "list", "data": [asdict(r) for r in rows], "totals": totals})
+
+
+async def create_webhook_secret(gw: Gateway, req: ApiRequest) -> ApiResponse:
+    await gw.keys.authenticate_admin(req.headers)
+    project = req.path_params["project"]
+    secret = await admin.create_webhook_secret(gw, project)
+    return ApiResponse.json({"project": project, "secret": secret}, status=201)

@@ -54,6 +54,10 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("models", "/id"),
     ContainerSpec("keys", "/id"),
     ContainerSpec("usage", "/project", expiring=True),
+    # Async chat jobs (shared/store/cosmos_jobs.py explains each).
+    ContainerSpec("jobs", "/project", expiring=True),
+    ContainerSpec("job_results", "/project", expiring=True),
+    ContainerSpec("webhook_secrets", "/id"),
 )
 
 

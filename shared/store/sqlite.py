@@ -21,6 +21,7 @@ from typing import Any, Callable, TypeVar
 
 from ..catalog import ModelDocument
 from .base import KeyRecord, StoreConflict, StoreUnavailable, UsageRecord, Versioned, utcnow
+from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
 
 T = TypeVar("T")
 
@@ -51,7 +52,7 @@ _INSERT_USAGE = (f"INSERT OR IGNORE INTO usage ({', '.join(_USAGE_COLS)}, expire
                  + ", ? FROM json_each(?)")
 
 
-class SqliteStore:
+class SqliteStore(SqliteJobs):
     def __init__(self, path: Path | str, *, usage_ttl_seconds: float | None = None,
                  clock: Callable[[], float] = time.time):
         self.path = Path(path)
@@ -67,7 +68,7 @@ class SqliteStore:
                                timeout=10)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
+        conn.executescript(_SCHEMA + JOBS_SCHEMA)
         for table, (column, decl) in _MIGRATIONS.items():
             columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
             if column not in columns:
