@@ -13,7 +13,7 @@ import os
 from pathlib import Path
 
 from .environment import ROOT, has_provider_credentials, prepare
-from .simulator_process import start_simulator, use_simulator
+from .simulator_process import start_simulator, stop_simulators, use_simulator
 
 
 async def _seed_catalog(path) -> int:
@@ -87,7 +87,10 @@ def main() -> None:
     from shared.gateway import get_gateway
 
     async def shutdown() -> None:
-        await (await get_gateway()).close()
+        try:
+            await (await get_gateway()).close()
+        finally:
+            stop_simulators()
 
     async def store():
         return (await get_gateway()).store
