@@ -440,6 +440,16 @@ async def test_speaking_over_a_response_interrupts_it(api, sim):
     await client.close()
 
 
+async def test_a_websocket_to_anything_but_a_hub_is_refused(rt, api):
+    session = create(api)
+    url = session["websocket_url"].replace("/client/hubs/realtime", "/client/elsewhere")
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await Client.open(url)
+    assert refused.value.response.status_code == 403
+    with pytest.raises(websockets.InvalidStatus):                  # no token at all
+        await Client.open(session["websocket_url"].split("?")[0])
+
+
 def test_zz_no_key_or_client_token_in_the_realtime_gateway_log(rt, logs_dir, store_kind):
     """Runs after this module's other tests on the same gateway (a module fixture per store)."""
     from .conftest import PEPPER
@@ -449,3 +459,4 @@ def test_zz_no_key_or_client_token_in_the_realtime_gateway_log(rt, logs_dir, sto
     secrets = [ADMIN_KEY, PEPPER, *ISSUED_KEYS, *CLIENT_TOKENS]
     leaked = [s[:12] + "…" for s in secrets if s and s in log]
     assert not leaked, f"secrets found in the realtime gateway log: {leaked}"
+
