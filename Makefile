@@ -6,7 +6,7 @@ VENV ?= .venv
 PORT ?= 7071
 BIN := $(VENV)/bin
 
-.PHONY: run test clean
+.PHONY: run test bench clean espeak
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,22 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: $(BIN)/.installed node_modules/.installed
+# The realtime voice tests speak to the gateway with espeak-ng (a Debian package, not on PyPI).
+test: $(BIN)/.installed node_modules/.installed espeak
 	$(BIN)/python -m pytest
+
+espeak:
+	@command -v espeak-ng >/dev/null 2>&1 || { echo "installing espeak-ng for the voice tests"; \
+		apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null; }
+
+# The side-by-side benchmark (README, Performance): not a test, CI does not run it. Installs
+# LiteLLM's proxy into bench/.venv-litellm on first use.
+$(BIN)/.bench-installed: $(BIN)/.installed bench/requirements.txt
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	touch $@
+
+bench: $(BIN)/.bench-installed
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache node_modules

@@ -225,8 +225,13 @@ var cosmosContainers = [
     expiring: false
   }
   {
-    name: 'sessions'
+    name: 'rt_sessions'
     partitionKey: '/id'
+    expiring: true
+  }
+  {
+    name: 'rt_audio'
+    partitionKey: '/session_id'
     expiring: true
   }
 ]

@@ -14,6 +14,7 @@ from .keys import KeyService
 from .logs import install_redaction
 from .providers import Registry
 from .providers import http as provider_http
+from .realtime.pubsub import PubSub
 from .store import Store, create_store
 from .usage import UsageRecorder
 
@@ -28,6 +29,7 @@ class Gateway:
         self.catalog = Catalog(self.store, settings, self.providers.for_model)
         self.keys = KeyService(self.store, settings)
         self.usage = UsageRecorder(self.store)
+        self.pubsub = PubSub(settings)
         install_redaction(settings.secret_values())
         if settings.unresolved:
             log.error("settings %s are Key Vault references that did not resolve (missing secret "
@@ -62,6 +64,7 @@ class Gateway:
     async def close(self) -> None:
         await self.usage.flush()
         await provider_http.close_all()
+        await self.pubsub.close()
         await azure_auth.close_all()
         await self.store.close()
 

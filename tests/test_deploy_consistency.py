@@ -36,10 +36,6 @@ LOCAL_PLATFORM = {"FUNCTIONS_WORKER_RUNTIME", "AzureWebJobsStorage"}
 # Settings of branches that are being merged (realtime #9, resilience #8), defined in the
 # template ahead of the code. Each entry must go as soon as the code reads it (a test enforces it).
 PENDING: dict[str, str] = {
-    "WebPubSubConnectionString": "realtime",
-    **{f"LLMPROXY_REALTIME_{n}": "realtime" for n in (
-        "CHAT_MODEL", "TRANSCRIPTION_MODEL", "SPEECH_MODEL", "TOKEN_MINUTES", "SESSION_MINUTES",
-        "MAX_BUFFER_SECONDS")},
     "LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS": "resilience", "LLMPROXY_LIMITS_TTL_SECONDS": "resilience",
 }
 
@@ -159,3 +155,12 @@ def test_local_example_holds_no_secret_values():
     for name, value in scan.local_settings().items():
         if SECRET_NAME.search(name):
             assert value == "", f"{name} must be empty in local.settings.example.json"
+
+
+def test_local_example_names_each_setting_once():
+    import collections
+    import json
+    pairs = json.loads((ROOT / "local.settings.example.json").read_text(),
+                       object_pairs_hook=lambda p: p)
+    counts = collections.Counter(name for name, _ in dict(pairs)["Values"])
+    assert not [n for n, c in counts.items() if c > 1], "a setting appears twice (JSON keeps the last)"

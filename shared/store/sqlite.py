@@ -11,6 +11,7 @@ filtered out of reads and purged on the next write.
 from __future__ import annotations
 
 import asyncio
+import json
 import sqlite3
 import threading
 import time
@@ -20,6 +21,7 @@ from typing import Any, Callable, TypeVar
 
 from ..catalog import ModelDocument
 from .base import KeyRecord, StoreConflict, StoreUnavailable, UsageRecord, Versioned, utcnow
+from .sqlite_sessions import SESSION_SCHEMA, SqliteSessions
 from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
 
 T = TypeVar("T")
@@ -46,9 +48,12 @@ CREATE INDEX IF NOT EXISTS usage_expiry ON usage (expires_at);
 """
 _KEY_COLS = [f.name for f in fields(KeyRecord)]
 _USAGE_COLS = [f.name for f in fields(UsageRecord)]
+_INSERT_USAGE = (f"INSERT OR IGNORE INTO usage ({', '.join(_USAGE_COLS)}, expires_at) SELECT "
+                 + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_USAGE_COLS)))
+                 + ", ? FROM json_each(?)")
 
 
-class SqliteStore(SqliteJobs):
+class SqliteStore(SqliteJobs, SqliteSessions):
     def __init__(self, path: Path | str, *, usage_ttl_seconds: float | None = None,
                  clock: Callable[[], float] = time.time):
         self.path = Path(path)
@@ -70,6 +75,7 @@ class SqliteStore(SqliteJobs):
             if column not in columns:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         conn.executescript(_INDEXES)
+        conn.executescript(SESSION_SCHEMA)
         self._conn = conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -170,19 +176,21 @@ class SqliteStore(SqliteJobs):
 
     # -- usage ----------------------------------------------------------------------------
     async def record_usage(self, rows: list[UsageRecord]) -> None:
+        """One statement per batch: the rows go in as a single JSON array that SQLite unpacks
+        itself (json_each), so the worker thread binds one parameter and runs one step with the
+        GIL released, instead of re-taking the GIL row by row from the serving thread (which
+        cost a fifth of the gateway's CPU and most of its p99 under load)."""
         if not rows:
             return
-        sql = (f"INSERT OR IGNORE INTO usage ({', '.join(_USAGE_COLS)}, expires_at) "
-               f"VALUES ({', '.join('?' * (len(_USAGE_COLS) + 1))})")
+        payload = json.dumps([[getattr(r, col) for col in _USAGE_COLS] for r in rows])
         now = self._clock()
         expires_at = now + self._usage_ttl if self._usage_ttl else None
-        values = [(*astuple(r), expires_at) for r in rows]
 
         def insert(c: sqlite3.Connection) -> None:
             c.execute("BEGIN")
             try:
                 c.execute("DELETE FROM usage WHERE expires_at <= ?", (now,))
-                c.executemany(sql, values)
+                c.execute(_INSERT_USAGE, (expires_at, payload))
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
