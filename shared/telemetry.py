@@ -82,12 +82,13 @@ def enabled() -> bool:
 class RequestTrace:
     """The span of one gateway request. `NOOP` stands in when tracing is off."""
 
-    __slots__ = ("span", "_token", "_otel_token")
+    __slots__ = ("span", "_token", "_otel_token", "_metered")
 
     def __init__(self, span: Any = None):
         self.span = span
         self._token = None
         self._otel_token = None
+        self._metered: list[dict[str, Any]] = []     # one entry per metered model call
 
     def annotate(self, **attributes: Any) -> None:
         if self.span is not None:
@@ -170,14 +171,24 @@ async def traced_stream(chunks: AsyncIterator[bytes], trace: RequestTrace,
 def annotate_usage(*, project: str, key_id: str, model: str, operation: str, prompt_tokens: int,
                    completion_tokens: int, cost: float, latency_ms: float, status: int,
                    stream: bool) -> None:
-    """Put a metered request's figures on its span (called by `UsageRecorder.record`)."""
+    """Put a metered call's figures on the current request's span (called by
+    `UsageRecorder.record`). A request that makes several model calls (a realtime turn:
+    transcription, chat, speech) carries their sums and the list of models it used."""
     trace = _current.get()
-    if trace is None:
+    if trace is None or trace.span is None:
         return
+    trace._metered.append({"model": model, "input": prompt_tokens, "output": completion_tokens,
+                           "cost": cost})
+    calls = trace._metered
+    models = list(dict.fromkeys(c["model"] for c in calls))
     trace.annotate(**{
-        "llmproxy.project": project, "llmproxy.key_id": key_id, "gen_ai.request.model": model,
-        "gen_ai.operation.name": operation, "gen_ai.usage.input_tokens": prompt_tokens,
-        "gen_ai.usage.output_tokens": completion_tokens, "llmproxy.cost": cost,
+        "llmproxy.project": project, "llmproxy.key_id": key_id, "gen_ai.request.model": models[0],
+        "llmproxy.models": models if len(models) > 1 else None,
+        "llmproxy.model_calls": len(calls) if len(calls) > 1 else None,
+        "gen_ai.operation.name": operation,
+        "gen_ai.usage.input_tokens": sum(c["input"] for c in calls),
+        "gen_ai.usage.output_tokens": sum(c["output"] for c in calls),
+        "llmproxy.cost": round(sum(c["cost"] for c in calls), 10),
         "llmproxy.latency_ms": latency_ms, "llmproxy.upstream_status": status,
         "llmproxy.stream": stream})
 

@@ -296,3 +296,25 @@ async def test_an_async_job_is_one_trace_with_its_provider_call(gateway, spans):
     upstream = [s for s in spans.get_finished_spans() if s.kind == SpanKind.CLIENT]
     assert [u.parent.span_id for u in upstream] == [job[0].context.span_id]
     assert_nothing_private(spans, PROMPT, SIM_KEY)
+
+
+def test_several_model_calls_in_one_request_are_summed(spans):
+    """A realtime turn meters transcription, chat and speech inside one event's trace."""
+    trace = telemetry.start_request("realtime_event")
+    trace.enter()
+    try:
+        for model, tokens, cost in (("whisper-1", (10, 5), 0.001), ("gpt-4o-mini", (20, 30), 0.002),
+                                    ("tts-1", (0, 40), 0.003)):
+            telemetry.annotate_usage(project="p", key_id="k", model=model, operation="x",
+                                     prompt_tokens=tokens[0], completion_tokens=tokens[1],
+                                     cost=cost, latency_ms=1.0, status=200, stream=False)
+    finally:
+        trace.leave()
+    trace.finish(200)
+    [span] = spans.get_finished_spans()
+    assert span.kind == SpanKind.CONSUMER
+    assert span.attributes["gen_ai.usage.input_tokens"] == 30
+    assert span.attributes["gen_ai.usage.output_tokens"] == 75
+    assert span.attributes["llmproxy.cost"] == pytest.approx(0.006)
+    assert list(span.attributes["llmproxy.models"]) == ["whisper-1", "gpt-4o-mini", "tts-1"]
+    assert span.attributes["llmproxy.model_calls"] == 3

@@ -14,6 +14,7 @@ import logging
 from datetime import datetime
 from typing import Any
 
+from .. import telemetry
 from ..errors import GatewayError, InvalidRequest
 from ..gateway import Gateway
 from ..store import RealtimeSession
@@ -107,7 +108,18 @@ def _event_data(data: dict[str, Any]) -> Any:
 
 
 async def message(gw: Gateway, payload: Any) -> None:
-    """One client event. Errors go back to the client as `error` events."""
+    """One client event, traced as one request when tracing is on (its model calls are the
+    children). Errors go back to the client as `error` events."""
+    trace = telemetry.start_request("realtime_event")
+    trace.enter()
+    try:
+        await _message(gw, payload, trace)
+    finally:
+        trace.leave()
+        trace.finish(200)
+
+
+async def _message(gw: Gateway, payload: Any, trace: Any) -> None:
     data = _parse(payload)
     session_id, connection_id, _ = _context(data)
     slot = await ORDER.acquire(connection_id)        # first await: keeps arrival order
@@ -115,6 +127,7 @@ async def message(gw: Gateway, payload: Any) -> None:
         session = await gw.store.get_session(session_id) if session_id else None
         if session is None or session.connection_id not in (None, connection_id):
             return                               # not this connection's session (any more)
+        trace.annotate(**{"llmproxy.session_id": session_id})
         out = Outbox(gw.pubsub, connection_id, slot)
         if not session.active or _expired(session):
             await out.error(InvalidRequest("The realtime session has ended.",
