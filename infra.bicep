@@ -236,7 +236,7 @@ var cosmosContainers = [
   }
 ]
 
-var deploymentContainerName = 'app-package-${take(functionAppName, 32)}'
+var deploymentContainerName = 'app-package-${toLower(take(functionAppName, 32))}'
 
 // Key Vault secret names, and the app settings that reference them.
 var secretNames = {
@@ -690,7 +690,12 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     VERTEX_CREDENTIALS: '@Microsoft.KeyVault(SecretUri=${keyVault.properties.vaultUri}secrets/${secretNames.vertexCredentials}/)'
   }
   dependsOn: [
-    // Settings that resolve through roles must not be applied before the roles exist.
+    // Key Vault references resolve when settings change: the secrets and the role that reads them
+    // come first, so the app starts with resolved values.
+    adminKeySecret
+    keyPepperSecret
+    azureOpenAiKeySecret
+    vertexCredentialsSecret
     keyVaultSecretsForApp
     storageBlobForApp
     storageQueueForApp
