@@ -44,6 +44,8 @@ class Settings:
     key_cache_ttl: float = 30.0               # LLMPROXY_KEY_CACHE_TTL_SECONDS
     connect_timeout: float = 10.0             # LLMPROXY_CONNECT_TIMEOUT_SECONDS
     request_timeout: float = 200.0            # LLMPROXY_REQUEST_TIMEOUT_SECONDS (< 230 s LB limit)
+    first_byte_timeout: float = 60.0          # LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS
+    limits_ttl: float = 10.0                  # LLMPROXY_LIMITS_TTL_SECONDS
     values: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -59,6 +61,8 @@ class Settings:
             key_cache_ttl=_float(env, "LLMPROXY_KEY_CACHE_TTL_SECONDS", 30.0),
             connect_timeout=_float(env, "LLMPROXY_CONNECT_TIMEOUT_SECONDS", 10.0),
             request_timeout=_float(env, "LLMPROXY_REQUEST_TIMEOUT_SECONDS", 200.0),
+            first_byte_timeout=_float(env, "LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS", 60.0),
+            limits_ttl=_float(env, "LLMPROXY_LIMITS_TTL_SECONDS", 10.0),
             values=env,
         )
 

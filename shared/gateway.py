@@ -13,6 +13,7 @@ from .keys import KeyService
 from .logs import install_redaction
 from .providers import Registry
 from .providers import http as provider_http
+from .routing import Router
 from .store import Store, create_store
 from .usage import UsageRecorder
 
@@ -27,6 +28,7 @@ class Gateway:
         self.catalog = Catalog(self.store, settings, self.providers.for_model)
         self.keys = KeyService(self.store, settings)
         self.usage = UsageRecorder(self.store)
+        self.router = Router()
         install_redaction(settings.secret_values())
         self._opened = False
         self._open_lock = asyncio.Lock()

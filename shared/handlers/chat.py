@@ -4,11 +4,12 @@ from __future__ import annotations
 import time
 from typing import Any, AsyncIterator
 
-from ..catalog import Operation
+from ..catalog import Operation, ResolvedModel
 from ..errors import GatewayError, InvalidRequest
 from ..gateway import Gateway
 from ..http_types import ApiRequest, ApiResponse
 from ..providers import Completion, CompletionStream, Usage
+from .request_checks import check_chat_limits, estimate_prompt_tokens, produced_usage
 from .validate import optional_bool, refuse_routing_fields, require_operation, require_str
 
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -37,34 +38,48 @@ async def chat_completions(gw: Gateway, req: ApiRequest) -> ApiResponse:
     model = await gw.catalog.get(name, caller.project)
     require_operation(model, Operation.CHAT)
     model.require_configured()
+    check_chat_limits(model.policy, body)
 
     started = time.perf_counter()
 
-    def meter(usage: Usage, status: int) -> None:
-        gw.usage.record(project=caller.project, key_id=caller.key_id, model=model,
+    def meter(usage: Usage, status: int, served_by: ResolvedModel = model) -> None:
+        gw.usage.record(project=caller.project, key_id=caller.key_id, model=served_by,
                         model_name=model.doc.id, operation=Operation.CHAT.value, usage=usage,
                         latency_ms=(time.perf_counter() - started) * 1000, status=status,
                         stream=stream)
 
+    async def attempt(deployment: ResolvedModel) -> Completion | CompletionStream:
+        # A copy per attempt: adapters adjust the body for their provider.
+        return await deployment.adapter.chat(deployment.prepared, dict(body), stream,
+                                             deployment.secrets)
+
     try:
-        result = await model.adapter.chat(model.prepared, body, stream, model.secrets)
+        routed = await gw.router.call(model, attempt, stream=stream)
     except GatewayError as err:
         meter(Usage(), err.status)
         raise
+    result, served_by = routed.result, routed.member
     if isinstance(result, Completion):
-        meter(result.usage, 200)
+        meter(result.usage, 200, served_by)
         return ApiResponse(body=result.body, headers=result.headers)
-    return ApiResponse(stream=_metered(result, meter), media_type="text/event-stream",
-                       headers=dict(_STREAM_HEADERS))
+    prompt_estimate = estimate_prompt_tokens(body)
+    return ApiResponse(stream=_metered(result, lambda u, s: meter(u, s, served_by),
+                                       prompt_estimate),
+                       media_type="text/event-stream", headers=dict(_STREAM_HEADERS))
 
 
-async def _metered(result: CompletionStream, meter) -> AsyncIterator[bytes]:
-    """Relay the stream; meter what was produced, also when the client leaves early (499)."""
-    status = 499
+async def _metered(result: CompletionStream, meter, prompt_estimate: int) -> AsyncIterator[bytes]:
+    """Relay the stream and meter it, also when the client leaves early (499). A stream that
+    breaks after it started ends with an `error` event, never with `data: [DONE]`."""
+    status, events = 499, 0
     try:
         async for chunk in result.chunks:
+            events += chunk.count(b"data:")
             yield chunk
         status = 200
+    except GatewayError as err:
+        status = err.status
+        yield b"data: " + err.body() + b"\n\n"
     finally:
         await result.close()
-        meter(result.usage, status)
+        meter(produced_usage(result.usage, events, prompt_estimate), status)

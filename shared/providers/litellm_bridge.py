@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..catalog import ModelDocument, Operation
 from ..errors import (GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout,
                       from_upstream, sanitize)
+from ..policy import current_timeouts
 from .base import Completion, CompletionStream, Usage
 
 log = logging.getLogger(__name__)
@@ -89,6 +90,10 @@ class LiteLLMVertexAdapter:
     name = "Vertex AI"
     operations = frozenset({Operation.CHAT})
 
+    async def ready(self) -> None:
+        """Import LiteLLM (seconds, once) before the router starts timing the provider."""
+        await load_litellm()
+
     def prepare(self, doc: ModelDocument, params: dict[str, Any]) -> VertexTarget:
         try:
             p = VertexParams.model_validate(params)
@@ -124,6 +129,9 @@ class LiteLLMVertexAdapter:
             call["stream"] = True
             call["stream_options"] = {"include_usage": True}
         secrets = secrets + (target.kwargs["vertex_credentials"],)
+        timeouts = current_timeouts.get()
+        if timeouts is not None:
+            call["timeout"] = timeouts.total
         try:
             response = await litellm.acompletion(**call)
         except Exception as exc:
@@ -160,9 +168,8 @@ async def _encode_stream(response: Any, usage: Usage, keep_usage_chunk: bool, pr
                     data.pop("usage", None)
             yield b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
         yield b"data: [DONE]\n\n"
-    except Exception as exc:
-        err = _map_error(exc, provider, secrets)
-        yield b"data: " + err.body() + b"\n\n"
+    except Exception as exc:      # the caller ends the stream with an `error` event
+        raise _map_error(exc, provider, secrets) from None
 
 
 _TOP = ("id", "object", "created", "model", "choices", "usage", "system_fingerprint",

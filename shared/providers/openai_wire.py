@@ -22,8 +22,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..catalog import ModelDocument, Operation
 from ..config import Settings
-from ..errors import (GatewayError, UpstreamError, UpstreamTimeout, from_upstream,
-                      upstream_message)
+from ..errors import UpstreamError, UpstreamTimeout, from_upstream, upstream_message
 from . import http
 from .base import Completion, CompletionStream, Usage
 
@@ -83,7 +82,8 @@ class OpenAIWireAdapter:
                     secrets: tuple[str, ...]) -> aiohttp.ClientResponse:
         url = f"{target.url_base}/{path}{target.query}"
         try:
-            resp = await http.session(self._settings).post(url, data=payload, headers=target.headers)
+            resp = await http.session(self._settings).post(url, data=payload, headers=target.headers,
+                                                           timeout=http.call_timeout())
         except asyncio.TimeoutError:
             raise UpstreamTimeout(f"{self.name} did not answer in time.") from None
         except aiohttp.ClientError as exc:
@@ -150,10 +150,10 @@ async def relay_sse(resp: aiohttp.ClientResponse, usage: Usage, keep_usage_chunk
         if buffer.strip():
             yield buffer
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        err = GatewayError(f"The stream from {provider} broke off: {type(exc).__name__}.",
-                           code="upstream_stream_interrupted")
-        err.type = "upstream_error"
-        yield b"data: " + err.body() + b"\n\n"
+        # The caller turns this into a final `error` event (never `[DONE]`), or, before the
+        # first event, into a failover.
+        raise UpstreamError(f"The stream from {provider} broke off: {type(exc).__name__}.",
+                            code="upstream_stream_interrupted") from None
     finally:
         resp.close()
 
