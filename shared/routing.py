@@ -214,8 +214,10 @@ class Router:
                                code="model_misconfigured")
         policy = target.policy
         ready = getattr(target.adapter, "ready", None)
-        if ready is not None:
-            await ready()            # one-time adapter setup (LiteLLM's import) is not provider time
+        if ready is not None:       # one-time adapter setup (LiteLLM's import) is not provider time
+            began = self.now()
+            await ready()
+            call.deadline += self.now() - began
         remaining = call.deadline - self.now()
         bound = min(policy.first_byte_timeout, remaining) if stream else remaining
         token = current_timeouts.set(CallTimeouts(min(policy.connect_timeout, remaining),
