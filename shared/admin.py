@@ -5,7 +5,7 @@ import re
 from typing import Any
 
 from .catalog import ModelDocument, ResolvedModel, validate_document
-from .errors import InvalidRequest, NotFound
+from .errors import Conflict, InvalidRequest, NotFound
 from .gateway import Gateway
 from .store import KeyRecord
 
@@ -21,6 +21,8 @@ def check_project(project: str) -> str:
 
 def check_model(gw: Gateway, doc: ModelDocument) -> list[str]:
     """Refuse documents the gateway could not serve; return warnings for unset settings."""
+    if not doc.serves_itself:
+        return []                 # a front for its pool: the members are checked instead
     adapter = gw.providers.for_model(doc)
     unsupported = [op.value for op in doc.operations if op not in adapter.operations]
     if unsupported:
@@ -35,9 +37,38 @@ def check_model(gw: Gateway, doc: ModelDocument) -> list[str]:
     return []
 
 
+async def check_pool(gw: Gateway, doc: ModelDocument) -> None:
+    """Pool members must be catalog entries that can serve the pool's operations; pools do not
+    nest (a member's own pool would be ignored, which nobody would expect)."""
+    for i, entry in enumerate(doc.pool):
+        if entry.model == doc.id:
+            continue
+        member = await gw.store.get_model(entry.model)
+        where = f"pool.{i}.model"
+        if member is None:
+            raise InvalidRequest(f"Pool member '{entry.model}' is not in the catalog; add it "
+                                 "first.", param=where)
+        if member.pool:
+            raise InvalidRequest(f"Pool member '{entry.model}' is itself a pool; pools do not "
+                                 "nest.", param=where)
+        missing = [op.value for op in doc.operations if op not in member.operations]
+        if missing:
+            raise InvalidRequest(f"Pool member '{entry.model}' does not serve "
+                                 f"{', '.join(missing)}.", param=where)
+    if doc.pool and await pools_using(gw, doc.id):
+        raise InvalidRequest(f"'{doc.id}' is a member of another pool, so it cannot have a pool "
+                             "of its own.", param="pool")
+
+
+async def pools_using(gw: Gateway, model_id: str) -> list[str]:
+    return [m.id for m in await gw.store.list_models()
+            if m.id != model_id and any(e.model == model_id for e in m.pool)]
+
+
 async def upsert_model(gw: Gateway, data: Any) -> tuple[ModelDocument, list[str]]:
     doc = validate_document(data)
     warnings = check_model(gw, doc)
+    await check_pool(gw, doc)
     await gw.store.upsert_model(doc)
     gw.catalog.invalidate()
     return doc, warnings
@@ -51,6 +82,10 @@ async def get_model(gw: Gateway, model_id: str) -> ModelDocument:
 
 
 async def delete_model(gw: Gateway, model_id: str) -> None:
+    users = await pools_using(gw, model_id)
+    if users:
+        raise Conflict(f"'{model_id}' serves the pool of {', '.join(users)}; remove it from "
+                       "there first.", param="id")
     if not await gw.store.delete_model(model_id):
         raise NotFound(f"No model '{model_id}' in the catalog.", param="id")
     gw.catalog.invalidate()
