@@ -56,3 +56,21 @@ async def admin_revoke_key(req: Request) -> Response:
 @bp.route(route="admin/usage", methods=["GET"], auth_level=ANON)
 async def admin_usage(req: Request) -> Response:
     return await serve(req, admin.usage)
+
+
+@bp.function_name("admin_get_limits")
+@bp.route(route="admin/projects/{project}/limits", methods=["GET"], auth_level=ANON)
+async def admin_get_limits(req: Request) -> Response:
+    return await serve(req, admin.get_limits)
+
+
+@bp.function_name("admin_put_limits")
+@bp.route(route="admin/projects/{project}/limits", methods=["PUT"], auth_level=ANON)
+async def admin_put_limits(req: Request) -> Response:
+    return await serve(req, admin.put_limits)
+
+
+@bp.function_name("admin_delete_limits")
+@bp.route(route="admin/projects/{project}/limits", methods=["DELETE"], auth_level=ANON)
+async def admin_delete_limits(req: Request) -> Response:
+    return await serve(req, admin.delete_limits)

@@ -5,6 +5,7 @@ import re
 from typing import Any
 
 from .catalog import ModelDocument, ResolvedModel, validate_document
+from .limits import ProjectLimits, validate_limits
 from .errors import Conflict, InvalidRequest, NotFound
 from .gateway import Gateway
 from .store import KeyRecord
@@ -100,3 +101,28 @@ async def revoke_key(gw: Gateway, key_id: str) -> KeyRecord:
     if record is None:
         raise NotFound(f"No key '{key_id}'.", param="key_id")
     return record
+
+
+async def get_limits(gw: Gateway, project: str) -> dict[str, Any]:
+    raw = await gw.store.get_limits(check_project(project))
+    limits = ProjectLimits.model_validate(raw or {})
+    return {"project": project, **limits.model_dump(mode="json")}
+
+
+async def put_limits(gw: Gateway, project: str, data: Any) -> dict[str, Any]:
+    check_project(project)
+    if isinstance(data, dict) and data.get("project", project) != project:
+        raise InvalidRequest("The body's 'project' differs from the project in the path.",
+                             param="project")
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != "project"}
+    limits = validate_limits(data)
+    await gw.store.put_limits(project, limits.model_dump(mode="json"))
+    gw.limits.forget(project)
+    return {"project": project, **limits.model_dump(mode="json")}
+
+
+async def delete_limits(gw: Gateway, project: str) -> None:
+    if not await gw.store.delete_limits(check_project(project)):
+        raise NotFound(f"Project '{project}' has no limits set.", param="project")
+    gw.limits.forget(project)

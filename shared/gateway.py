@@ -10,6 +10,7 @@ import logging
 from .catalog import Catalog
 from .config import Settings
 from .keys import KeyService
+from .limits import Limiter
 from .logs import install_redaction
 from .providers import Registry
 from .providers import http as provider_http
@@ -29,6 +30,7 @@ class Gateway:
         self.keys = KeyService(self.store, settings)
         self.usage = UsageRecorder(self.store)
         self.router = Router()
+        self.limits = Limiter(self.store, settings.limits_ttl)
         install_redaction(settings.secret_values())
         self._opened = False
         self._open_lock = asyncio.Lock()
@@ -54,6 +56,7 @@ class Gateway:
             warm_in_background()
 
     async def close(self) -> None:
+        await self.limits.drain()
         await self.usage.flush()
         await provider_http.close_all()
         await self.store.close()

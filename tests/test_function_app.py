@@ -26,6 +26,9 @@ DOCUMENTED = {
     "admin_list_keys": ("admin/projects/{project}/keys", ["GET"]),
     "admin_revoke_key": ("admin/keys/{key_id}", ["DELETE"]),
     "admin_usage": ("admin/usage", ["GET"]),
+    "admin_get_limits": ("admin/projects/{project}/limits", ["GET"]),
+    "admin_put_limits": ("admin/projects/{project}/limits", ["PUT"]),
+    "admin_delete_limits": ("admin/projects/{project}/limits", ["DELETE"]),
 }
 
 

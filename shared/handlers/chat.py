@@ -9,7 +9,8 @@ from ..errors import GatewayError, InvalidRequest
 from ..gateway import Gateway
 from ..http_types import ApiRequest, ApiResponse
 from ..providers import Completion, CompletionStream, Usage
-from .request_checks import check_chat_limits, estimate_prompt_tokens, produced_usage
+from .request_checks import (check_chat_limits, estimate_prompt_tokens, produced_usage,
+                             requested_output_tokens)
 from .validate import optional_bool, refuse_routing_fields, require_operation, require_str
 
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -39,14 +40,21 @@ async def chat_completions(gw: Gateway, req: ApiRequest) -> ApiResponse:
     require_operation(model, Operation.CHAT)
     model.require_configured()
     check_chat_limits(model.policy, body)
-
+    prompt_estimate = estimate_prompt_tokens(body)
     started = time.perf_counter()
 
-    def meter(usage: Usage, status: int, served_by: ResolvedModel = model) -> None:
+    def meter(usage: Usage, status: int, served_by: ResolvedModel = model) -> float:
         gw.usage.record(project=caller.project, key_id=caller.key_id, model=served_by,
                         model_name=model.doc.id, operation=Operation.CHAT.value, usage=usage,
                         latency_ms=(time.perf_counter() - started) * 1000, status=status,
                         stream=stream)
+        return served_by.doc.costs.cost(usage.prompt_tokens, usage.completion_tokens)
+
+    try:
+        ticket = await gw.limits.admit(caller, prompt_estimate + requested_output_tokens(body))
+    except GatewayError as err:
+        meter(Usage(), err.status)
+        raise
 
     async def attempt(deployment: ResolvedModel) -> Completion | CompletionStream:
         # A copy per attempt: adapters adjust the body for their provider.
@@ -57,15 +65,23 @@ async def chat_completions(gw: Gateway, req: ApiRequest) -> ApiResponse:
         routed = await gw.router.call(model, attempt, stream=stream)
     except GatewayError as err:
         meter(Usage(), err.status)
+        await ticket.finish(0, 0.0)
+        raise
+    except BaseException:
+        ticket.finish_soon(0, 0.0)
         raise
     result, served_by = routed.result, routed.member
     if isinstance(result, Completion):
-        meter(result.usage, 200, served_by)
-        return ApiResponse(body=result.body, headers=result.headers)
-    prompt_estimate = estimate_prompt_tokens(body)
-    return ApiResponse(stream=_metered(result, lambda u, s: meter(u, s, served_by),
-                                       prompt_estimate),
-                       media_type="text/event-stream", headers=dict(_STREAM_HEADERS))
+        cost = meter(result.usage, 200, served_by)
+        await ticket.finish(result.usage.prompt_tokens + result.usage.completion_tokens, cost)
+        return ApiResponse(body=result.body, headers={**result.headers, **ticket.headers})
+
+    def finish_stream(usage: Usage, status: int) -> None:
+        cost = meter(usage, status, served_by)
+        ticket.finish_soon(usage.prompt_tokens + usage.completion_tokens, cost)
+    return ApiResponse(stream=_metered(result, finish_stream, prompt_estimate),
+                       media_type="text/event-stream",
+                       headers={**_STREAM_HEADERS, **ticket.headers})
 
 
 async def _metered(result: CompletionStream, meter, prompt_estimate: int) -> AsyncIterator[bytes]:
