@@ -18,6 +18,7 @@ DOCUMENTED = {
     "list_models": ("v1/models", ["GET"]),
     "get_model": ("v1/models/{id}", ["GET"]),
     "health": ("health", ["GET"]),
+    "openapi": ("openapi.json", ["GET"]),
     "admin_list_models": ("admin/models", ["GET"]),
     "admin_get_model": ("admin/models/{id}", ["GET"]),
     "admin_put_model": ("admin/models/{id}", ["PUT"]),
