@@ -1,5 +1,6 @@
 # Two commands: `make run` installs and starts the gateway locally; `make test` installs and
-# runs every test. Both create .venv on first use.
+# runs every test. Both create .venv on first use; `make test` also installs the Cosmos DB test
+# server (npm, pinned by package-lock.json) that the suite starts and stops itself.
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 7071
@@ -16,8 +17,12 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt
 run: $(BIN)/.installed
 	$(BIN)/python -m runner --port $(PORT)
 
-test: $(BIN)/.installed
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+test: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python -m pytest
 
 clean:
-	rm -rf $(VENV) .data .pytest_cache
+	rm -rf $(VENV) .data .pytest_cache node_modules

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 
-from shared.errors import InvalidRequest, PayloadTooLarge
+from shared.errors import InvalidRequest, PayloadTooLarge, startup_error
 from shared.gateway import get_gateway
 from shared.handlers.respond import Handler, error_response, respond
 from shared.http_types import ApiRequest, ApiResponse
@@ -38,7 +38,10 @@ def _to_response(result: ApiResponse) -> Response:
 
 
 async def serve(request: Request, handler: Handler) -> Response:
-    gateway = await get_gateway()
+    try:
+        gateway = await get_gateway()
+    except Exception as exc:    # misconfiguration or store down at startup: still an envelope
+        return _to_response(error_response(startup_error(exc)))
     try:
         body = b"" if request.method in ("GET", "HEAD", "DELETE") else \
             await _read_body(request, gateway.settings.max_body_bytes)

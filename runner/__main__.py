@@ -31,6 +31,13 @@ async def _seed_catalog(path) -> int:
     return added
 
 
+def _describe_store() -> str:
+    if os.environ.get("LLMPROXY_STORE", "sqlite").lower() == "cosmos":
+        return (f"Cosmos DB {os.environ.get('COSMOS_ENDPOINT', '')} "
+                f"database {os.environ.get('COSMOS_DATABASE') or 'llmproxy'}")
+    return os.environ["LLMPROXY_DATA_DIR"]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run LLM Proxy locally.")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
@@ -39,6 +46,10 @@ def main() -> None:
     args = parser.parse_args()
 
     secrets_file = prepare()
+    if os.environ.get("LLMPROXY_STORE", "sqlite").lower() == "cosmos":
+        # Locally (a test server, a developer's own account) create what is missing; in Azure
+        # the setting stays off and the deployment provisions the containers.
+        os.environ.setdefault("COSMOS_CREATE_IF_MISSING", "true")
     logging.basicConfig(level=os.environ.get("LLMPROXY_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if os.environ.get("LLMPROXY_SIMULATOR_URL"):
@@ -66,7 +77,7 @@ def main() -> None:
     if mode == "simulator":
         print(f"No provider credentials configured: responses come from the local provider "
               f"simulator at {os.environ['LLMPROXY_SIMULATOR_URL']}.", flush=True)
-    print(f"Catalog: {catalog} ({added} model(s) added). Store: {os.environ['LLMPROXY_DATA_DIR']}. "
+    print(f"Catalog: {catalog} ({added} model(s) added). Store: {_describe_store()}. "
           f"Admin key: {secrets_file}.", flush=True)
     uvicorn.run(build_asgi(function_app.app, on_shutdown=shutdown), host=args.host,
                 port=args.port, log_level="warning", access_log=False)

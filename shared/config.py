@@ -23,6 +23,17 @@ def _int(env: Mapping[str, str], name: str, default: int) -> int:
         raise ValueError(f"setting {name} must be an integer, got {raw!r}") from None
 
 
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = (env.get(name) or "").strip().lower()
+    if raw == "":
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"setting {name} must be true or false, got {raw!r}")
+
+
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
     raw = env.get(name)
     if raw in (None, ""):
@@ -46,6 +57,12 @@ class Settings:
     request_timeout: float = 200.0            # LLMPROXY_REQUEST_TIMEOUT_SECONDS (< 230 s LB limit)
     first_byte_timeout: float = 60.0          # LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS
     limits_ttl: float = 10.0                  # LLMPROXY_LIMITS_TTL_SECONDS
+    usage_retention_days: float = 0.0         # LLMPROXY_USAGE_RETENTION_DAYS (0: keep forever)
+    cosmos_endpoint: str = ""                 # COSMOS_ENDPOINT: https://ACCOUNT.documents.azure.com
+    cosmos_key: str = field(default="", repr=False)  # COSMOS_KEY (empty: DefaultAzureCredential)
+    cosmos_database: str = "llmproxy"         # COSMOS_DATABASE
+    cosmos_create_if_missing: bool = False    # COSMOS_CREATE_IF_MISSING (off in production)
+    cosmos_verify_tls: bool = True            # COSMOS_VERIFY_TLS (false only for a local endpoint)
     values: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -63,8 +80,18 @@ class Settings:
             request_timeout=_float(env, "LLMPROXY_REQUEST_TIMEOUT_SECONDS", 200.0),
             first_byte_timeout=_float(env, "LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS", 60.0),
             limits_ttl=_float(env, "LLMPROXY_LIMITS_TTL_SECONDS", 10.0),
+            usage_retention_days=_float(env, "LLMPROXY_USAGE_RETENTION_DAYS", 0.0),
+            cosmos_endpoint=env.get("COSMOS_ENDPOINT", ""),
+            cosmos_key=env.get("COSMOS_KEY", ""),
+            cosmos_database=env.get("COSMOS_DATABASE", "") or "llmproxy",
+            cosmos_create_if_missing=_bool(env, "COSMOS_CREATE_IF_MISSING", False),
+            cosmos_verify_tls=_bool(env, "COSMOS_VERIFY_TLS", True),
             values=env,
         )
+
+    def __post_init__(self) -> None:
+        if self.usage_retention_days < 0:
+            raise ValueError("setting LLMPROXY_USAGE_RETENTION_DAYS must be 0 (keep) or more")
 
     def get(self, name: str) -> str | None:
         value = self.values.get(name)
@@ -72,4 +99,4 @@ class Settings:
 
     def secret_values(self) -> tuple[str, ...]:
         """Values that must never appear in a response or a log line."""
-        return tuple(v for v in (self.admin_key, self.key_pepper) if v)
+        return tuple(v for v in (self.admin_key, self.key_pepper, self.cosmos_key) if v)

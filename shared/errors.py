@@ -152,6 +152,18 @@ def from_upstream(status: int, message: str, *, retry_after: str | None = None,
     return UpstreamError(f"The {provider} failed with status {status}: {message}".rstrip(": "))
 
 
+def startup_error(exc: Exception) -> GatewayError:
+    """The gateway could not start: configuration is wrong (say which, never a value) or the
+    store is unreachable."""
+    import logging
+    logging.getLogger("llmproxy").error("gateway startup failed: %s: %s", type(exc).__name__,
+                                        sanitize(str(exc)))
+    if isinstance(exc, ValueError):
+        return GatewayError(f"The gateway is misconfigured: {sanitize(str(exc))}",
+                            code="gateway_misconfigured")
+    return ServiceUnavailable("The gateway could not reach its store; try again.")
+
+
 def upstream_message(raw: bytes) -> str:
     """Best-effort human text out of a provider's error body (Azure, OpenAI, Google shapes)."""
     try:

@@ -17,6 +17,10 @@ ROOT = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "llmp-admin-test-0123456789abcdef"
 PEPPER = "test-pepper-5f0e1d2c3b4a"
 MAX_BODY = 1024 * 1024
+# The Cosmos DB emulator's published, well-known key; the local Cosmos test server accepts it.
+COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nIuKNVdVXTD4fTyw1Z+LpQy+9NTZDWyxDmv/7oYQ=="
+COSMOS_PACKAGE = ROOT / "node_modules" / "@vercel" / "cosmosdb-server"
+STORES = ["sqlite", "cosmos"]
 
 
 def free_port() -> int:
@@ -25,13 +29,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60) -> None:
+def wait_for(url: str, proc: subprocess.Popen, log: Path, timeout: float = 60,
+             verify: bool = True) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"process exited early:\n{log.read_text()[-4000:]}")
         try:
-            if httpx.get(url, timeout=1).status_code < 500:
+            if httpx.get(url, timeout=1, verify=verify).status_code < 500:
                 return
         except httpx.HTTPError:
             pass
@@ -64,9 +69,35 @@ def simulator(logs_dir) -> str:
         proc.wait(10)
 
 
+@pytest.fixture(scope="session")
+def cosmos_server(logs_dir) -> str:
+    """The Cosmos DB REST server (npm @vercel/cosmosdb-server), HTTPS on a free loopback port."""
+    if not COSMOS_PACKAGE.exists():
+        pytest.fail("The Cosmos test server is not installed: run `npm ci` (`make test` does).")
+    port = free_port()
+    log = logs_dir / "cosmosdb-server.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(["node", str(ROOT / "tests" / "cosmos_test_server.js"), str(port)],
+                                cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+    url = f"https://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/", proc, log, verify=False)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def cosmos_env(endpoint: str, database: str) -> dict[str, str]:
+    """Settings that point the gateway at the local Cosmos test server, one database per use."""
+    return {"LLMPROXY_STORE": "cosmos", "COSMOS_ENDPOINT": endpoint, "COSMOS_KEY": COSMOS_KEY,
+            "COSMOS_DATABASE": database, "COSMOS_CREATE_IF_MISSING": "true",
+            "COSMOS_VERIFY_TLS": "false"}
+
+
 def gateway_env(simulator: str, data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("LLMPROXY_", "AZURE_OPENAI_", "VERTEX_"))}
+           if not k.startswith(("LLMPROXY_", "AZURE_OPENAI_", "VERTEX_", "COSMOS_"))}
     env.update(LLMPROXY_DATA_DIR=str(data_dir), LLMPROXY_SIMULATOR_URL=simulator,
                LLMPROXY_ADMIN_KEY=ADMIN_KEY, LLMPROXY_KEY_PEPPER=PEPPER,
                LLMPROXY_MAX_BODY_BYTES=str(MAX_BODY), LLMPROXY_REQUEST_TIMEOUT_SECONDS="3",
@@ -74,11 +105,25 @@ def gateway_env(simulator: str, data_dir: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+@pytest.fixture(scope="session", params=STORES)
+def store_kind(request) -> str:
+    """The store behind the `gateway` fixture: every API test runs once per backend."""
+    return request.param
+
+
 @pytest.fixture(scope="session")
-def gateway(simulator, tmp_path_factory, logs_dir) -> str:
+def gateway_log(logs_dir, store_kind) -> Path:
+    return logs_dir / f"gateway-{store_kind}.log"
+
+
+@pytest.fixture(scope="session")
+def gateway(simulator, tmp_path_factory, gateway_log, store_kind, request) -> str:
     port = free_port()
-    log = logs_dir / "gateway.log"
-    env = gateway_env(simulator, tmp_path_factory.mktemp("data"))
+    log = gateway_log
+    extra = {}
+    if store_kind == "cosmos":
+        extra = cosmos_env(request.getfixturevalue("cosmos_server"), "gateway-api-tests")
+    env = gateway_env(simulator, tmp_path_factory.mktemp("data"), **extra)
     proc = start(["-m", "runner", "--port", str(port)], env, log)
     url = f"http://127.0.0.1:{port}"
     try:

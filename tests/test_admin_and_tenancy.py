@@ -102,3 +102,10 @@ def test_bad_project_id_is_400(admin):
     resp = admin.post("/admin/projects/bad%20project/keys", json={})
     assert resp.status_code == 400
     assert resp.json()["error"]["param"] == "project"
+
+
+def test_health_names_the_store_the_gateway_runs_on(gateway, store_kind):
+    # The API suite runs once per backend: this proves each run really uses its store.
+    resp = httpx.get(gateway + "/health")
+    assert resp.status_code == 200
+    assert resp.json()["store"] == store_kind

@@ -9,10 +9,11 @@ from shared.catalog import Costs, ModelDocument
 from shared.config import Settings
 from shared.errors import sanitize
 from shared.gateway import Gateway
+from shared.handlers import admin as admin_handlers
 from shared.handlers import chat, health
 from shared.handlers.respond import respond
 from shared.http_types import ApiRequest
-from shared.store import StoreUnavailable
+from shared.store import StoreConflict, StoreUnavailable
 from shared.store.sqlite import SqliteStore
 
 
@@ -95,3 +96,20 @@ async def test_keys_are_stored_only_as_keyed_hashes(tmp_path):
     assert key.encode() not in raw
     await gw.close()
     await other.close()
+
+
+class RacingStore(SqliteStore):
+    """Every revocation loses its optimistic-concurrency race (retries already spent)."""
+    async def revoke_key(self, key_id):
+        raise StoreConflict("the document changed since it was read")
+
+
+async def test_a_lost_write_race_is_reported_as_409_not_dropped(tmp_path):
+    gw = await Gateway(settings(tmp_path), store=RacingStore(tmp_path / "x.db")).ready()
+    req = ApiRequest("DELETE", "/admin/keys/key_1", {"authorization": "Bearer admin-for-tests"},
+                     path_params={"key_id": "key_1"})
+    resp = await respond(gw, admin_handlers.revoke_key, req)
+    assert resp.status == 409
+    error = json.loads(resp.body)["error"]
+    assert error["code"] == "conflict" and "retry" in error["message"]
+    await gw.close()

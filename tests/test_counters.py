@@ -4,24 +4,32 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 
 import pytest
 
+from shared.config import Settings
+from shared.store.cosmos import CosmosStore
 from shared.store.sqlite import SqliteStore
 
+from .conftest import cosmos_env
 
-def sqlite_pair(tmp_path):
+
+def sqlite_pair(request, tmp_path):
     """Two stores on one file: two gateway instances sharing state."""
     path = tmp_path / "shared.sqlite3"
     return SqliteStore(path), SqliteStore(path)
 
 
-STORES = [sqlite_pair]
+def cosmos_pair(request, tmp_path):
+    """Two clients on one database of the local Cosmos test server: two instances."""
+    env = cosmos_env(request.getfixturevalue("cosmos_server"), f"counters-{uuid.uuid4().hex[:10]}")
+    return CosmosStore(Settings.from_env(env)), CosmosStore(Settings.from_env(env))
 
 
-@pytest.fixture(params=STORES)
+@pytest.fixture(params=[sqlite_pair, cosmos_pair], ids=["sqlite", "cosmos"])
 async def stores(request, tmp_path):
-    pair = request.param(tmp_path)
+    pair = request.param(request, tmp_path)
     for s in pair:
         await s.open()
     yield pair

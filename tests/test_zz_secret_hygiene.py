@@ -6,22 +6,22 @@ import json
 
 import httpx
 
-from .conftest import ADMIN_KEY, ERROR_RESPONSES, ISSUED_KEYS, PEPPER
+from .conftest import ADMIN_KEY, COSMOS_KEY, ERROR_RESPONSES, ISSUED_KEYS, PEPPER
 
 
 def all_secrets(simulator: str) -> list[str]:
     account = httpx.get(simulator + "/_sim/vertex/service-account.json").json()
     key_body = account["private_key"].split("-----")[2].strip().splitlines()
-    return [ADMIN_KEY, PEPPER, "sim-azure-key", account["private_key_id"],
+    return [ADMIN_KEY, PEPPER, COSMOS_KEY, "sim-azure-key", account["private_key_id"],
             *[line for line in key_body if len(line) > 20], *ISSUED_KEYS]
 
 
-def test_no_secret_in_the_gateway_logs(gateway, simulator, logs_dir, client):
+def test_no_secret_in_the_gateway_logs(gateway, simulator, gateway_log, logs_dir, client):
     # Make sure the log has seen every provider path at least once.
     for model in ("gpt-4o-mini", "gemini-2.5-flash", "claude-sonnet-4"):
         client.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}])
     secrets = all_secrets(simulator)
-    log = (logs_dir / "gateway.log").read_text()
+    log = gateway_log.read_text()
     assert "LLM Proxy listening" in log and "DEBUG" in log      # the log really is captured
     for other in logs_dir.glob("gateway*.log"):                 # e.g. the fuzz run's gateway
         log += other.read_text()

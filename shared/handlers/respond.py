@@ -6,10 +6,10 @@ import logging
 import traceback
 from typing import Awaitable, Callable
 
-from ..errors import GatewayError, ServiceUnavailable, sanitize
+from ..errors import Conflict, GatewayError, ServiceUnavailable, sanitize
 from ..gateway import Gateway
 from ..http_types import ApiRequest, ApiResponse
-from ..store import StoreUnavailable
+from ..store import StoreConflict, StoreUnavailable
 
 log = logging.getLogger("llmproxy")
 
@@ -25,6 +25,11 @@ async def respond(gateway: Gateway, handler: Handler, request: ApiRequest) -> Ap
         return await handler(gateway, request)
     except GatewayError as err:
         return error_response(err)
+    except StoreConflict as exc:
+        # Retries already ran (see store/concurrency.py): report the race, never drop the write.
+        log.warning("store conflict during %s %s: %s", request.method, request.path, exc)
+        return error_response(Conflict("The record was changed by another request at the same "
+                                       "time; retry the request."))
     except StoreUnavailable as exc:
         log.error("store unavailable during %s %s: %s", request.method, request.path, exc)
         return error_response(ServiceUnavailable("The gateway's store is unavailable; try again."))

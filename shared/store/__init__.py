@@ -1,14 +1,21 @@
-"""Store selection: `LLMPROXY_STORE` picks the backend; SQLite is the embedded default."""
+"""Store selection: `LLMPROXY_STORE` picks the backend; SQLite is the embedded default, Cosmos DB
+the production store."""
 from __future__ import annotations
 
 from ..config import Settings
-from .base import KeyRecord, Store, StoreUnavailable, UsageRecord
+from .base import KeyRecord, Store, StoreConflict, StoreUnavailable, UsageRecord, Versioned
 
-__all__ = ["KeyRecord", "Store", "StoreUnavailable", "UsageRecord", "create_store"]
+__all__ = ["KeyRecord", "Store", "StoreConflict", "StoreUnavailable", "UsageRecord", "Versioned",
+           "create_store"]
 
 
 def create_store(settings: Settings) -> Store:
+    retention = settings.usage_retention_days * 86400 or None
     if settings.store == "sqlite":
         from .sqlite import SqliteStore
-        return SqliteStore(settings.data_dir / "llmproxy.sqlite3")
-    raise ValueError(f"LLMPROXY_STORE={settings.store!r} is not a known store (expected: sqlite)")
+        return SqliteStore(settings.data_dir / "llmproxy.sqlite3", usage_ttl_seconds=retention)
+    if settings.store == "cosmos":
+        from .cosmos import CosmosStore     # imported only when used: the SDK is not small
+        return CosmosStore(settings, usage_ttl_seconds=retention)
+    raise ValueError(f"LLMPROXY_STORE={settings.store!r} is not a known store "
+                     f"(expected: sqlite or cosmos)")

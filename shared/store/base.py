@@ -2,7 +2,11 @@
 
 Each backend implements `Store`; one contract test suite (`tests/test_store_contract.py`) runs
 against every backend. A backend raises `StoreUnavailable` when it cannot answer: callers turn
-that into a 503, never into "not found" or an empty list.
+that into a 503, never into "not found" or an empty list. A write that loses an optimistic
+concurrency race raises `StoreConflict` (see `concurrency.py`).
+
+Expiry: a backend may be given a retention for usage rows; expired rows are never returned,
+whether or not the backend has physically removed them yet.
 """
 from __future__ import annotations
 
@@ -11,6 +15,10 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from ..catalog import ModelDocument
+from .concurrency import StoreConflict, Versioned
+
+__all__ = ["KeyRecord", "ModelStore", "KeyStore", "UsageStore", "Store", "StoreConflict",
+           "StoreUnavailable", "UsageRecord", "Versioned", "utcnow"]
 
 
 class StoreUnavailable(Exception):
@@ -97,16 +105,23 @@ class ModelStore(Protocol):
 
 
 class KeyStore(Protocol):
-    async def create_key(self, record: KeyRecord) -> None: ...
+    async def create_key(self, record: KeyRecord) -> None:
+        """Store a new key; `StoreConflict` if one with the same hash exists."""
     async def get_key(self, key_hash: str) -> KeyRecord | None: ...
+    async def get_key_versioned(self, key_hash: str) -> Versioned[KeyRecord] | None: ...
+    async def replace_key(self, record: KeyRecord, etag: str) -> str:
+        """Overwrite the key if its ETag is still `etag`; return the new ETag, else raise
+        `StoreConflict` (also when the key no longer exists)."""
     async def list_keys(self, project: str) -> list[KeyRecord]: ...
-    async def revoke_key(self, key_id: str) -> KeyRecord | None: ...
+    async def revoke_key(self, key_id: str) -> KeyRecord | None:
+        """Mark the key revoked (once: a second revoke keeps the first time); None if unknown."""
 
 
 class UsageStore(Protocol):
     async def record_usage(self, rows: list[UsageRecord]) -> None: ...
     async def query_usage(self, project: str, since: str | None = None,
-                          until: str | None = None, limit: int = 1000) -> list[UsageRecord]: ...
+                          until: str | None = None, limit: int = 1000) -> list[UsageRecord]:
+        """Newest first; `since` inclusive, `until` exclusive (ISO-8601 timestamps)."""
 
 
 class Store(ModelStore, KeyStore, UsageStore, CounterStore, LimitsStore, Protocol):

@@ -3,6 +3,10 @@
 sqlite3 is synchronous, so every call runs in a worker thread (`asyncio.to_thread`) and never
 blocks the event loop. One connection, serialized by a lock: WAL mode lets the CLI read and write
 the same file while the gateway runs.
+
+Keys carry a `version` column that serves as their ETag (see `concurrency.py`); usage rows carry
+`expires_at` (epoch seconds, NULL = kept) when a retention is configured, and expired rows are
+filtered out of reads and purged on the next write.
 """
 from __future__ import annotations
 
@@ -16,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from ..catalog import ModelDocument
-from .base import CounterResult, KeyRecord, StoreUnavailable, UsageRecord
+from .base import (CounterResult, KeyRecord, StoreConflict, StoreUnavailable, UsageRecord,
+                   Versioned, utcnow)
 
 T = TypeVar("T")
 
@@ -24,25 +29,35 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS models (id TEXT PRIMARY KEY, doc TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS keys (
     hash TEXT PRIMARY KEY, key_id TEXT NOT NULL UNIQUE, project TEXT NOT NULL,
-    name TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT);
-CREATE INDEX IF NOT EXISTS keys_project ON keys (project);
+    name TEXT NOT NULL, created_at TEXT NOT NULL, revoked_at TEXT,
+    version INTEGER NOT NULL DEFAULT 1);
 CREATE TABLE IF NOT EXISTS usage (
     id TEXT PRIMARY KEY, project TEXT NOT NULL, model TEXT NOT NULL, operation TEXT NOT NULL,
     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, cost REAL NOT NULL,
     latency_ms REAL NOT NULL, status INTEGER NOT NULL, created_at TEXT NOT NULL,
-    key_id TEXT NOT NULL, stream INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS usage_project_time ON usage (project, created_at);
+    key_id TEXT NOT NULL, stream INTEGER NOT NULL, expires_at REAL);
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value REAL NOT NULL,
                                      expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS limits (project TEXT PRIMARY KEY, doc TEXT NOT NULL);
+"""
+# Columns added after the first release, for files created before them.
+_MIGRATIONS = {"keys": ("version", "INTEGER NOT NULL DEFAULT 1"),
+               "usage": ("expires_at", "REAL")}
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS keys_project ON keys (project);
+CREATE INDEX IF NOT EXISTS usage_project_time ON usage (project, created_at);
+CREATE INDEX IF NOT EXISTS usage_expiry ON usage (expires_at);
 """
 _KEY_COLS = [f.name for f in fields(KeyRecord)]
 _USAGE_COLS = [f.name for f in fields(UsageRecord)]
 
 
 class SqliteStore:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, usage_ttl_seconds: float | None = None,
+                 clock: Callable[[], float] = time.time):
         self.path = Path(path)
+        self._usage_ttl = usage_ttl_seconds or None
+        self._clock = clock
         self._conn: sqlite3.Connection | None = None
         self._lock = threading.Lock()
 
@@ -54,6 +69,11 @@ class SqliteStore:
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA)
+        for table, (column, decl) in _MIGRATIONS.items():
+            columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+            if column not in columns:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
+        conn.executescript(_INDEXES)
         self._conn = conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -104,12 +124,37 @@ class SqliteStore:
     # -- keys -----------------------------------------------------------------------------
     async def create_key(self, record: KeyRecord) -> None:
         sql = f"INSERT INTO keys ({', '.join(_KEY_COLS)}) VALUES ({', '.join('?' * len(_KEY_COLS))})"
-        await self._run(lambda c: c.execute(sql, astuple(record)))
+
+        def insert(c: sqlite3.Connection) -> None:
+            try:
+                c.execute(sql, astuple(record))
+            except sqlite3.IntegrityError:
+                raise StoreConflict("a key with this hash or key_id already exists") from None
+        await self._run(insert)
 
     async def get_key(self, key_hash: str) -> KeyRecord | None:
         row = await self._run(lambda c: c.execute(
             f"SELECT {', '.join(_KEY_COLS)} FROM keys WHERE hash = ?", (key_hash,)).fetchone())
         return KeyRecord(*row) if row else None
+
+    async def get_key_versioned(self, key_hash: str) -> Versioned[KeyRecord] | None:
+        row = await self._run(lambda c: c.execute(
+            f"SELECT {', '.join(_KEY_COLS)}, version FROM keys WHERE hash = ?",
+            (key_hash,)).fetchone())
+        return Versioned(KeyRecord(*row[:-1]), str(row[-1])) if row else None
+
+    async def replace_key(self, record: KeyRecord, etag: str) -> str:
+        assignments = ", ".join(f"{col} = ?" for col in _KEY_COLS if col != "hash")
+        values = [getattr(record, col) for col in _KEY_COLS if col != "hash"]
+
+        def replace(c: sqlite3.Connection) -> str:
+            cur = c.execute(f"UPDATE keys SET {assignments}, version = version + 1 "
+                            f"WHERE hash = ? AND version = ?", (*values, record.hash, etag))
+            if cur.rowcount == 0:
+                raise StoreConflict(f"key {record.key_id} changed or no longer exists")
+            return str(c.execute("SELECT version FROM keys WHERE hash = ?",
+                                 (record.hash,)).fetchone()[0])
+        return await self._run(replace)
 
     async def list_keys(self, project: str) -> list[KeyRecord]:
         rows = await self._run(lambda c: c.execute(
@@ -118,11 +163,10 @@ class SqliteStore:
         return [KeyRecord(*r) for r in rows]
 
     async def revoke_key(self, key_id: str) -> KeyRecord | None:
-        from .base import utcnow
-
+        # One conditional UPDATE is atomic in SQLite: no read-modify-write, so no race.
         def revoke(c: sqlite3.Connection) -> Any:
-            c.execute("UPDATE keys SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
-                      (utcnow().isoformat(), key_id))
+            c.execute("UPDATE keys SET revoked_at = ?, version = version + 1 "
+                      "WHERE key_id = ? AND revoked_at IS NULL", (utcnow().isoformat(), key_id))
             return c.execute(f"SELECT {', '.join(_KEY_COLS)} FROM keys WHERE key_id = ?",
                              (key_id,)).fetchone()
         row = await self._run(revoke)
@@ -132,13 +176,16 @@ class SqliteStore:
     async def record_usage(self, rows: list[UsageRecord]) -> None:
         if not rows:
             return
-        sql = (f"INSERT OR IGNORE INTO usage ({', '.join(_USAGE_COLS)}) "
-               f"VALUES ({', '.join('?' * len(_USAGE_COLS))})")
-        values = [astuple(r) for r in rows]
+        sql = (f"INSERT OR IGNORE INTO usage ({', '.join(_USAGE_COLS)}, expires_at) "
+               f"VALUES ({', '.join('?' * (len(_USAGE_COLS) + 1))})")
+        now = self._clock()
+        expires_at = now + self._usage_ttl if self._usage_ttl else None
+        values = [(*astuple(r), expires_at) for r in rows]
 
         def insert(c: sqlite3.Connection) -> None:
             c.execute("BEGIN")
             try:
+                c.execute("DELETE FROM usage WHERE expires_at <= ?", (now,))
                 c.executemany(sql, values)
                 c.execute("COMMIT")
             except BaseException:
@@ -148,8 +195,9 @@ class SqliteStore:
 
     async def query_usage(self, project: str, since: str | None = None,
                           until: str | None = None, limit: int = 1000) -> list[UsageRecord]:
-        sql = f"SELECT {', '.join(_USAGE_COLS)} FROM usage WHERE project = ?"
-        args: list[Any] = [project]
+        sql = (f"SELECT {', '.join(_USAGE_COLS)} FROM usage WHERE project = ? "
+               f"AND (expires_at IS NULL OR expires_at > ?)")
+        args: list[Any] = [project, self._clock()]
         if since:
             sql += " AND created_at >= ?"
             args.append(since)
@@ -169,7 +217,7 @@ class SqliteStore:
             # CLI) cannot read the same value between our read and our write.
             c.execute("BEGIN IMMEDIATE")
             try:
-                now = time.time()
+                now = self._clock()
                 row = c.execute("SELECT value, expires_at FROM counters WHERE key = ?",
                                 (key,)).fetchone()
                 current = row[0] if row and row[1] > now else 0.0
@@ -193,7 +241,7 @@ class SqliteStore:
     async def get_counter(self, key: str) -> float:
         row = await self._run(lambda c: c.execute(
             "SELECT value FROM counters WHERE key = ? AND expires_at > ?",
-            (key, time.time())).fetchone())
+            (key, self._clock())).fetchone())
         return row[0] if row else 0.0
 
     # -- limits ---------------------------------------------------------------------------

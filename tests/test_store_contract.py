@@ -1,0 +1,286 @@
+"""The store contract: every backend (SQLite, Cosmos DB on the local Cosmos test server) must
+pass these same tests, so the gateway behaves the same whichever store it runs on."""
+from __future__ import annotations
+
+import asyncio
+import uuid
+
+import pytest
+
+from shared.catalog import ModelDocument
+from shared.config import Settings
+from shared.store import KeyRecord, StoreConflict, StoreUnavailable, UsageRecord
+from shared.store.concurrency import read_modify_write
+from shared.store.cosmos import CosmosStore
+from shared.store.sqlite import SqliteStore
+
+from .conftest import STORES, cosmos_env, free_port
+
+
+class Clock:
+    """The stores' notion of "now" for expiry, moved by the tests instead of sleeping."""
+    def __init__(self) -> None:
+        self.now = 1_800_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture(params=STORES)
+def store_kind(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+async def make_store(request, store_kind, tmp_path, clock):
+    """Build an open store of the backend under test, each on fresh, empty storage."""
+    opened = []
+
+    async def make(usage_ttl_seconds: float | None = None, *, unreachable: bool = False):
+        if store_kind == "sqlite":
+            path = tmp_path if unreachable else tmp_path / f"{uuid.uuid4().hex}.sqlite3"
+            store = SqliteStore(path, usage_ttl_seconds=usage_ttl_seconds, clock=clock)
+        else:
+            endpoint = (f"https://127.0.0.1:{free_port()}" if unreachable
+                        else request.getfixturevalue("cosmos_server"))
+            env = cosmos_env(endpoint, f"contract-{uuid.uuid4().hex[:12]}")
+            if unreachable:
+                env["COSMOS_CREATE_IF_MISSING"] = "false"
+            store = CosmosStore(Settings.from_env(env), usage_ttl_seconds=usage_ttl_seconds,
+                                clock=clock)
+        if not unreachable:
+            await store.open()
+        opened.append(store)
+        return store
+
+    yield make
+    for store in opened:
+        await store.close()
+
+
+@pytest.fixture
+async def store(make_store):
+    return await make_store()
+
+
+def model(model_id: str, **changes) -> ModelDocument:
+    data = {"id": model_id, "code": f"{model_id}-code", "provider": "Azure",
+            "model_type": "AzureOpenAI", "operations": ["ChatCompletion"],
+            "parameters": {"api_base": "$AZURE_OPENAI_ENDPOINT"},
+            "costs": {"cost_input_1Mtokens": 1.5, "cost_output_1Mtokens": 2}}
+    return ModelDocument.model_validate({**data, **changes})
+
+
+def key(project: str, n: int, created_at: str = "2026-01-01T00:00:00+00:00") -> KeyRecord:
+    digest = uuid.uuid4().hex + f"{n:032x}"
+    return KeyRecord(hash=digest, key_id="key_" + digest[:16], project=project,
+                     name=f"key {n}", created_at=created_at)
+
+
+def usage(project: str, created_at: str, **changes) -> UsageRecord:
+    row = dict(id=uuid.uuid4().hex, project=project, model="gpt-4o-mini",
+               operation="ChatCompletion", prompt_tokens=10, completion_tokens=5, cost=0.0001,
+               latency_ms=12.5, status=200, created_at=created_at, key_id="key_1", stream=False)
+    return UsageRecord(**{**row, **changes})
+
+
+# -- models --------------------------------------------------------------------------------
+async def test_models_round_trip_and_list_in_id_order(store):
+    assert await store.list_models() == []
+    assert await store.get_model("m1") is None
+    await store.upsert_model(model("m2"))
+    await store.upsert_model(model("m1", private=True, projects=["alpha"]))
+    assert [m.id for m in await store.list_models()] == ["m1", "m2"]
+    got = await store.get_model("m1")
+    assert got == model("m1", private=True, projects=["alpha"])
+
+
+async def test_upserting_a_model_again_replaces_it(store):
+    await store.upsert_model(model("m1"))
+    await store.upsert_model(model("m1", name="Renamed", costs={"cost_input_1Mtokens": 9}))
+    assert [m.name for m in await store.list_models()] == ["Renamed"]
+    assert (await store.get_model("m1")).costs.cost_input_1Mtokens == 9
+
+
+async def test_deleting_a_model_says_whether_it_existed(store):
+    await store.upsert_model(model("m1"))
+    assert await store.delete_model("m1") is True
+    assert await store.delete_model("m1") is False
+    assert await store.get_model("m1") is None
+    assert await store.list_models() == []
+
+
+# -- keys ----------------------------------------------------------------------------------
+async def test_keys_are_found_by_hash_and_listed_per_project(store):
+    first = key("alpha", 1, "2026-01-01T00:00:00+00:00")
+    second = key("alpha", 2, "2026-01-02T00:00:00+00:00")
+    other = key("beta", 3)
+    for record in (second, other, first):
+        await store.create_key(record)
+    assert await store.get_key(first.hash) == first
+    assert await store.get_key("0" * 64) is None
+    assert await store.list_keys("alpha") == [first, second]          # oldest first
+    assert await store.list_keys("beta") == [other]
+    assert await store.list_keys("nobody") == []
+
+
+async def test_creating_the_same_key_twice_is_a_conflict(store):
+    record = key("alpha", 1)
+    await store.create_key(record)
+    with pytest.raises(StoreConflict):
+        await store.create_key(record)
+
+
+async def test_revoking_a_key_keeps_the_first_revocation(store):
+    record = key("alpha", 1)
+    await store.create_key(record)
+    revoked = await store.revoke_key(record.key_id)
+    assert revoked.revoked_at and not revoked.active
+    assert (await store.get_key(record.hash)).revoked_at == revoked.revoked_at
+    again = await store.revoke_key(record.key_id)
+    assert again.revoked_at == revoked.revoked_at
+    assert await store.revoke_key("key_unknown") is None
+
+
+async def test_concurrent_revocations_agree_on_one_time(store):
+    record = key("alpha", 1)
+    await store.create_key(record)
+    results = await asyncio.gather(*(store.revoke_key(record.key_id) for _ in range(4)))
+    assert len({r.revoked_at for r in results}) == 1
+    assert (await store.get_key(record.hash)).revoked_at == results[0].revoked_at
+
+
+# -- optimistic concurrency ------------------------------------------------------------------
+async def test_a_write_with_a_stale_etag_is_refused_not_lost(store):
+    record = key("alpha", 1)
+    await store.create_key(record)
+    writer_a = await store.get_key_versioned(record.hash)
+    writer_b = await store.get_key_versioned(record.hash)
+    assert writer_a.etag == writer_b.etag
+
+    new_etag = await store.replace_key(_renamed(writer_a.value, "by A"), writer_a.etag)
+    assert new_etag != writer_a.etag
+    with pytest.raises(StoreConflict):
+        await store.replace_key(_renamed(writer_b.value, "by B"), writer_b.etag)
+    assert (await store.get_key(record.hash)).name == "by A"      # B did not overwrite A
+
+    fresh = await store.get_key_versioned(record.hash)            # B re-reads and retries
+    assert fresh.etag == new_etag
+    await store.replace_key(_renamed(fresh.value, fresh.value.name + ", by B"), fresh.etag)
+    assert (await store.get_key(record.hash)).name == "by A, by B"
+
+
+async def test_replacing_a_key_that_does_not_exist_is_a_conflict(store):
+    record = key("alpha", 1)
+    with pytest.raises(StoreConflict):
+        await store.replace_key(record, "1")
+    assert await store.get_key(record.hash) is None
+
+
+async def test_read_modify_write_retries_until_no_update_is_lost(store):
+    record = key("alpha", 1)
+    record.name = ""
+    await store.create_key(record)
+    letters = "abcd"
+
+    async def append(letter: str):
+        return await read_modify_write(
+            lambda: store.get_key_versioned(record.hash),
+            lambda value, etag: store.replace_key(value, etag),
+            lambda value: _renamed(value, value.name + letter))
+
+    await asyncio.gather(*(append(letter) for letter in letters))
+    assert sorted((await store.get_key(record.hash)).name) == list(letters)
+
+
+async def test_read_modify_write_reports_a_conflict_when_retries_run_out(store):
+    record = key("alpha", 1)
+    await store.create_key(record)
+
+    async def write_after_someone_else(value, etag):
+        racer = await store.get_key_versioned(record.hash)        # another writer wins first
+        await store.replace_key(_renamed(racer.value, racer.value.name + "!"), racer.etag)
+        return await store.replace_key(value, etag)
+
+    with pytest.raises(StoreConflict):
+        await read_modify_write(lambda: store.get_key_versioned(record.hash),
+                                write_after_someone_else, lambda v: _renamed(v, "mine"),
+                                attempts=3)
+    assert (await store.get_key(record.hash)).name == "key 1!!!"   # every winner's write kept
+
+
+def _renamed(record: KeyRecord, name: str) -> KeyRecord:
+    return KeyRecord(**{**record.__dict__, "name": name})
+
+
+# -- usage ---------------------------------------------------------------------------------
+async def test_usage_is_queried_per_project_newest_first(store):
+    rows = [usage("alpha", f"2026-03-0{d}T10:00:00+00:00", prompt_tokens=d) for d in (1, 2, 3)]
+    await store.record_usage(rows + [usage("beta", "2026-03-02T00:00:00+00:00")])
+    await store.record_usage([])
+    got = await store.query_usage("alpha")
+    assert got == list(reversed(rows))
+    assert [r.project for r in await store.query_usage("beta")] == ["beta"]
+    assert await store.query_usage("nobody") == []
+
+
+async def test_usage_time_range_is_since_inclusive_until_exclusive_and_limited(store):
+    rows = [usage("alpha", f"2026-03-0{d}T00:00:00+00:00") for d in (1, 2, 3, 4)]
+    await store.record_usage(rows)
+    window = await store.query_usage("alpha", since="2026-03-02T00:00:00+00:00",
+                                     until="2026-03-04T00:00:00+00:00")
+    assert window == [rows[2], rows[1]]
+    assert await store.query_usage("alpha", limit=2) == [rows[3], rows[2]]
+    assert await store.query_usage("alpha", since="2026-03-03T00:00:00+00:00") == [rows[3], rows[2]]
+
+
+async def test_writing_a_usage_batch_again_does_not_duplicate_rows(store):
+    rows = [usage("alpha", "2026-03-01T00:00:00+00:00", stream=True),
+            usage("alpha", "2026-03-02T00:00:00+00:00")]
+    await store.record_usage(rows)
+    await store.record_usage(rows)                 # a retried batch after a failed write
+    got = await store.query_usage("alpha")
+    assert got == list(reversed(rows)) and got[1].stream is True
+
+
+# -- expiry --------------------------------------------------------------------------------
+async def test_usage_rows_expire_after_the_retention(make_store, clock):
+    store = await make_store(usage_ttl_seconds=60)
+    old = usage("alpha", "2026-03-01T00:00:00+00:00")
+    await store.record_usage([old])
+    clock.now += 30
+    young = usage("alpha", "2026-03-01T00:00:30+00:00")
+    await store.record_usage([young])
+    assert await store.query_usage("alpha") == [young, old]
+    clock.now += 31                                # `old` is 61 s old, `young` 31 s
+    assert await store.query_usage("alpha") == [young]
+    clock.now += 30
+    assert await store.query_usage("alpha") == []
+
+
+async def test_without_a_retention_usage_rows_are_kept(store, clock):
+    row = usage("alpha", "2026-03-01T00:00:00+00:00")
+    await store.record_usage([row])
+    clock.now += 10 * 365 * 86400
+    assert await store.query_usage("alpha") == [row]
+
+
+# -- failures ------------------------------------------------------------------------------
+async def test_an_unreachable_store_raises_instead_of_answering_empty(make_store):
+    store = await make_store(unreachable=True)
+    try:
+        await store.open()
+    except StoreUnavailable:
+        pass
+    calls = [store.ping(), store.list_models(), store.get_model("m1"), store.get_key("h"),
+             store.list_keys("alpha"), store.revoke_key("key_1"), store.query_usage("alpha"),
+             store.record_usage([usage("alpha", "2026-03-01T00:00:00+00:00")]),
+             store.upsert_model(model("m1")), store.delete_model("m1"),
+             store.create_key(key("alpha", 1))]
+    results = await asyncio.gather(*calls, return_exceptions=True)   # concurrently: each waits
+    assert [type(r).__name__ for r in results] == ["StoreUnavailable"] * len(calls)  # out retries
