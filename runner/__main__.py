@@ -80,7 +80,10 @@ def main() -> None:
     print(f"Catalog: {catalog} ({added} model(s) added). Store: {_describe_store()}. "
           f"Admin key: {secrets_file}.", flush=True)
     uvicorn.run(build_asgi(function_app.app, on_shutdown=shutdown), host=args.host,
-                port=args.port, log_level="warning", access_log=False)
+                port=args.port, log_level="warning", access_log=False,
+                # No X-Forwarded-* rewriting of the client address or scheme: nothing a
+                # client can forge should change what the gateway sees.
+                proxy_headers=False, server_header=False)
 
 
 if __name__ == "__main__":

@@ -1,12 +1,11 @@
 """Checks a chat request must pass before any provider is called, against the model's policy
-(`shared.policy`), and the token estimates used where a provider reported none."""
+(`shared.policy`), and the token estimates limits reserve and cut-short streams are metered by."""
 from __future__ import annotations
 
 from typing import Any
 
 from ..errors import InvalidRequest
 from ..policy import Policy
-from ..providers import Usage
 
 _LIMIT = "request_limit_exceeded"
 
@@ -56,12 +55,3 @@ def estimate_prompt_tokens(body: dict[str, Any]) -> int:
 def requested_output_tokens(body: dict[str, Any]) -> int:
     value = body.get("max_completion_tokens") or body.get("max_tokens") or 0
     return value * (body.get("n") or 1) if isinstance(value, int) else 0
-
-
-def produced_usage(reported: Usage, events: int, prompt_estimate: int) -> Usage:
-    """What a stream produced. Providers report usage in the last event; a stream cut short
-    (client gone, upstream broken) has none, so count about one token per relayed event
-    (OpenAI-style streams send one token per event) and estimate the prompt."""
-    if reported.prompt_tokens or reported.completion_tokens or not events:
-        return reported
-    return Usage(prompt_estimate, max(0, events - 1))
