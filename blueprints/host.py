@@ -3,8 +3,11 @@ and the core's host-neutral `ApiRequest`/`ApiResponse`. The local runner serves 
 functions, so this is the only HTTP adapter there is."""
 from __future__ import annotations
 
+from typing import Callable
+
 from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 
+from shared.config import Settings
 from shared.errors import InvalidRequest, PayloadTooLarge, startup_error
 from shared.gateway import get_gateway
 from shared.handlers.respond import Handler, error_response, respond
@@ -37,14 +40,18 @@ def _to_response(result: ApiResponse) -> Response:
                     media_type=result.media_type, headers=result.headers)
 
 
-async def serve(request: Request, handler: Handler) -> Response:
+async def serve(request: Request, handler: Handler,
+                body_limit: Callable[[Settings], int] | None = None) -> Response:
+    """Run `handler` on the request. Bodies are read up to LLMPROXY_MAX_BODY_BYTES unless the
+    endpoint sets its own `body_limit` (uploads to transcribe use LLMPROXY_MAX_AUDIO_BYTES)."""
     try:
         gateway = await get_gateway()
     except Exception as exc:    # misconfiguration or store down at startup: still an envelope
         return _to_response(error_response(startup_error(exc)))
+    limit = body_limit(gateway.settings) if body_limit else gateway.settings.max_body_bytes
     try:
         body = b"" if request.method in ("GET", "HEAD", "DELETE") else \
-            await _read_body(request, gateway.settings.max_body_bytes)
+            await _read_body(request, limit)
     except (InvalidRequest, PayloadTooLarge) as err:
         return _to_response(error_response(err))
     api_request = ApiRequest(method=request.method, path=request.url.path,

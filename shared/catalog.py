@@ -56,7 +56,8 @@ class Operation(str, Enum):
 
 
 class Costs(BaseModel):
-    """Prices in the catalog's currency per 1M tokens.
+    """Prices in the catalog's currency: per 1M tokens, and for operations priced in other units,
+    per image, per 1M characters of speech input and per minute of transcribed audio.
 
     The seed had two schemas; this one keeps `cost_input_1Mtokens`/`cost_output_1Mtokens` and
     converts the older per-1K `input`/`output` on the way in.
@@ -64,6 +65,9 @@ class Costs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cost_input_1Mtokens: float = Field(0.0, ge=0)
     cost_output_1Mtokens: float = Field(0.0, ge=0)
+    cost_per_image: float = Field(0.0, ge=0)
+    cost_1Mcharacters: float = Field(0.0, ge=0)
+    cost_per_minute: float = Field(0.0, ge=0)
 
     @model_validator(mode="before")
     @classmethod
@@ -76,9 +80,12 @@ class Costs(BaseModel):
                 data.setdefault("cost_output_1Mtokens", float(data.pop("output")) * 1000)
         return data
 
-    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        return (prompt_tokens * self.cost_input_1Mtokens
-                + completion_tokens * self.cost_output_1Mtokens) / 1_000_000
+    def cost(self, prompt_tokens: int, completion_tokens: int, *, images: int = 0,
+             characters: int = 0, audio_seconds: float = 0.0) -> float:
+        return ((prompt_tokens * self.cost_input_1Mtokens
+                 + completion_tokens * self.cost_output_1Mtokens
+                 + characters * self.cost_1Mcharacters) / 1_000_000
+                + images * self.cost_per_image + audio_seconds / 60 * self.cost_per_minute)
 
 
 class PoolMember(BaseModel):

@@ -51,6 +51,7 @@ class Settings:
     admin_key: str = ""                       # LLMPROXY_ADMIN_KEY (admin API off when empty)
     key_pepper: str = ""                      # LLMPROXY_KEY_PEPPER: HMAC key for stored key hashes
     max_body_bytes: int = 8 * 1024 * 1024     # LLMPROXY_MAX_BODY_BYTES
+    max_audio_bytes: int = 25 * 1024 * 1024   # LLMPROXY_MAX_AUDIO_BYTES (uploads to transcribe)
     catalog_ttl: float = 30.0                 # LLMPROXY_CATALOG_TTL_SECONDS
     key_cache_ttl: float = 30.0               # LLMPROXY_KEY_CACHE_TTL_SECONDS
     connect_timeout: float = 10.0             # LLMPROXY_CONNECT_TIMEOUT_SECONDS
@@ -74,6 +75,7 @@ class Settings:
             admin_key=env.get("LLMPROXY_ADMIN_KEY", ""),
             key_pepper=env.get("LLMPROXY_KEY_PEPPER", ""),
             max_body_bytes=_int(env, "LLMPROXY_MAX_BODY_BYTES", 8 * 1024 * 1024),
+            max_audio_bytes=_int(env, "LLMPROXY_MAX_AUDIO_BYTES", 25 * 1024 * 1024),
             catalog_ttl=_float(env, "LLMPROXY_CATALOG_TTL_SECONDS", 30.0),
             key_cache_ttl=_float(env, "LLMPROXY_KEY_CACHE_TTL_SECONDS", 30.0),
             connect_timeout=_float(env, "LLMPROXY_CONNECT_TIMEOUT_SECONDS", 10.0),

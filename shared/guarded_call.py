@@ -6,9 +6,10 @@ the model's deployments, metered, and its limits claims released, however it end
     result = await call.run(lambda deployment: deployment.adapter.chat(...))  # retries, failover
     headers = call.headers                                                    # x-ratelimit-*
 
-A `Completion` is metered before `run` returns; a `CompletionStream` comes back with chunks that
-meter when they end (200; 499 when the client leaves; the error's status when the provider
-breaks off, after an SSE `error` event and never `data: [DONE]`).
+A `Completion` is metered before `run` returns; a `CompletionStream` or `AudioStream` comes back
+with chunks that meter when they end (200; 499 when the client leaves; the error's status when
+the provider breaks off, after an SSE `error` event and never `data: [DONE]`). Every result's
+`headers` carry the x-ratelimit-* headers of the project's limits.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from .catalog import Operation, ResolvedModel
 from .errors import GatewayError
 from .keys import Caller
 from .limits import Ticket
-from .providers import Completion, CompletionStream, Usage
+from .providers import AudioStream, CompletionStream, Usage
 
 
 class GuardedCall:
@@ -53,7 +54,9 @@ class GuardedCall:
                               operation=self._operation.value, usage=usage,
                               latency_ms=(time.perf_counter() - self._started) * 1000,
                               status=status, stream=self._stream)
-        return served_by.doc.costs.cost(usage.prompt_tokens, usage.completion_tokens)
+        return served_by.doc.costs.cost(usage.prompt_tokens, usage.completion_tokens,
+                                        images=usage.images, characters=usage.characters,
+                                        audio_seconds=usage.audio_seconds)
 
     async def run(self, attempt: Callable[[ResolvedModel], Awaitable[Any]]) -> Any:
         try:
@@ -66,30 +69,52 @@ class GuardedCall:
             self.ticket.finish_soon(0, 0.0)
             raise
         result, served_by = routed.result, routed.member
-        if isinstance(result, CompletionStream):
-            result.chunks = self._metered_sse(result, result.chunks, served_by)
+        result.headers = {**(getattr(result, "headers", None) or {}), **self.headers}
+        if isinstance(result, (CompletionStream, AudioStream)):
+            self._meter_when_done(result, served_by, sse=isinstance(result, CompletionStream))
             return result
-        usage = getattr(result, "usage", None) or Usage()
+        usage = result.usage
         cost = self._meter(usage, 200, served_by)
         await self.ticket.finish(usage.prompt_tokens + usage.completion_tokens, cost)
         return result
 
-    async def _metered_sse(self, result: CompletionStream, chunks: AsyncIterator[bytes],
-                           served_by: ResolvedModel) -> AsyncIterator[bytes]:
-        status, events = 499, 0
-        try:
-            async for chunk in chunks:
-                events += chunk.count(b"data:")
-                yield chunk
-            status = 200
-        except GatewayError as err:
-            status = err.status
-            yield b"data: " + err.body() + b"\n\n"
-        finally:
-            await result.close()
-            usage = produced_usage(result.usage, events, self._prompt_estimate)
-            cost = self._meter(usage, status, served_by)
-            self.ticket.finish_soon(usage.prompt_tokens + usage.completion_tokens, cost)
+    def _meter_when_done(self, result: CompletionStream | AudioStream, served_by: ResolvedModel,
+                         sse: bool) -> None:
+        """Meter a stream exactly once however it ends: iterated to the end (200), broken by
+        the provider (its status; an SSE stream gets an `error` event first, never `[DONE]`),
+        or left early by the consumer (499: `aclose()` the chunks, or `close()` the stream
+        without reading it). Either way the upstream connection and the limits are released."""
+        upstream_chunks, upstream_close = result.chunks, result.close
+        done = False
+
+        def finish(usage: Usage, status: int) -> None:
+            nonlocal done
+            if not done:
+                done = True
+                cost = self._meter(usage, status, served_by)
+                self.ticket.finish_soon(usage.prompt_tokens + usage.completion_tokens, cost)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            status, events = 499, 0
+            try:
+                async for chunk in upstream_chunks:
+                    if sse:
+                        events += chunk.count(b"data:")
+                    yield chunk
+                status = 200
+            except GatewayError as err:
+                status = err.status
+                if not sse:
+                    raise
+                yield b"data: " + err.body() + b"\n\n"
+            finally:
+                await upstream_close()
+                finish(produced_usage(result.usage, events, self._prompt_estimate), status)
+
+        async def close() -> None:
+            await upstream_close()
+            finish(result.usage, 499)
+        result.chunks, result.close = chunks(), close
 
 
 def produced_usage(reported: Usage, events: int, prompt_estimate: int) -> Usage:

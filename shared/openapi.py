@@ -20,6 +20,15 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
      "Create a chat completion; with `stream: true`, server-sent events"),
     ("list_models", "get", "/v1/models", "project", None, "Models the caller's project may use"),
     ("get_model", "get", "/v1/models/{id}", "project", None, "One model"),
+    ("embeddings", "post", "/v1/embeddings", "project", "EmbeddingsRequest", "Create embeddings"),
+    ("image_generations", "post", "/v1/images/generations", "project", "ImageRequest",
+     "Generate images"),
+    ("audio_speech", "post", "/v1/audio/speech", "project", "SpeechRequest",
+     "Speak text; the audio is streamed as the provider sends it"),
+    ("audio_transcriptions", "post", "/v1/audio/transcriptions", "project",
+     "TranscriptionRequest", "Transcribe an audio file (multipart)"),
+    ("audio_translations", "post", "/v1/audio/translations", "project", "TranscriptionRequest",
+     "Translate an audio file into English text (multipart)"),
     ("health", "get", "/health", "none", None, "Liveness and store reachability"),
     ("openapi", "get", "/openapi.json", "none", None, "This description"),
     ("admin_list_models", "get", "/admin/models", "admin", None, "Every catalog document"),
@@ -42,6 +51,7 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
      "Remove a project's limits"),
 ]
 
+_MULTIPART = {"TranscriptionRequest"}
 _QUERY = {"admin_usage": [("project", True), ("since", False), ("until", False),
                           ("limit", False)]}
 
@@ -68,6 +78,39 @@ _HAND_WRITTEN: dict[str, Any] = {
             "tools": {"type": "array", "items": {"type": "object"}},
             "tool_choice": {"anyOf": [{"type": "string"}, {"type": "object"}]},
             "user": {"type": "string"}}},
+    "EmbeddingsRequest": {
+        "type": "object", "required": ["model", "input"], "additionalProperties": False,
+        "properties": {
+            "model": {"type": "string"},
+            "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}},
+                                {"type": "array", "items": {"type": "integer"}}]},
+            "encoding_format": {"enum": ["float", "base64"]},
+            "dimensions": {"type": "integer", "minimum": 1}, "user": {"type": "string"}}},
+    "ImageRequest": {
+        "type": "object", "required": ["model", "prompt"], "additionalProperties": False,
+        "properties": {
+            "model": {"type": "string"}, "prompt": {"type": "string"},
+            "n": {"type": "integer", "minimum": 1, "maximum": 10},
+            "size": {"type": "string", "pattern": "^(auto|[1-9][0-9]{1,4}x[1-9][0-9]{1,4})$"},
+            "quality": {"type": "string"}, "style": {"type": "string"},
+            "response_format": {"enum": ["url", "b64_json"]}, "user": {"type": "string"}}},
+    "SpeechRequest": {
+        "type": "object", "required": ["model", "input", "voice"], "additionalProperties": False,
+        "properties": {
+            "model": {"type": "string"}, "input": {"type": "string", "maxLength": 4096},
+            "voice": {"type": "string"},
+            "response_format": {"enum": ["mp3", "opus", "aac", "flac", "wav", "pcm"]},
+            "speed": {"type": "number", "minimum": 0.25, "maximum": 4.0},
+            "instructions": {"type": "string"}}},
+    "TranscriptionRequest": {
+        "type": "object", "required": ["model", "file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary"}, "model": {"type": "string"},
+            "language": {"type": "string"}, "prompt": {"type": "string"},
+            "response_format": {"enum": ["json", "text", "srt", "verbose_json", "vtt"]},
+            "temperature": {"type": "number"},
+            "timestamp_granularities[]": {"type": "array",
+                                          "items": {"enum": ["word", "segment"]}}}},
     "KeyRequest": {"type": "object", "additionalProperties": False,
                    "properties": {"name": {"type": "string"}}},
     "Error": {
@@ -106,7 +149,8 @@ def _operation(name: str, method: str, path: str, auth: str, body: str | None,
     if params:
         op["parameters"] = params
     if body:
-        op["requestBody"] = {"required": True, "content": {"application/json": {
+        media = "multipart/form-data" if body in _MULTIPART else "application/json"
+        op["requestBody"] = {"required": True, "content": {media: {
             "schema": {"$ref": _REF.format(model=body)}}}}
     return op
 

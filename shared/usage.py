@@ -34,7 +34,9 @@ class UsageRecorder:
     def record(self, *, project: str, key_id: str, model: ResolvedModel | None, model_name: str,
                operation: str, usage: Usage, latency_ms: float, status: int,
                stream: bool = False) -> None:
-        cost = model.doc.costs.cost(usage.prompt_tokens, usage.completion_tokens) if model else 0.0
+        cost = model.doc.costs.cost(usage.prompt_tokens, usage.completion_tokens,
+                                    images=usage.images, characters=usage.characters,
+                                    audio_seconds=usage.audio_seconds) if model else 0.0
         row = UsageRecord(id=uuid.uuid4().hex, project=project, model=model_name,
                           operation=operation, prompt_tokens=usage.prompt_tokens,
                           completion_tokens=usage.completion_tokens, cost=round(cost, 10),

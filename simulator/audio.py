@@ -1,4 +1,5 @@
-"""Azure/OpenAI audio: `audio/speech` (a real, decodable tone) and `audio/transcriptions`."""
+"""Azure/OpenAI audio: `audio/speech` (a real, decodable tone, streamed in chunks) and
+`audio/transcriptions` / `audio/translations`."""
 
 from __future__ import annotations
 
@@ -8,30 +9,46 @@ from typing import Any
 from aiohttp import web
 
 from .content import SIMULATED_PREFIX, count_words
-from .media import SAMPLE_RATE, tone_pcm, wav, wav_duration
+from .media import ENCODED_FORMATS, SAMPLE_RATE, encode, tone_pcm, wav, wav_duration
 from .openai_chat import BadRequest
+from .streaming import FAULT_KEY, StreamCut
 
 SECONDS_PER_WORD = 0.25
 MAX_SECONDS = 30.0
-# Only formats the stdlib can encode.  OpenAI's own default is mp3, which would need
-# an encoder; a request that names no format therefore gets WAV.
-_SPEECH_FORMATS = {"wav": "audio/wav", "pcm": "audio/pcm"}
+CHUNK_BYTES = SAMPLE_RATE * 2 // 10      # 0.1 s of 16-bit mono audio per streamed chunk
+# OpenAI's formats and the content types OpenAI answers them with.  OpenAI's default is mp3;
+# the simulator keeps WAV as its default so a client without an MP3 decoder can still listen.
+_SPEECH_FORMATS = {"wav": "audio/wav", "pcm": "audio/pcm", "mp3": "audio/mpeg", "opus": "audio/ogg",
+                   "aac": "audio/aac", "flac": "audio/flac"}
 
 
-def speech(body: dict[str, Any]) -> web.Response:
+async def speech(request: web.Request, body: dict[str, Any]) -> web.StreamResponse:
+    """The tone streamed 0.1 s per chunk (chunked transfer, as Azure streams speech);
+    fault `cut_after_chunks` aborts the connection after that many chunks."""
     text = body.get("input")
     if not isinstance(text, str) or not text:
         raise BadRequest("'input' is a required property.")
     fmt = body.get("response_format") or "wav"
     if fmt not in _SPEECH_FORMATS:
-        raise BadRequest(f"response_format '{fmt}' is not available in the simulator; use 'wav' or 'pcm'.")
+        raise BadRequest(f"response_format '{fmt}' is not one of {', '.join(_SPEECH_FORMATS)}.")
     speed = float(body.get("speed") or 1.0)
     seconds = min(MAX_SECONDS, max(0.25, count_words(text) * SECONDS_PER_WORD / max(speed, 0.25)))
     # Each voice gets its own pitch, so tests can tell voices apart.
     frequency = 220 + int(hashlib.sha256(str(body.get("voice", "")).encode()).hexdigest()[:4], 16) % 660
     pcm = tone_pcm(seconds, frequency)
-    return web.Response(body=wav(pcm) if fmt == "wav" else pcm,
-                        headers={"Content-Type": _SPEECH_FORMATS[fmt], "x-sim-sample-rate": str(SAMPLE_RATE)})
+    audio = wav(pcm) if fmt == "wav" else encode(pcm, fmt) if fmt in ENCODED_FORMATS else pcm
+    response = web.StreamResponse(headers={"Content-Type": _SPEECH_FORMATS[fmt],
+                                           "x-sim-sample-rate": str(SAMPLE_RATE)})
+    await response.prepare(request)
+    fault = request.get(FAULT_KEY)
+    for index, start in enumerate(range(0, len(audio), CHUNK_BYTES)):
+        if fault is not None and index >= fault.cut_after_chunks:
+            if request.transport is not None:
+                request.transport.abort()
+            raise StreamCut()
+        await response.write(audio[start:start + CHUNK_BYTES])
+    await response.write_eof()
+    return response
 
 
 def _timestamp(seconds: float, separator: str) -> str:
@@ -59,12 +76,22 @@ async def read_transcription_form(request: web.Request) -> tuple[bytes, dict[str
     return audio, fields
 
 
-def transcription(audio: bytes, fields: dict[str, str]) -> web.Response:
-    text = f"{SIMULATED_PREFIX} transcript of {len(audio)} bytes"
+def _usage(model: str, text: str, duration: float) -> dict[str, Any]:
+    """As OpenAI reports it: tokens for gpt-4o-*-transcribe, seconds for whisper."""
+    if model.startswith("gpt-"):
+        words = count_words(text)
+        return {"type": "tokens", "input_tokens": max(1, int(duration * 10)), "output_tokens": words,
+                "total_tokens": max(1, int(duration * 10)) + words}
+    return {"type": "duration", "seconds": max(1, round(duration))}
+
+
+def transcription(audio: bytes, fields: dict[str, str], model: str = "",
+                  translate: bool = False) -> web.Response:
+    text = f"{SIMULATED_PREFIX} {'translation' if translate else 'transcript'} of {len(audio)} bytes"
     duration = round(wav_duration(audio) or 1.0, 3)
     fmt = fields.get("response_format", "json")
     if fmt == "json":
-        return web.json_response({"text": text})
+        return web.json_response({"text": text, "usage": _usage(model or fields.get("model", ""), text, duration)})
     if fmt == "text":
         return web.Response(text=text + "\n", content_type="text/plain")
     if fmt == "srt":
@@ -76,7 +103,8 @@ def transcription(audio: bytes, fields: dict[str, str]) -> web.Response:
     if fmt == "verbose_json":
         segment = {"id": 0, "seek": 0, "start": 0.0, "end": duration, "text": text, "tokens": [],
                    "temperature": 0.0, "avg_logprob": 0.0, "compression_ratio": 1.0, "no_speech_prob": 0.0}
-        body = {"task": "transcribe", "language": fields.get("language", "english"), "duration": duration,
+        body = {"task": "translate" if translate else "transcribe",
+                "language": "english" if translate else fields.get("language", "english"), "duration": duration,
                 "text": text, "segments": [segment]}
         return web.json_response(body)
     raise BadRequest(f"response_format '{fmt}' is not one of json, text, srt, verbose_json, vtt.")

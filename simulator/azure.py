@@ -40,12 +40,17 @@ async def generate_images(request: web.Request, deployment: str | None) -> web.S
 
 
 async def speech(request: web.Request, deployment: str | None) -> web.StreamResponse:
-    return audio.speech(json_body(request))
+    return await audio.speech(request, json_body(request))
 
 
 async def transcribe(request: web.Request, deployment: str | None) -> web.StreamResponse:
     data, fields = await audio.read_transcription_form(request)
-    return audio.transcription(data, fields)
+    return audio.transcription(data, fields, deployment or fields.get("model", ""))
+
+
+async def translate(request: web.Request, deployment: str | None) -> web.StreamResponse:
+    data, fields = await audio.read_transcription_form(request)
+    return audio.transcription(data, fields, deployment or fields.get("model", ""), translate=True)
 
 
 OPERATIONS: dict[str, Operation] = {
@@ -54,6 +59,7 @@ OPERATIONS: dict[str, Operation] = {
     "images/generations": generate_images,
     "audio/speech": speech,
     "audio/transcriptions": transcribe,
+    "audio/translations": translate,
 }
 
 

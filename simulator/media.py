@@ -1,4 +1,6 @@
-"""Tiny, real media files made with the stdlib only: solid-colour PNGs and sine-tone WAV/PCM."""
+"""Tiny, real media files: solid-colour PNGs and sine tones as WAV/PCM (stdlib), and as MP3, Opus
+(in Ogg), AAC (ADTS) and FLAC through PyAV, whose wheel bundles FFmpeg's encoders (a dev/test
+dependency only; imported on first use)."""
 
 from __future__ import annotations
 
@@ -67,3 +69,26 @@ def wav_duration(data: bytes) -> float | None:
             return audio.getnframes() / float(audio.getframerate())
     except (wave.Error, EOFError, ZeroDivisionError):
         return None
+
+
+# OpenAI speech format -> (container, encoder) for PyAV.
+ENCODED_FORMATS = {"mp3": ("mp3", "libmp3lame"), "opus": ("ogg", "libopus"),
+                   "aac": ("adts", "aac"), "flac": ("flac", "flac")}
+
+
+def encode(pcm: bytes, fmt: str) -> bytes:
+    """16-bit mono PCM at SAMPLE_RATE encoded as `fmt` (a key of ENCODED_FORMATS)."""
+    import av
+    import numpy as np
+    container, codec = ENCODED_FORMATS[fmt]
+    buffer = io.BytesIO()
+    with av.open(buffer, "w", format=container) as out:
+        stream = out.add_stream(codec, rate=SAMPLE_RATE, layout="mono")
+        samples = np.frombuffer(pcm, dtype="<i2").reshape(1, -1)
+        frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+        frame.sample_rate = SAMPLE_RATE
+        for packet in stream.encode(frame):     # PyAV converts to the encoder's sample format
+            out.mux(packet)
+        for packet in stream.encode(None):      # flush
+            out.mux(packet)
+    return buffer.getvalue()

@@ -17,6 +17,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ADMIN_KEY = "llmp-admin-test-0123456789abcdef"
 PEPPER = "test-pepper-5f0e1d2c3b4a"
 MAX_BODY = 1024 * 1024
+MAX_AUDIO = 2 * 1024 * 1024         # above MAX_BODY: uploads to transcribe have their own limit
 # The Cosmos DB emulator's published, well-known key; the local Cosmos test server accepts it.
 COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nIuKNVdVXTD4fTyw1Z+LpQy+9NTZDWyxDmv/7oYQ=="
 COSMOS_PACKAGE = ROOT / "node_modules" / "@vercel" / "cosmosdb-server"
@@ -100,7 +101,8 @@ def gateway_env(simulator: str, data_dir: Path, **extra: str) -> dict[str, str]:
            if not k.startswith(("LLMPROXY_", "AZURE_OPENAI_", "VERTEX_", "COSMOS_"))}
     env.update(LLMPROXY_DATA_DIR=str(data_dir), LLMPROXY_SIMULATOR_URL=simulator,
                LLMPROXY_ADMIN_KEY=ADMIN_KEY, LLMPROXY_KEY_PEPPER=PEPPER,
-               LLMPROXY_MAX_BODY_BYTES=str(MAX_BODY), LLMPROXY_REQUEST_TIMEOUT_SECONDS="3",
+               LLMPROXY_MAX_BODY_BYTES=str(MAX_BODY), LLMPROXY_MAX_AUDIO_BYTES=str(MAX_AUDIO),
+               LLMPROXY_REQUEST_TIMEOUT_SECONDS="3",
                LLMPROXY_LOG_LEVEL="DEBUG", **extra)
     return env
 

@@ -101,11 +101,12 @@ def test_upstream_429_keeps_retry_after(client, sim):
 
 
 def test_vertex_429_keeps_status(client, sim):
-    # Every retry is throttled too, so the caller finally gets the 429.
+    # Longer than the gateway waits out (retry_after_max), so it is passed on, not retried.
     sim.post("/_sim/faults", json={"match": "gemini", "status": 429, "retry_after": 30,
                                    "count": 10})
-    with pytest.raises(openai.RateLimitError):
+    with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(model="gemini-2.5-flash", messages=MSG)
+    assert info.value.response.headers["retry-after"] == "30"
 
 
 @pytest.mark.parametrize("status, expected", [(500, 502), (503, 503), (401, 502), (404, 502),

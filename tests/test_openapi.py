@@ -66,14 +66,26 @@ def _requests(path: str, op: dict, components: dict):
     names = re.findall(r"{(\w+)}", path)
     body = st.none()
     if "requestBody" in op:
-        ref = op["requestBody"]["content"]["application/json"]["schema"]
-        body = from_schema(ref, components)
+        media, spec = next(iter(op["requestBody"]["content"].items()))
+        body = from_schema(spec["schema"], components)
+        if media == "multipart/form-data":
+            body = body.map(lambda b: ("multipart", b))
         if op["operationId"] == "chat_completions":     # reach past "unknown model" too
             body = st.one_of(body, body.map(
                 lambda b: {**b, "model": "gpt-4o-mini"} if isinstance(b, dict) else b))
     query = st.fixed_dictionaries({}, optional={
         p["name"]: st.text(max_size=10) for p in op.get("parameters", []) if p["in"] == "query"})
     return st.tuples(st.lists(_SEGMENT, min_size=len(names), max_size=len(names)), body, query)
+
+
+def _payload(body) -> dict:
+    """httpx arguments: JSON, or for a multipart operation its fields as a form with `file`."""
+    if not (isinstance(body, tuple) and body[0] == "multipart"):
+        return {"json": body} if body is not None else {}
+    fields = body[1] if isinstance(body[1], dict) else {"junk": body[1]}
+    data = {k: str(v) for k, v in fields.items() if k != "file"}
+    file = str(fields.get("file", "")).encode()
+    return {"data": data, "files": {"file": ("audio.wav", file)}}
 
 
 @pytest.mark.parametrize("path, method, op, components", list(_operations()))
@@ -92,8 +104,7 @@ def test_fuzzing_finds_no_500_and_no_envelope_less_error(fuzz_target, path, meth
             segment = quote(value, safe="")
             url = url.replace("{" + name + "}", segment if segment.strip(".") else "x" + segment)
         resp = client.request(method.upper(), url, params=query or None,
-                              headers={"Authorization": f"Bearer {auth}"},
-                              json=body if body is not None else None)
+                              headers={"Authorization": f"Bearer {auth}"}, **_payload(body))
         assert resp.status_code != 500, resp.text
         if resp.status_code >= 400:
             data = resp.json()

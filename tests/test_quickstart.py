@@ -51,6 +51,23 @@ def test_quickstart_as_documented(quickstart):
     assert "Stream" in text
 
 
+def test_quickstart_media_as_documented(quickstart, tmp_path, monkeypatch):
+    url, env, _ = quickstart
+    monkeypatch.chdir(tmp_path)
+    key = manage(env, "create-key", "demo").stdout.strip()
+    client = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
+    vectors = client.embeddings.create(model="text-embedding-3-small", input=["a", "b"])
+    assert len(vectors.data) == 2
+    image = client.images.generate(model="imagen-3.0-generate-002", prompt="a red boat",
+                                   response_format="b64_json").data[0].b64_json
+    assert image
+    with client.audio.speech.with_streaming_response.create(
+            model="tts-1", voice="alloy", input="Hello!", response_format="wav") as speech:
+        speech.stream_to_file("hello.wav")
+    text = client.audio.transcriptions.create(model="whisper-1", file=open("hello.wav", "rb")).text
+    assert text.startswith("[simulated] transcript")
+
+
 def test_cli_manages_keys_and_catalog(quickstart, tmp_path):
     url, env, _ = quickstart
     key = manage(env, "create-key", "cli-project", "--name", "ci").stdout.strip()

@@ -3,14 +3,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog import Operation, ResolvedModel
+from .. import dispatch
 from ..errors import InvalidRequest
 from ..gateway import Gateway
 from ..http_types import ApiRequest, ApiResponse
-from ..guarded_call import GuardedCall
-from ..providers import Completion, CompletionStream
-from .request_checks import check_chat_limits, estimate_prompt_tokens, requested_output_tokens
-from .validate import optional_bool, refuse_routing_fields, require_operation, require_str
+from ..providers import Completion
+from .validate import optional_bool, refuse_routing_fields, require_str
 
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
@@ -35,22 +33,8 @@ async def chat_completions(gw: Gateway, req: ApiRequest) -> ApiResponse:
     _check_messages(body)
     stream = optional_bool(body, "stream")
     refuse_routing_fields(body)
-    model = await gw.catalog.get(name, caller.project)
-    require_operation(model, Operation.CHAT)
-    model.require_configured()
-    check_chat_limits(model.policy, body)
-    prompt_estimate = estimate_prompt_tokens(body)
-    call = await GuardedCall.admit(gw, caller, model, Operation.CHAT, stream=stream,
-                                   prompt_estimate=prompt_estimate,
-                                   reserve_tokens=prompt_estimate + requested_output_tokens(body))
-
-    async def attempt(deployment: ResolvedModel) -> Completion | CompletionStream:
-        # A copy per attempt: adapters adjust the body for their provider.
-        return await deployment.adapter.chat(deployment.prepared, dict(body), stream,
-                                             deployment.secrets)
-
-    result = await call.run(attempt)
+    result = await dispatch.chat(gw, caller, name, body, stream)
     if isinstance(result, Completion):
-        return ApiResponse(body=result.body, headers={**result.headers, **call.headers})
+        return ApiResponse(body=result.body, headers=result.headers)
     return ApiResponse(stream=result.chunks, media_type="text/event-stream",
-                       headers={**_STREAM_HEADERS, **call.headers})
+                       headers={**_STREAM_HEADERS, **result.headers})

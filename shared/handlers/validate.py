@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog import Operation, ResolvedModel
+from ..dispatch import require_operation  # noqa: F401  (kept importable from here)
 from ..errors import InvalidRequest
 from ..providers import ROUTING_FIELDS
 
@@ -35,8 +35,32 @@ def refuse_routing_fields(body: dict[str, Any]) -> None:
                                  code="forbidden_parameter")
 
 
-def require_operation(model: ResolvedModel, operation: Operation) -> None:
-    if operation not in model.doc.operations:
-        raise InvalidRequest(f"The model '{model.doc.id}' does not support the operation "
-                             f"'{operation.value}'.", param="model",
-                             code="operation_not_supported")
+def optional_str(body: dict[str, Any], name: str, choices: tuple[str, ...] = ()) -> str | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise InvalidRequest(f"'{name}' must be a non-empty string.", param=name)
+    if choices and value not in choices:
+        raise InvalidRequest(f"'{name}' must be one of {', '.join(choices)}.", param=name)
+    return value
+
+
+def optional_number(body: dict[str, Any], name: str) -> float | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidRequest(f"'{name}' must be a number.", param=name)
+    return float(value)
+
+
+def optional_int(body: dict[str, Any], name: str, minimum: int, maximum: int) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidRequest(f"'{name}' must be an integer.", param=name)
+    if not minimum <= value <= maximum:
+        raise InvalidRequest(f"'{name}' must be between {minimum} and {maximum}.", param=name)
+    return value

@@ -3,24 +3,30 @@ from __future__ import annotations
 
 from ..catalog import ModelDocument, ModelType
 from ..config import Settings
-from .base import Adapter, Completion, CompletionStream, ROUTING_FIELDS, Usage
+from .base import (Adapter, AudioStream, Completion, CompletionStream, ROUTING_FIELDS, Upload,
+                   Usage)
 
-__all__ = ["Adapter", "Completion", "CompletionStream", "ROUTING_FIELDS", "Usage", "Registry"]
+__all__ = ["Adapter", "AudioStream", "Completion", "CompletionStream", "ROUTING_FIELDS", "Upload",
+           "Usage", "Registry"]
 
 
 class Registry:
     """One adapter instance per provider family, shared by every model of that family."""
 
     def __init__(self, settings: Settings):
-        from .litellm_bridge import LiteLLMVertexAdapter
+        from .litellm_bridge import PARTNER_OPERATIONS, LiteLLMVertexAdapter
         from .openai_wire import OpenAIWireAdapter
         self.openai_wire = OpenAIWireAdapter(settings)
-        self.vertex = LiteLLMVertexAdapter()
+        self.vertex = LiteLLMVertexAdapter(settings)
+        self.vertex_partner = LiteLLMVertexAdapter(settings, "Vertex AI partner",
+                                                   PARTNER_OPERATIONS)
 
     def for_model(self, doc: ModelDocument) -> Adapter:
         if doc.model_type in (ModelType.AZURE_OPENAI, ModelType.AZURE_FOUNDRY):
             return self.openai_wire
-        return self.vertex
+        if doc.model_type == ModelType.GOOGLE_VERTEX:
+            return self.vertex
+        return self.vertex_partner
 
     def needs_litellm(self, doc: ModelDocument) -> bool:
-        return self.for_model(doc) is self.vertex
+        return self.for_model(doc) is not self.openai_wire

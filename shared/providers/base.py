@@ -2,8 +2,9 @@
 
 An adapter owns a provider family's wire format; `prepare` turns a catalog entry's resolved
 parameters into whatever the adapter needs per call (validated once, when the catalog loads), and
-`chat` performs one call. Streaming and non-streaming results both carry a `Usage` the dispatcher
-meters; a stream fills its usage as chunks pass.
+one method per operation performs one call. `operations` says which of those methods work: the
+admin API refuses a model document that claims any other. Streaming and non-streaming results
+carry a `Usage` the dispatcher meters; a stream fills its usage as chunks pass.
 """
 from __future__ import annotations
 
@@ -15,8 +16,13 @@ from ..catalog import ModelDocument, Operation
 
 @dataclass
 class Usage:
+    """What one call consumed: tokens where the provider reports them, and the units that
+    non-token operations are priced in (images made, characters spoken, seconds transcribed)."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    images: int = 0
+    characters: int = 0
+    audio_seconds: float = 0.0
 
     @classmethod
     def from_openai(cls, data: Any) -> "Usage":
@@ -31,6 +37,7 @@ class Completion:
     body: bytes
     usage: Usage
     headers: dict[str, str] = field(default_factory=dict)
+    media_type: str = "application/json"       # text/plain for text, srt and vtt transcripts
 
 
 @dataclass
@@ -43,6 +50,29 @@ class CompletionStream:
     chunks: AsyncIterator[bytes]
     usage: Usage
     close: Callable[[], Awaitable[None]]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class AudioStream:
+    """Audio bytes relayed as the provider sends them, never buffered whole.
+
+    `content_type` is the provider's (audio/wav, audio/mpeg, ...); `close` releases the upstream
+    connection, also when the consumer stops early.
+    """
+    chunks: AsyncIterator[bytes]
+    content_type: str
+    usage: Usage
+    close: Callable[[], Awaitable[None]]
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Upload:
+    """An uploaded file (audio to transcribe), as the client named and typed it."""
+    filename: str
+    content: bytes
+    content_type: str = "application/octet-stream"
 
 
 class Adapter(Protocol):
@@ -54,6 +84,25 @@ class Adapter(Protocol):
 
     async def chat(self, prepared: Any, body: dict[str, Any], stream: bool,
                    secrets: tuple[str, ...]) -> Completion | CompletionStream: ...
+
+    # The methods below exist only on adapters whose `operations` include them.
+
+    async def embeddings(self, prepared: Any, body: dict[str, Any],
+                         secrets: tuple[str, ...]) -> Completion:
+        """OpenAI embeddings body in (validated), OpenAI's embeddings list out."""
+
+    async def image_generation(self, prepared: Any, body: dict[str, Any],
+                               secrets: tuple[str, ...]) -> Completion:
+        """OpenAI images body in (validated), OpenAI's images response out."""
+
+    async def speech(self, prepared: Any, body: dict[str, Any],
+                     secrets: tuple[str, ...]) -> AudioStream:
+        """OpenAI speech body in (validated); audio streamed back."""
+
+    async def transcription(self, prepared: Any, upload: Upload, fields: dict[str, Any],
+                            secrets: tuple[str, ...], translate: bool = False) -> Completion:
+        """An audio file and OpenAI's transcription form fields in; the transcript out, in the
+        requested `response_format` (JSON, or text/plain for text, srt and vtt)."""
 
 
 # Fields that would let a request body choose where or as whom a call goes. Refused everywhere.

@@ -9,9 +9,11 @@ the process environment or files.
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import logging
 import os
+import struct
 import threading
 import time
 from dataclasses import dataclass
@@ -20,9 +22,11 @@ from typing import Any, AsyncIterator
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from ..catalog import ModelDocument, Operation
+from ..config import Settings
 from ..errors import (GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout,
                       from_upstream, sanitize)
 from ..policy import current_timeouts
+from . import vertex_imagen
 from .base import Completion, CompletionStream, Usage
 
 log = logging.getLogger(__name__)
@@ -82,13 +86,31 @@ class VertexParams(BaseModel):
 
 @dataclass(frozen=True)
 class VertexTarget:
-    model: str
+    model: str                 # LiteLLM's name: vertex_ai/{code}
     kwargs: dict[str, Any]
+    code: str = ""             # Vertex's own model id
+
+
+# Vertex speaks neither OpenAI's speech nor its transcription API, and LiteLLM's "vertex_ai"
+# speech goes to Cloud Text-to-Speech (another API, another service): no audio operations here.
+GEMINI_OPERATIONS = frozenset({Operation.CHAT, Operation.EMBEDDINGS, Operation.IMAGES})
+PARTNER_OPERATIONS = frozenset({Operation.CHAT})
 
 
 class LiteLLMVertexAdapter:
-    name = "Vertex AI"
-    operations = frozenset({Operation.CHAT})
+    """Google's own models (`GoogleVertex`: Gemini, text/gemini embeddings, Imagen) get
+    GEMINI_OPERATIONS; partner models (Claude, Llama, Mistral, ...) chat only."""
+
+    def __init__(self, settings: Settings, name: str = "Vertex AI",
+                 operations: frozenset[Operation] = GEMINI_OPERATIONS):
+        self._settings = settings
+        self.name = name
+        self.operations = operations
+
+    def _timeout(self) -> float:
+        """What is left of the call's total timeout (set by the router), else the default."""
+        timeouts = current_timeouts.get()
+        return timeouts.total if timeouts is not None else self._settings.request_timeout
 
     async def ready(self) -> None:
         """Import LiteLLM (seconds, once) before the router starts timing the provider."""
@@ -113,7 +135,7 @@ class LiteLLMVertexAdapter:
                                   "vertex_credentials": json.dumps(creds)}
         if p.api_base:
             kwargs["api_base"] = p.api_base.rstrip("/")
-        return VertexTarget(f"vertex_ai/{doc.code}", kwargs)
+        return VertexTarget(f"vertex_ai/{doc.code}", kwargs, doc.code)
 
     async def chat(self, target: VertexTarget, body: dict[str, Any], stream: bool,
                    secrets: tuple[str, ...]) -> Completion | CompletionStream:
@@ -123,15 +145,12 @@ class LiteLLMVertexAdapter:
                                  param=unknown[0])
         litellm = await load_litellm()
         call = {k: v for k, v in body.items() if k not in ("model", "stream_options")}
-        call.update(target.kwargs, model=target.model)
+        call.update(target.kwargs, model=target.model, timeout=self._timeout())
         client_wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         if stream:
             call["stream"] = True
             call["stream_options"] = {"include_usage": True}
         secrets = secrets + (target.kwargs["vertex_credentials"],)
-        timeouts = current_timeouts.get()
-        if timeouts is not None:
-            call["timeout"] = timeouts.total
         try:
             response = await litellm.acompletion(**call)
         except Exception as exc:
@@ -150,6 +169,56 @@ class LiteLLMVertexAdapter:
                     pass
         return CompletionStream(_encode_stream(response, usage, client_wants_usage, self.name,
                                                secrets), usage, close)
+
+    async def embeddings(self, target: VertexTarget, body: dict[str, Any],
+                         secrets: tuple[str, ...]) -> Completion:
+        texts = _embedding_texts(body["input"], self.name)
+        if body.get("user") is not None:
+            raise InvalidRequest(f"'user' is not supported for {self.name} embeddings.",
+                                 param="user")
+        litellm = await load_litellm()
+        call = dict(target.kwargs, model=target.model, input=texts, timeout=self._timeout())
+        if body.get("dimensions") is not None:
+            call["dimensions"] = body["dimensions"]
+        secrets = secrets + (target.kwargs["vertex_credentials"],)
+        try:
+            response = await litellm.aembedding(**call)
+        except Exception as exc:
+            raise _map_error(exc, self.name, secrets) from None
+        data = response.model_dump()
+        as_base64 = body.get("encoding_format") == "base64"
+        items = [{"object": "embedding", "index": i,
+                  "embedding": _base64_floats(item["embedding"]) if as_base64
+                  else item["embedding"]}
+                 for i, item in enumerate(data.get("data") or [])]
+        usage = Usage.from_openai(data.get("usage"))
+        out = {"object": "list", "data": items, "model": target.code,
+               "usage": {"prompt_tokens": usage.prompt_tokens,
+                         "total_tokens": usage.prompt_tokens}}
+        return Completion(json.dumps(out).encode(), usage)
+
+    async def image_generation(self, target: VertexTarget, body: dict[str, Any],
+                               secrets: tuple[str, ...]) -> Completion:
+        if body.get("user") is not None:
+            raise InvalidRequest(f"'user' is not supported for {self.name} images.",
+                                 param="user")
+        return await vertex_imagen.generate(self._settings, target.kwargs, target.code, body,
+                                            secrets + (target.kwargs["vertex_credentials"],),
+                                            self.name)
+
+
+def _embedding_texts(value: Any, provider: str) -> list[str]:
+    """Vertex embeds text only: token-id input (already shape-checked) is refused."""
+    if isinstance(value, str):
+        return [value]
+    if all(isinstance(item, str) for item in value):
+        return list(value)
+    raise InvalidRequest(f"{provider} embedding models take text, not token ids.", param="input")
+
+
+def _base64_floats(values: list[float]) -> str:
+    """OpenAI's `encoding_format: base64`: the vector as little-endian float32, base64."""
+    return base64.b64encode(struct.pack(f"<{len(values)}f", *values)).decode()
 
 
 async def _encode_stream(response: Any, usage: Usage, keep_usage_chunk: bool, provider: str,
@@ -206,7 +275,10 @@ def _map_error(exc: Exception, provider: str, secrets: tuple[str, ...]) -> Gatew
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or type(exc).__name__ == "Timeout":
         return UpstreamTimeout(f"{provider} did not answer in time.")
     if isinstance(status, int) and status >= 400:
-        headers = getattr(getattr(exc, "response", None), "headers", None) or {}
+        # LiteLLM keeps the provider's headers in `litellm_response_headers` (chat); its own
+        # `response` is often a stand-in without them. Vertex embedding errors carry neither.
+        headers = (getattr(exc, "litellm_response_headers", None)
+                   or getattr(getattr(exc, "response", None), "headers", None) or {})
         return from_upstream(status, message, retry_after=headers.get("retry-after"),
                              provider=provider, secrets=secrets)
     log.warning("%s call failed: %s", provider, type(exc).__name__)

@@ -2,7 +2,10 @@
 
 Pass-through: the request body is forwarded with only `model` (and, for streams, usage
 reporting) adjusted; the response body is relayed byte for byte. Streams are split on SSE event
-boundaries only to spot the usage chunk, never decoded and re-encoded.
+boundaries only to spot the usage chunk, never decoded and re-encoded. Every operation takes the
+same path on the same surface (`embeddings`, `images/generations`, `audio/speech`,
+`audio/transcriptions`, `audio/translations`); speech is relayed chunk by chunk with the
+provider's content type, and transcription uploads are forwarded as multipart.
 
 Surfaces (catalog `parameters.surface`):
   deployments  {api_base}/openai/deployments/{code}/chat/completions?api-version=...  (Azure)
@@ -24,7 +27,7 @@ from ..catalog import ModelDocument, Operation
 from ..config import Settings
 from ..errors import UpstreamError, UpstreamTimeout, from_upstream, upstream_message
 from . import http
-from .base import Completion, CompletionStream, Usage
+from .base import AudioStream, Completion, CompletionStream, Upload, Usage
 
 
 class OpenAIWireParams(BaseModel):
@@ -46,7 +49,8 @@ class Target:
 
 class OpenAIWireAdapter:
     name = "Azure OpenAI"
-    operations = frozenset({Operation.CHAT})
+    operations = frozenset({Operation.CHAT, Operation.EMBEDDINGS, Operation.IMAGES,
+                            Operation.AUDIO_TTS, Operation.AUDIO_STT})
 
     def __init__(self, settings: Settings):
         self._settings = settings
@@ -78,12 +82,14 @@ class OpenAIWireAdapter:
                 headers["api-key"] = p.api_key
         return Target(url_base, query, doc.code, headers)
 
-    async def _post(self, target: Target, path: str, payload: bytes,
-                    secrets: tuple[str, ...]) -> aiohttp.ClientResponse:
+    async def _post(self, target: Target, path: str, payload: bytes | aiohttp.FormData,
+                    secrets: tuple[str, ...],
+                    headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
         url = f"{target.url_base}/{path}{target.query}"
         try:
-            resp = await http.session(self._settings).post(url, data=payload, headers=target.headers,
-                                                           timeout=http.call_timeout())
+            resp = await http.session(self._settings).post(
+                url, data=payload, headers=target.headers if headers is None else headers,
+                timeout=http.call_timeout())
         except asyncio.TimeoutError:
             raise UpstreamTimeout(f"{self.name} did not answer in time.") from None
         except aiohttp.ClientError as exc:
@@ -126,6 +132,107 @@ class OpenAIWireAdapter:
         async def close() -> None:
             resp.close()
         return CompletionStream(relay_sse(resp, usage, client_wants_usage, self.name), usage, close)
+
+
+    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+        try:
+            return await resp.read()
+        except asyncio.TimeoutError:
+            raise UpstreamTimeout(f"{self.name} did not finish answering in time.") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamError(f"The answer from {self.name} broke off: {type(exc).__name__}.",
+                                code="upstream_stream_interrupted") from None
+        finally:
+            resp.release()
+
+    async def _post_json(self, target: Target, path: str, body: dict[str, Any],
+                         secrets: tuple[str, ...]) -> tuple[bytes, dict[str, Any]]:
+        body["model"] = target.model
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        raw = await self._read(await self._post(target, path, payload, secrets))
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise UpstreamError(f"{self.name} answered with a body that is not JSON.") from None
+        if not isinstance(data, dict):
+            raise UpstreamError(f"{self.name} answered with an unexpected JSON body.")
+        return raw, data
+
+    async def embeddings(self, target: Target, body: dict[str, Any],
+                         secrets: tuple[str, ...]) -> Completion:
+        raw, data = await self._post_json(target, "embeddings", body, secrets)
+        return Completion(raw, Usage.from_openai(data.get("usage")))
+
+    async def image_generation(self, target: Target, body: dict[str, Any],
+                               secrets: tuple[str, ...]) -> Completion:
+        raw, data = await self._post_json(target, "images/generations", body, secrets)
+        usage = image_usage(data.get("usage"))           # gpt-image-* reports tokens
+        usage.images = len(data.get("data") or [])
+        return Completion(raw, usage)
+
+    async def speech(self, target: Target, body: dict[str, Any],
+                     secrets: tuple[str, ...]) -> AudioStream:
+        body["model"] = target.model
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        resp = await self._post(target, "audio/speech", payload, secrets)
+        content_type = resp.headers.get("Content-Type", "application/octet-stream")
+
+        async def close() -> None:
+            resp.close()
+        return AudioStream(relay_bytes(resp, self.name), content_type, Usage(), close)
+
+    async def transcription(self, target: Target, upload: Upload, fields: dict[str, Any],
+                            secrets: tuple[str, ...], translate: bool = False) -> Completion:
+        form = aiohttp.FormData()
+        form.add_field("file", upload.content, filename=upload.filename,
+                       content_type=upload.content_type)
+        form.add_field("model", target.model)
+        for name, value in fields.items():
+            for item in (value if isinstance(value, list) else [value]):
+                form.add_field(name, str(item))
+        headers = {k: v for k, v in target.headers.items() if k.lower() != "content-type"}
+        path = "audio/translations" if translate else "audio/transcriptions"
+        resp = await self._post(target, path, form, secrets, headers=headers)
+        media_type = resp.headers.get("Content-Type", "application/json").split(";")[0]
+        raw = await self._read(resp)
+        if media_type != "application/json":
+            return Completion(raw, Usage(), media_type="text/plain")
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise UpstreamError(f"{self.name} answered with a body that is not JSON.") from None
+        return Completion(raw, transcription_usage(data))
+
+
+def image_usage(data: Any) -> Usage:
+    if not isinstance(data, dict):
+        return Usage()
+    return Usage(int(data.get("input_tokens") or 0), int(data.get("output_tokens") or 0))
+
+
+def transcription_usage(data: Any) -> Usage:
+    """gpt-4o-transcribe reports tokens (`usage.type == "tokens"`), whisper-1 seconds
+    (`usage.type == "duration"`, or `duration` in verbose_json)."""
+    if not isinstance(data, dict):
+        return Usage()
+    usage = image_usage(data.get("usage"))
+    reported = data.get("usage") if isinstance(data.get("usage"), dict) else {}
+    seconds = reported.get("seconds") or data.get("duration") or 0
+    usage.audio_seconds = float(seconds) if isinstance(seconds, (int, float)) else 0.0
+    return usage
+
+
+async def relay_bytes(resp: aiohttp.ClientResponse, provider: str) -> AsyncIterator[bytes]:
+    """Yield a binary body as it arrives. A break is raised, not hidden: the client sees a
+    truncated response instead of audio that silently ends early."""
+    try:
+        async for data in resp.content.iter_any():
+            yield data
+    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+        raise UpstreamError(f"The audio stream from {provider} broke off: "
+                            f"{type(exc).__name__}.", code="upstream_stream_interrupted") from None
+    finally:
+        resp.close()
 
 
 _USAGE_MARKERS = (b'"usage":{', b'"usage": {')

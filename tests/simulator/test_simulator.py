@@ -368,6 +368,32 @@ def test_speech_is_decodable_and_transcriptions_follow_format(azure):
     assert vtt.startswith("WEBVTT\n\n00:00:00.000 --> 00:00:01.000")
 
 
+@pytest.mark.parametrize("fmt, content_type", [("mp3", "audio/mpeg"), ("opus", "audio/ogg"),
+                                               ("aac", "audio/aac"), ("flac", "audio/flac")])
+def test_speech_in_compressed_formats_decodes(azure, fmt, content_type):
+    import io
+
+    import av
+
+    audio = azure.audio.speech.create(model="tts", voice="alloy", input="one two", response_format=fmt)
+    assert audio.response.headers["content-type"] == content_type
+    with av.open(io.BytesIO(audio.content)) as container:
+        frames = list(container.decode(audio=0))
+    assert sum(f.samples for f in frames) / frames[0].sample_rate == pytest.approx(0.5, abs=0.1)
+
+
+def test_speech_streams_in_chunks_and_translations_answer(azure):
+    with azure.audio.speech.with_streaming_response.create(
+            model="tts", voice="alloy", input="a b c d e f g h", response_format="pcm") as resp:
+        chunks = list(resp.iter_bytes())
+    assert len(chunks) > 1 and sum(map(len, chunks)) == 2 * 24000 * 2
+    usage = azure.audio.transcriptions.with_raw_response.create(
+        model="whisper", file=("a.pcm", b"".join(chunks))).http_response.json()["usage"]
+    assert usage == {"type": "duration", "seconds": 1}
+    translated = azure.audio.translations.create(model="whisper", file=("a.wav", b"RIFF"))
+    assert translated.text == "[simulated] translation of 4 bytes"
+
+
 def test_vertex_embeddings_through_litellm(litellm_kwargs):
     import litellm
 
