@@ -13,6 +13,7 @@
                               [--budget AMOUNT] [--period hour|day|month]   (merged into the
                               project's limits; 0 removes one)
   python manage.py clear-limits PROJECT
+  python manage.py create-webhook-secret PROJECT        print a new whsec_ secret (shown once)
 """
 from __future__ import annotations
 
@@ -68,6 +69,10 @@ async def run(args: argparse.Namespace) -> int:
         elif args.command == "clear-limits":
             await admin.delete_limits(gw, args.project)
             print(f"cleared the limits of {args.project}")
+        elif args.command == "create-webhook-secret":
+            print(await admin.create_webhook_secret(gw, args.project))
+            print("(the project's job webhooks are signed with it from now on; it is not shown "
+                  "again)", file=sys.stderr)
         elif args.command == "usage":
             for row in await gw.store.query_usage(admin.check_project(args.project)):
                 print(json.dumps(asdict(row)))
@@ -110,6 +115,7 @@ def main() -> int:
     p.add_argument("--rpm", type=int); p.add_argument("--tpm", type=int)
     p.add_argument("--concurrent", type=int); p.add_argument("--budget", type=float)
     p.add_argument("--period", choices=["hour", "day", "month"])
+    sub.add_parser("create-webhook-secret").add_argument("project")
     args = parser.parse_args()
     prepare()
     return asyncio.run(run(args))

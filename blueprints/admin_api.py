@@ -74,3 +74,9 @@ async def admin_put_limits(req: Request) -> Response:
 @bp.route(route="admin/projects/{project}/limits", methods=["DELETE"], auth_level=ANON)
 async def admin_delete_limits(req: Request) -> Response:
     return await serve(req, admin.delete_limits)
+
+
+@bp.function_name("admin_create_webhook_secret")
+@bp.route(route="admin/projects/{project}/webhook-secret", methods=["POST"], auth_level=ANON)
+async def admin_create_webhook_secret(req: Request) -> Response:
+    return await serve(req, admin.create_webhook_secret)

@@ -3,7 +3,7 @@ and the core's host-neutral `ApiRequest`/`ApiResponse`. The local runner serves 
 functions, so this is the only HTTP adapter there is."""
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
 
@@ -41,9 +41,11 @@ def _to_response(result: ApiResponse) -> Response:
 
 
 async def serve(request: Request, handler: Handler,
-                body_limit: Callable[[Settings], int] | None = None) -> Response:
+                body_limit: Callable[[Settings], int] | None = None, **outputs: Any) -> Response:
     """Run `handler` on the request. Bodies are read up to LLMPROXY_MAX_BODY_BYTES unless the
-    endpoint sets its own `body_limit` (uploads to transcribe use LLMPROXY_MAX_AUDIO_BYTES)."""
+    endpoint sets its own `body_limit` (uploads to transcribe use LLMPROXY_MAX_AUDIO_BYTES).
+    `outputs` are the function's output-binding parameters (`func.Out`), set from the
+    handler's `ApiResponse.outputs` by the same names."""
     try:
         gateway = await get_gateway()
     except Exception as exc:    # misconfiguration or store down at startup: still an envelope
@@ -57,4 +59,7 @@ async def serve(request: Request, handler: Handler,
     api_request = ApiRequest(method=request.method, path=request.url.path,
                              headers=request.headers, query=request.query_params,
                              path_params=request.path_params, body=body)
-    return _to_response(await respond(gateway, handler, api_request))
+    result = await respond(gateway, handler, api_request)
+    for name, value in result.outputs.items():
+        outputs[name].set(value)
+    return _to_response(result)

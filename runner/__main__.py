@@ -9,6 +9,7 @@ import asyncio
 import json
 import logging
 import os
+from pathlib import Path
 
 from .environment import ROOT, has_provider_credentials, prepare
 from .simulator_process import start_simulator, use_simulator
@@ -72,6 +73,9 @@ def main() -> None:
     async def shutdown() -> None:
         await (await get_gateway()).close()
 
+    async def store():
+        return (await get_gateway()).store
+
     url = f"http://{args.host}:{args.port}"
     print(f"LLM Proxy listening on {url}  (OpenAI base_url: {url}/v1)", flush=True)
     if mode == "simulator":
@@ -79,8 +83,9 @@ def main() -> None:
               f"simulator at {os.environ['LLMPROXY_SIMULATOR_URL']}.", flush=True)
     print(f"Catalog: {catalog} ({added} model(s) added). Store: {_describe_store()}. "
           f"Admin key: {secrets_file}.", flush=True)
-    uvicorn.run(build_asgi(function_app.app, on_shutdown=shutdown), host=args.host,
-                port=args.port, log_level="warning", access_log=False,
+    hub_path = Path(os.environ["LLMPROXY_DATA_DIR"]) / "llmproxy.sqlite3"
+    uvicorn.run(build_asgi(function_app.app, hub_path, on_shutdown=shutdown, store_getter=store),
+                host=args.host, port=args.port, log_level="warning", access_log=False,
                 # No X-Forwarded-* rewriting of the client address or scheme: nothing a
                 # client can forge should change what the gateway sees.
                 proxy_headers=False, server_header=False)

@@ -1,13 +1,18 @@
-"""An ASGI app made from a FunctionApp's registered HTTP functions: no second list of routes.
+"""An ASGI app made from a FunctionApp's registered functions: no second list of routes.
 
-Each HTTP trigger's route and methods become a Starlette route whose endpoint is the user
-function itself; those functions already take a Starlette (FastAPI) request and return a Starlette
-response, exactly as the http-fastapi extension hands them over in Azure.
+Each HTTP trigger's route and methods become a Starlette route that calls the user function
+itself, as the http-fastapi extension does in Azure: the request as the trigger's parameter and,
+by name, a `func.Out` for each output binding, delivered after the function returns. Each Event
+Hub trigger is fed from the local hub (runner/local_hub.py) by a pump started with the app.
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
@@ -16,18 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from .bindings import OutputSinks
+from .functions import AppFunctions, Hosted, read_functions
+from .local_hub import HubPump, LocalHub
+from .timers import interval_of, run_timer
 
-def http_functions(app: Any) -> list[tuple[str, list[str], Any, str]]:
-    """(route, methods, user function, function name) for each HTTP-triggered function.
-    `get_functions()` may be called only once per app, so callers keep the result."""
-    found = []
-    for fn in app.get_functions():
-        trigger = fn.get_trigger()
-        if trigger is None or trigger.get_binding_name() != "httpTrigger":
-            continue
-        methods = [getattr(m, "value", str(m)) for m in (trigger.methods or [])]
-        found.append((trigger.route, methods, fn.get_user_function(), fn.get_function_name()))
-    return found
+log = logging.getLogger("runner")
+ROOT = Path(__file__).resolve().parent.parent
 
 
 async def _not_found(request: Request, exc: HTTPException) -> Response:
@@ -39,15 +39,90 @@ async def _not_found(request: Request, exc: HTTPException) -> Response:
     return Response(json.dumps(body), status_code=exc.status_code, media_type="application/json")
 
 
-def build_asgi(function_app: Any, on_shutdown: Any = None) -> Starlette:
-    routes = [Route("/" + route.lstrip("/"), endpoint=endpoint, methods=methods, name=name)
-              for route, methods, endpoint, name in http_functions(function_app)]
+def _endpoint(fn: Hosted, sinks: OutputSinks) -> Any:
+    if not fn.outputs:
+        return fn.user
+
+    async def endpoint(request: Request) -> Response:
+        outs = sinks.make(fn.outputs)
+        response = await fn.user(**{fn.trigger_param: request}, **outs)
+        try:
+            await sinks.deliver(fn.outputs, outs)     # the host writes outputs, then answers
+        except Exception as exc:                  # in Azure the invocation would fail too
+            log.error("output binding of %s failed: %s", fn.name, type(exc).__name__)
+            body = {"error": {"message": "The function's output could not be delivered; "
+                              "retry (an idempotency_key makes retries safe).",
+                              "type": "service_unavailable", "param": None,
+                              "code": "output_binding_failed"}}
+            return Response(json.dumps(body), status_code=503, media_type="application/json")
+        return response
+    return endpoint
+
+
+def _route_order(fn: Hosted) -> tuple[int, ...]:
+    """Literal segments before parameters at the same position (`async/metrics` before
+    `async/{id}`), as the Functions host's router prefers them."""
+    return tuple(1 if seg.startswith("{") else 0 for seg in fn.trigger.route.split("/"))
+
+
+def _batch_size() -> int:
+    host = json.loads((ROOT / "host.json").read_text())
+    return int(host.get("extensions", {}).get("eventHubs", {}).get("maxEventBatchSize", 100))
+
+
+def _pump(fn: Hosted, hub: LocalHub, sinks: OutputSinks) -> HubPump:
+    async def invoke(events: list) -> None:
+        outs = sinks.make(fn.outputs)
+        await fn.user(**{fn.trigger_param: events}, **outs)
+        await sinks.deliver(fn.outputs, outs)
+    return HubPump(hub, invoke, fn.retry, _batch_size())
+
+
+async def _purge_expired_jobs(store_getter: Any, every: float = 60.0) -> None:
+    """The embedded store's stand-in for Cosmos DB's TTL: reads already hide expired jobs;
+    this deletes them."""
+    while True:
+        try:
+            store = await store_getter()
+            if hasattr(store, "purge_expired_jobs"):
+                await store.purge_expired_jobs()
+        except Exception as exc:             # the next round tries again
+            log.warning("expired-job purge failed: %s", type(exc).__name__)
+        await asyncio.sleep(every)
+
+
+def _timer(fn: Hosted, sinks: OutputSinks) -> Any:
+    async def invoke(request: Any) -> None:
+        outs = sinks.make(fn.outputs)
+        await fn.user(**{fn.trigger_param: request}, **outs)
+        await sinks.deliver(fn.outputs, outs)
+    return run_timer(invoke, interval_of(fn.trigger.schedule), fn.name)
+
+
+def build_asgi(function_app: Any, hub_path: Path, on_shutdown: Any = None,
+               store_getter: Any = None) -> Starlette:
+    functions: AppFunctions = read_functions(function_app)      # get_functions(), once
+    hub = LocalHub(hub_path)
+    sinks = OutputSinks(hub, store_getter)
+    routes = [Route("/" + fn.trigger.route.lstrip("/"), endpoint=_endpoint(fn, sinks),
+                    methods=[getattr(m, "value", str(m)) for m in (fn.trigger.methods or [])],
+                    name=fn.name)
+              for fn in sorted(functions.http, key=_route_order)]
 
     @asynccontextmanager
     async def lifespan(_app: Starlette):
+        tasks = [asyncio.ensure_future(_pump(fn, hub, sinks).run()) for fn in functions.hub]
+        tasks += [asyncio.ensure_future(_timer(fn, sinks)) for fn in functions.timer]
+        if store_getter is not None:
+            tasks.append(asyncio.ensure_future(_purge_expired_jobs(store_getter)))
         yield
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if on_shutdown is not None:
             await on_shutdown()
+        hub.close()
 
     return Starlette(routes=routes, lifespan=lifespan,
                      exception_handlers={HTTPException: _not_found})

@@ -126,3 +126,12 @@ async def delete_limits(gw: Gateway, project: str) -> None:
     if not await gw.store.delete_limits(check_project(project)):
         raise NotFound(f"Project '{project}' has no limits set.", param="project")
     gw.limits.forget(project)
+
+
+async def create_webhook_secret(gw: Gateway, project: str) -> str:
+    """A new `whsec_` secret for the project's job webhooks (replacing any old one). Returned
+    once: receivers keep it; the gateway stores it to sign with."""
+    from .jobs.webhooks import new_secret
+    secret = new_secret()
+    await gw.store.set_webhook_secret(check_project(project), secret)
+    return secret

@@ -64,6 +64,18 @@ class Settings:
     cosmos_database: str = "llmproxy"         # COSMOS_DATABASE
     cosmos_create_if_missing: bool = False    # COSMOS_CREATE_IF_MISSING (off in production)
     cosmos_verify_tls: bool = True            # COSMOS_VERIFY_TLS (false only for a local endpoint)
+    # Async chat jobs (see README "Async chat jobs").
+    job_concurrency: int = 8                  # LLMPROXY_JOB_CONCURRENCY: provider calls per batch
+    job_max_retries: int = 3                  # LLMPROXY_JOB_MAX_RETRIES: after the first attempt
+    job_retry_base: float = 2.0               # LLMPROXY_JOB_RETRY_BASE_SECONDS (doubles each time)
+    job_max_retry_after: float = 60.0         # LLMPROXY_JOB_MAX_RETRY_AFTER_SECONDS
+    job_lease: float = 300.0                  # LLMPROXY_JOB_LEASE_SECONDS: one attempt's claim
+    job_default_ttl_hours: int = 24           # LLMPROXY_JOB_DEFAULT_TTL_HOURS
+    job_requeue_after: float = 900.0          # LLMPROXY_JOB_REQUEUE_AFTER_SECONDS
+    webhook_max_attempts: int = 5             # LLMPROXY_WEBHOOK_MAX_ATTEMPTS
+    webhook_retry_base: float = 1.0           # LLMPROXY_WEBHOOK_RETRY_BASE_SECONDS
+    webhook_timeout: float = 10.0             # LLMPROXY_WEBHOOK_TIMEOUT_SECONDS
+    webhook_allow_hosts: tuple[str, ...] = () # LLMPROXY_WEBHOOK_ALLOW_HOSTS (comma-separated)
     values: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -88,6 +100,19 @@ class Settings:
             cosmos_database=env.get("COSMOS_DATABASE", "") or "llmproxy",
             cosmos_create_if_missing=_bool(env, "COSMOS_CREATE_IF_MISSING", False),
             cosmos_verify_tls=_bool(env, "COSMOS_VERIFY_TLS", True),
+            job_concurrency=_int(env, "LLMPROXY_JOB_CONCURRENCY", 8),
+            job_max_retries=_int(env, "LLMPROXY_JOB_MAX_RETRIES", 3),
+            job_retry_base=_float(env, "LLMPROXY_JOB_RETRY_BASE_SECONDS", 2.0),
+            job_max_retry_after=_float(env, "LLMPROXY_JOB_MAX_RETRY_AFTER_SECONDS", 60.0),
+            job_lease=_float(env, "LLMPROXY_JOB_LEASE_SECONDS", 300.0),
+            job_default_ttl_hours=_int(env, "LLMPROXY_JOB_DEFAULT_TTL_HOURS", 24),
+            job_requeue_after=_float(env, "LLMPROXY_JOB_REQUEUE_AFTER_SECONDS", 900.0),
+            webhook_max_attempts=_int(env, "LLMPROXY_WEBHOOK_MAX_ATTEMPTS", 5),
+            webhook_retry_base=_float(env, "LLMPROXY_WEBHOOK_RETRY_BASE_SECONDS", 1.0),
+            webhook_timeout=_float(env, "LLMPROXY_WEBHOOK_TIMEOUT_SECONDS", 10.0),
+            webhook_allow_hosts=tuple(h.strip().lower() for h in
+                                      env.get("LLMPROXY_WEBHOOK_ALLOW_HOSTS", "").split(",")
+                                      if h.strip()),
             values=env,
         )
 

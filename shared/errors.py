@@ -102,6 +102,7 @@ _SECRET_PATTERNS = [
     re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(-----END [A-Z ]*PRIVATE KEY-----|$)", re.S),
     re.compile(r"\bya29\.[A-Za-z0-9._-]+"),
     re.compile(r"\bllmp-[A-Za-z0-9]{8,}"),
+    re.compile(r"\bwhsec_[A-Za-z0-9+/=]{8,}"),
 ]
 _MAX_UPSTREAM_MESSAGE = 500
 

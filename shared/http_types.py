@@ -42,7 +42,12 @@ class ApiResponse:
     stream: AsyncIterator[bytes] | None = None
     media_type: str = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
+    # Values for the function's output bindings, by binding name (e.g. an Event Hub event). The
+    # Functions layer sets them on its `func.Out` parameters; like the host, only on success.
+    outputs: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> "ApiResponse":
-        return cls(status=status, body=json.dumps(data).encode(), headers=dict(headers or {}))
+    def json(cls, data: Any, status: int = 200, headers: dict[str, str] | None = None,
+             outputs: dict[str, Any] | None = None) -> "ApiResponse":
+        return cls(status=status, body=json.dumps(data).encode(), headers=dict(headers or {}),
+                   outputs=dict(outputs or {}))

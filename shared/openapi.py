@@ -18,6 +18,15 @@ from .limits import ProjectLimits
 OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
     ("chat_completions", "post", "/v1/chat/completions", "project", "ChatCompletionRequest",
      "Create a chat completion; with `stream: true`, server-sent events"),
+    ("submit_chat_job", "post", "/v1/chat/completions/async", "project", "ChatJobRequest",
+     "Queue a chat completion as an async job (202)"),
+    ("list_chat_jobs", "get", "/v1/chat/completions/async", "project", None,
+     "The project's jobs, newest first"),
+    ("chat_job_metrics", "get", "/v1/chat/completions/async/metrics", "project", None,
+     "Counts and timings of the project's jobs"),
+    ("get_chat_job", "get", "/v1/chat/completions/async/{id}", "project", None, "One job"),
+    ("cancel_chat_job", "delete", "/v1/chat/completions/async/{id}", "project", None,
+     "Cancel a job that has not finished"),
     ("list_models", "get", "/v1/models", "project", None, "Models the caller's project may use"),
     ("get_model", "get", "/v1/models/{id}", "project", None, "One model"),
     ("embeddings", "post", "/v1/embeddings", "project", "EmbeddingsRequest", "Create embeddings"),
@@ -43,6 +52,8 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
      "A project's keys (never the keys themselves)"),
     ("admin_revoke_key", "delete", "/admin/keys/{key_id}", "admin", None, "Revoke a key"),
     ("admin_usage", "get", "/admin/usage", "admin", None, "Usage rows and totals"),
+    ("admin_create_webhook_secret", "post", "/admin/projects/{project}/webhook-secret", "admin",
+     None, "A new webhook signing secret for the project's jobs (returned once)"),
     ("admin_get_limits", "get", "/admin/projects/{project}/limits", "admin", None,
      "A project's limits and budget"),
     ("admin_put_limits", "put", "/admin/projects/{project}/limits", "admin", "ProjectLimits",
@@ -53,7 +64,8 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
 
 _MULTIPART = {"TranscriptionRequest"}
 _QUERY = {"admin_usage": [("project", True), ("since", False), ("until", False),
-                          ("limit", False)]}
+                          ("limit", False)],
+          "list_chat_jobs": [("status", False), ("limit", False), ("after", False)]}
 
 _MESSAGE = {"type": "object", "required": ["role"], "additionalProperties": True,
             "properties": {"role": {"type": "string"},
@@ -111,6 +123,16 @@ _HAND_WRITTEN: dict[str, Any] = {
             "temperature": {"type": "number"},
             "timestamp_granularities[]": {"type": "array",
                                           "items": {"enum": ["word", "segment"]}}}},
+    "ChatJobRequest": {
+        "allOf": [{"$ref": "#/components/schemas/ChatCompletionRequest"}],
+        "type": "object", "required": ["model", "messages"], "additionalProperties": True,
+        "properties": {
+            "model": {"type": "string"},
+            "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
+            "priority": {"type": "integer", "minimum": 1, "maximum": 10},
+            "ttl_hours": {"type": "integer", "minimum": 1},
+            "webhook_url": {"type": "string"}, "idempotency_key": {"type": "string"},
+            "custom_id": {"type": "string"}}},
     "KeyRequest": {"type": "object", "additionalProperties": False,
                    "properties": {"name": {"type": "string"}}},
     "Error": {

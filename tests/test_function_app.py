@@ -2,10 +2,12 @@
 from __future__ import annotations
 
 import inspect
+import json
 import subprocess
 import sys
 import typing
 
+import azure.functions as func
 import pytest
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import Response as StarletteResponse
@@ -35,7 +37,21 @@ DOCUMENTED = {
     "admin_get_limits": ("admin/projects/{project}/limits", ["GET"]),
     "admin_put_limits": ("admin/projects/{project}/limits", ["PUT"]),
     "admin_delete_limits": ("admin/projects/{project}/limits", ["DELETE"]),
+    "admin_create_webhook_secret": ("admin/projects/{project}/webhook-secret", ["POST"]),
+    "submit_chat_job": ("v1/chat/completions/async", ["POST"]),
+    "list_chat_jobs": ("v1/chat/completions/async", ["GET"]),
+    "get_chat_job": ("v1/chat/completions/async/{id}", ["GET"]),
+    "cancel_chat_job": ("v1/chat/completions/async/{id}", ["DELETE"]),
+    "chat_job_metrics": ("v1/chat/completions/async/metrics", ["GET"]),
 }
+# Non-HTTP functions: name -> (trigger type, output binding types by parameter name).
+TRIGGERED = {
+    "process_chat_jobs": ("eventHubTrigger", {"results": "cosmosDB"}),
+    "requeue_stale_jobs": ("timerTrigger", {"events": "eventHub"}),
+}
+# HTTP functions with output bindings besides the HTTP response.
+HTTP_OUTPUTS = {"submit_chat_job": {"events": "eventHub"},
+                "cancel_chat_job": {"events": "eventHub"}}
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +62,19 @@ def functions():
 
 def http(functions):
     return [f for f in functions if f.get_trigger().get_binding_name() == "httpTrigger"]
+
+
+def outputs(fn) -> dict[str, str]:
+    """Output bindings other than the HTTP response: parameter name -> binding type."""
+    return {b["name"]: b["type"] for b in map(json.loads, fn.get_raw_bindings())
+            if b["direction"] == "OUT" and b["name"] != "$return"}
+
+
+def assert_out_parameters(fn, hints, expected: dict[str, str]) -> None:
+    """Each output binding is a parameter of the same name typed `func.Out[...]`."""
+    assert outputs(fn) == expected, fn.get_function_name()
+    for name in expected:
+        assert typing.get_origin(hints[name]) is func.Out, (fn.get_function_name(), name)
 
 
 def test_every_documented_route_is_registered_and_nothing_else(functions):
@@ -65,13 +94,52 @@ def test_http_functions_follow_the_workers_rules(functions):
         assert inspect.iscoroutinefunction(user)
         hints = typing.get_type_hints(user)
         params = list(inspect.signature(user).parameters)
-        # The trigger binding's name must be a parameter, typed as the extension's Request.
-        assert params == [trigger.name] == ["req"], fn.get_function_name()
+        # The trigger binding's name must be the first parameter, typed as the extension's
+        # Request; any other parameter is an output binding the host passes as func.Out.
+        extra = HTTP_OUTPUTS.get(fn.get_function_name(), {})
+        assert params == [trigger.name, *extra] and trigger.name == "req", fn.get_function_name()
+        assert_out_parameters(fn, hints, extra)
         assert issubclass(hints["req"], StarletteRequest)
         assert issubclass(hints["return"], StarletteResponse)
         raw = fn.get_raw_bindings()
         assert any('"type": "httpTrigger"' in b for b in raw)
         assert any('"type": "http"' in b for b in raw)      # the return binding
+
+
+def test_non_http_functions_follow_the_workers_rules(functions):
+    found = {f.get_function_name(): f for f in functions
+             if f.get_trigger().get_binding_name() != "httpTrigger"}
+    assert set(found) == set(TRIGGERED)
+    for name, (trigger_type, expected_outputs) in TRIGGERED.items():
+        fn = found[name]
+        trigger = fn.get_trigger()
+        assert trigger.get_binding_name() == trigger_type
+        user = fn.get_user_function()
+        assert inspect.iscoroutinefunction(user)
+        hints = typing.get_type_hints(user)
+        assert list(inspect.signature(user).parameters) == [trigger.name, *expected_outputs]
+        assert_out_parameters(fn, hints, expected_outputs)
+
+
+def test_event_hub_trigger_is_a_batch_with_a_retry_policy(functions):
+    fn = next(f for f in functions if f.get_function_name() == "process_chat_jobs")
+    trigger = json.loads(next(b for b in fn.get_raw_bindings() if "eventHubTrigger" in b))
+    assert trigger["cardinality"] == "MANY"
+    # The library rejects the built-in list[...]: it must be typing.List[func.EventHubEvent].
+    hint = inspect.signature(fn.get_user_function()).parameters["events"].annotation
+    assert hint == typing.List[func.EventHubEvent]
+    retry = fn.get_settings_dict("retry_policy")
+    assert retry["strategy"] == "exponential_backoff" and int(retry["max_retry_count"]) >= 1
+    cosmos = json.loads(next(b for b in fn.get_raw_bindings() if '"cosmosDB"' in b))
+    assert cosmos["containerName"] == "job_results"
+
+
+def test_the_readme_api_table_lists_exactly_the_registered_functions():
+    import re
+    text = (ROOT / "README.md").read_text()
+    table = text.split("## API", 1)[1].split("\n\n", 2)[1]
+    names = set(re.findall(r"^\| `([a-z_]+)` \|", table, re.M))
+    assert names == set(DOCUMENTED) | set(TRIGGERED)
 
 
 def test_function_names_are_unique(functions):
@@ -80,7 +148,6 @@ def test_function_names_are_unique(functions):
 
 
 def test_host_json_has_no_route_prefix():
-    import json
     host = json.loads((ROOT / "host.json").read_text())
     assert host["extensions"]["http"]["routePrefix"] == ""
     assert host["version"] == "2.0"

@@ -91,3 +91,10 @@ async def delete_limits(gw: Gateway, req: ApiRequest) -> ApiResponse:
     await gw.keys.authenticate_admin(req.headers)
     await admin.delete_limits(gw, req.path_params["project"])
     return ApiResponse.json({"project": req.path_params["project"], "deleted": True})
+
+
+async def create_webhook_secret(gw: Gateway, req: ApiRequest) -> ApiResponse:
+    await gw.keys.authenticate_admin(req.headers)
+    project = req.path_params["project"]
+    secret = await admin.create_webhook_secret(gw, project)
+    return ApiResponse.json({"project": project, "secret": secret}, status=201)

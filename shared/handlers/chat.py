@@ -4,8 +4,10 @@ from __future__ import annotations
 from typing import Any
 
 from .. import dispatch
+from ..catalog import Operation, ResolvedModel
 from ..errors import InvalidRequest
 from ..gateway import Gateway
+from ..keys import Caller
 from ..http_types import ApiRequest, ApiResponse
 from ..providers import Completion
 from .validate import optional_bool, refuse_routing_fields, require_str
@@ -26,13 +28,28 @@ def _check_messages(body: dict[str, Any]) -> None:
                                  param=f"messages[{i}]")
 
 
-async def chat_completions(gw: Gateway, req: ApiRequest) -> ApiResponse:
-    caller = await gw.keys.authenticate(req.headers)
-    body = req.json_object()
+def check_chat_fields(body: dict[str, Any]) -> tuple[str, bool]:
+    """The request's own checks (fields, no routing fields): the model name and `stream`."""
     name = require_str(body, "model")
     _check_messages(body)
     stream = optional_bool(body, "stream")
     refuse_routing_fields(body)
+    return name, stream
+
+
+async def validate_chat_request(gw: Gateway, caller: Caller,
+                                body: dict[str, Any]) -> tuple[ResolvedModel, bool]:
+    """Everything a chat request must pass before any provider sees it: the fields, and a model
+    this project may see that offers chat and is configured. The synchronous endpoint and async
+    jobs (submitted over HTTP or by direct Event Hub producers) all check through here."""
+    name, stream = check_chat_fields(body)
+    return await dispatch.resolve(gw, caller, name, Operation.CHAT), stream
+
+
+async def chat_completions(gw: Gateway, req: ApiRequest) -> ApiResponse:
+    caller = await gw.keys.authenticate(req.headers)
+    body = req.json_object()
+    name, stream = check_chat_fields(body)
     result = await dispatch.chat(gw, caller, name, body, stream)
     if isinstance(result, Completion):
         return ApiResponse(body=result.body, headers=result.headers)

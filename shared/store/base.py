@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from ..catalog import ModelDocument
 from .concurrency import StoreConflict, Versioned
 
-__all__ = ["KeyRecord", "ModelStore", "KeyStore", "UsageStore", "Store", "StoreConflict",
-           "StoreUnavailable", "UsageRecord", "Versioned", "utcnow"]
+__all__ = ["JobStore", "KeyRecord", "ModelStore", "KeyStore", "UsageStore", "Store",
+           "StoreConflict", "StoredJob", "StoreUnavailable", "UsageRecord", "Versioned", "utcnow"]
 
 
 class StoreUnavailable(Exception):
@@ -124,7 +124,43 @@ class UsageStore(Protocol):
         """Newest first; `since` inclusive, `until` exclusive (ISO-8601 timestamps)."""
 
 
-class Store(ModelStore, KeyStore, UsageStore, CounterStore, LimitsStore, Protocol):
+@dataclass
+class StoredJob:
+    """A job document as stored, with the version token a conditional write must present."""
+    doc: dict[str, Any]
+    etag: str
+
+
+class JobStore(Protocol):
+    """Async chat jobs (documents partitioned by `project`) and what hangs off them.
+
+    Expired jobs (`expires_at` in the past; Cosmos: the item's `ttl`) are never returned.
+    """
+    async def create_job(self, doc: dict[str, Any]) -> tuple[StoredJob, bool]:
+        """Insert unless a job with this `id` exists in the project; (job, created)."""
+    async def get_job(self, project: str, job_id: str) -> StoredJob | None: ...
+    async def list_jobs(self, project: str, status: str | None, limit: int,
+                        after: tuple[str, str] | None) -> list[dict[str, Any]]:
+        """Newest first by (created_at, id); `after` is the last (created_at, id) seen."""
+    async def replace_job(self, doc: dict[str, Any], etag: str) -> str:
+        """Write if still at `etag`, else StoreConflict; returns the new etag."""
+    async def list_stale_jobs(self, sent_before: str, now: str,
+                              limit: int) -> list[StoredJob]:
+        """Live jobs of any project whose event was last sent before `sent_before` and that
+        are still `queued`, or `processing` under a lease that ran out by `now` (the sweeper
+        sends their events again: one may have been lost)."""
+    async def count_jobs(self, project: str, status: str) -> int: ...
+    async def sum_job_field(self, project: str, status: str, name: str) -> float:
+        """Sum of a numeric field over a project's jobs in one status (metrics without GROUP BY)."""
+    async def put_job_results(self, docs: list[dict[str, Any]]) -> None:
+        """Upsert finished-job output documents (the Cosmos output binding's local twin)."""
+    async def get_job_result(self, project: str, job_id: str) -> dict[str, Any] | None: ...
+    async def purge_expired_jobs(self) -> int: ...
+    async def set_webhook_secret(self, project: str, secret: str) -> None: ...
+    async def get_webhook_secret(self, project: str) -> str | None: ...
+
+
+class Store(ModelStore, KeyStore, UsageStore, JobStore, CounterStore, LimitsStore, Protocol):
     async def open(self) -> None: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...

@@ -59,6 +59,10 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("usage", "/project", expiring=True),
     ContainerSpec("counters", "/id", expiring=True),   # limits and budgets (cosmos_counters.py)
     ContainerSpec("limits", "/id"),
+    # Async chat jobs (shared/store/cosmos_jobs.py explains each).
+    ContainerSpec("jobs", "/project", expiring=True),
+    ContainerSpec("job_results", "/project", expiring=True),
+    ContainerSpec("webhook_secrets", "/id"),
 )
 
 

@@ -22,6 +22,7 @@ from typing import Any, Callable, TypeVar
 from ..catalog import ModelDocument
 from .base import (CounterResult, KeyRecord, StoreConflict, StoreUnavailable, UsageRecord,
                    Versioned, utcnow)
+from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
 
 T = TypeVar("T")
 
@@ -52,7 +53,7 @@ _KEY_COLS = [f.name for f in fields(KeyRecord)]
 _USAGE_COLS = [f.name for f in fields(UsageRecord)]
 
 
-class SqliteStore:
+class SqliteStore(SqliteJobs):
     def __init__(self, path: Path | str, *, usage_ttl_seconds: float | None = None,
                  clock: Callable[[], float] = time.time):
         self.path = Path(path)
@@ -68,7 +69,7 @@ class SqliteStore:
                                timeout=10)
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
-        conn.executescript(_SCHEMA)
+        conn.executescript(_SCHEMA + JOBS_SCHEMA)
         for table, (column, decl) in _MIGRATIONS.items():
             columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
             if column not in columns:

@@ -1,0 +1,44 @@
+"""The job worker: an Event Hub batch trigger. Finished jobs' result documents (OpenAI Batch
+output lines) go to Cosmos DB through the `cosmos_db_output` binding; job state itself is
+written by the core with conditional writes (see shared/jobs/worker.py). A timer re-sends the
+events of jobs that waited too long (shared/jobs/sweeper.py)."""
+import typing
+
+import azure.functions as func
+
+from shared.gateway import get_gateway
+from shared.jobs.events import HubEvent
+from shared.jobs.sweeper import requeue_stale
+from shared.jobs.worker import process_batch
+
+bp = func.Blueprint()
+
+
+@bp.function_name("process_chat_jobs")
+@bp.retry(strategy="exponential_backoff", max_retry_count="5",
+          minimum_interval="00:00:02", maximum_interval="00:05:00")
+@bp.event_hub_message_trigger(arg_name="events", connection="LLMPROXY_EVENT_HUB",
+                              event_hub_name="%LLMPROXY_EVENT_HUB_NAME%",
+                              cardinality=func.Cardinality.MANY,
+                              consumer_group="$Default")
+@bp.cosmos_db_output(arg_name="results", connection="COSMOS",
+                     database_name="%COSMOS_DATABASE%", container_name="job_results",
+                     create_if_not_exists=False)
+async def process_chat_jobs(events: typing.List[func.EventHubEvent],
+                            results: func.Out[func.DocumentList]) -> None:
+    batch = [HubEvent(body=e.get_body(), sequence_number=e.sequence_number,
+                      partition_key=e.partition_key, enqueued_time=e.enqueued_time)
+             for e in events]
+    finished = await process_batch(await get_gateway(), batch)
+    if finished:
+        results.set(func.DocumentList([func.Document.from_dict(d) for d in finished]))
+
+
+@bp.function_name("requeue_stale_jobs")
+@bp.timer_trigger(arg_name="timer", schedule="0 */5 * * * *", use_monitor=True)
+@bp.event_hub_output(arg_name="events", connection="LLMPROXY_EVENT_HUB",
+                     event_hub_name="%LLMPROXY_EVENT_HUB_NAME%")
+async def requeue_stale_jobs(timer: func.TimerRequest, events: func.Out[typing.List[str]]) -> None:
+    found = await requeue_stale(await get_gateway())
+    if found:
+        events.set(found)

@@ -1,0 +1,69 @@
+"""What travels on the Event Hub.
+
+Two shapes, told apart by their fields:
+
+* a job reference, sent by the HTTP API after it stored the job:
+  `{"execution_id": "job_...", "project": "alpha", "priority": 5}`
+* an OpenAI Batch input line from a direct producer, plus the project it bills to:
+  `{"custom_id": "r1", "method": "POST", "url": "/v1/chat/completions", "body": {...},
+    "project": "alpha", "priority": 5, "webhook_url": "https://...", "ttl_hours": 24}`
+  (`priority`, `webhook_url`, `ttl_hours`, `idempotency_key` optional; `custom_id` is the
+  idempotency key unless `idempotency_key` is given).
+
+Anything else is malformed and becomes a failed job saying why.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+BATCH_URL = "/v1/chat/completions"
+
+
+@dataclass
+class HubEvent:
+    """The host-neutral form of one delivered event (the blueprint converts func.EventHubEvent)."""
+    body: bytes
+    sequence_number: int | None = None
+    partition_key: str | None = None
+    enqueued_time: datetime | None = None
+
+
+@dataclass
+class Parsed:
+    kind: str                           # "reference" | "line" | "malformed"
+    priority: int = 5
+    data: dict[str, Any] = field(default_factory=dict)
+    problem: str = ""
+    fingerprint: str = ""               # identifies a malformed event across redeliveries
+
+
+def reference(doc: dict[str, Any]) -> str:
+    return json.dumps({"execution_id": doc["id"], "project": doc["project"],
+                       "priority": doc["priority"]})
+
+
+def _priority(data: dict[str, Any]) -> int:
+    value = data.get("priority", 5)
+    return value if isinstance(value, int) and not isinstance(value, bool) else 5
+
+
+def parse(event: HubEvent) -> Parsed:
+    fingerprint = hashlib.sha256(event.body).hexdigest()[:32]
+    try:
+        data = json.loads(event.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        return Parsed("malformed", problem=f"the event is not JSON ({exc})",
+                      fingerprint=fingerprint)
+    if not isinstance(data, dict):
+        return Parsed("malformed", problem="the event must be a JSON object",
+                      fingerprint=fingerprint)
+    if "execution_id" in data:
+        if isinstance(data.get("execution_id"), str) and isinstance(data.get("project"), str):
+            return Parsed("reference", _priority(data), data)
+        return Parsed("malformed", data=data, fingerprint=fingerprint,
+                      problem="a job reference needs string 'execution_id' and 'project'")
+    return Parsed("line", _priority(data), data, fingerprint=fingerprint)
