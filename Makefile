@@ -6,7 +6,7 @@ VENV ?= .venv
 PORT ?= 7071
 BIN := $(VENV)/bin
 
-.PHONY: run test clean lock
+.PHONY: run test bench clean lock
 
 # Installs exactly the hash-locked set (requirements-dev.lock includes the runtime lock's pins):
 # a package whose file does not match its recorded hash is refused.
@@ -32,6 +32,15 @@ node_modules/.installed: package.json package-lock.json
 
 test: $(BIN)/.installed node_modules/.installed
 	$(BIN)/python -m pytest
+
+# The side-by-side benchmark (README, Performance): not a test, CI does not run it. Installs
+# LiteLLM's proxy into bench/.venv-litellm on first use.
+$(BIN)/.bench-installed: $(BIN)/.installed bench/requirements.txt
+	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
+	touch $@
+
+bench: $(BIN)/.bench-installed
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .data .pytest_cache node_modules

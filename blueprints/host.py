@@ -56,7 +56,7 @@ async def serve(request: Request, handler: Handler,
             await _read_body(request, limit)
     except (InvalidRequest, PayloadTooLarge) as err:
         return _to_response(error_response(err))
-    api_request = ApiRequest(method=request.method, path=request.url.path,
+    api_request = ApiRequest(method=request.method, path=request.scope["path"],
                              headers=request.headers, query=request.query_params,
                              path_params=request.path_params, body=body)
     result = await respond(gateway, handler, api_request)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
 from pathlib import Path
 
 from .environment import ROOT, has_provider_credentials, prepare
-from .simulator_process import start_simulator, use_simulator
+from .simulator_process import start_simulator, stop_simulators, use_simulator
 
 
 async def _seed_catalog(path) -> int:
@@ -30,6 +31,21 @@ async def _seed_catalog(path) -> int:
     finally:
         await gateway.close()
     return added
+
+
+def server_options() -> dict:
+    """uvicorn's fast paths, named rather than left to "auto" so a missing package is seen:
+    httptools and uvloop (requirements-dev.txt) where importable. No proxy-headers middleware:
+    the runner listens on localhost, nothing sits in front of it."""
+    options: dict = {"proxy_headers": False, "server_header": False}
+    for name, package in (("http", "httptools"), ("loop", "uvloop")):
+        try:
+            __import__(package)
+            options[name] = package
+        except ImportError:
+            logging.getLogger("llmproxy.runner").warning(
+                "%s is not installed; the local runner uses a slower default", package)
+    return options
 
 
 def _describe_store() -> str:
@@ -62,7 +78,7 @@ def main() -> None:
         use_simulator(start_simulator())
         mode, catalog = "simulator", ROOT / "catalog" / "simulator.json"
     if args.catalog:
-        catalog = args.catalog
+        catalog = Path(args.catalog)
     added = asyncio.run(_seed_catalog(catalog)) if str(catalog) != "none" else 0
 
     import uvicorn
@@ -71,7 +87,10 @@ def main() -> None:
     from shared.gateway import get_gateway
 
     async def shutdown() -> None:
-        await (await get_gateway()).close()
+        try:
+            await (await get_gateway()).close()
+        finally:
+            stop_simulators()
 
     async def store():
         return (await get_gateway()).store
@@ -84,11 +103,14 @@ def main() -> None:
     print(f"Catalog: {catalog} ({added} model(s) added). Store: {_describe_store()}. "
           f"Admin key: {secrets_file}.", flush=True)
     hub_path = Path(os.environ["LLMPROXY_DATA_DIR"]) / "llmproxy.sqlite3"
-    uvicorn.run(build_asgi(function_app.app, hub_path, on_shutdown=shutdown, store_getter=store),
-                host=args.host, port=args.port, log_level="warning", access_log=False,
-                # No X-Forwarded-* rewriting of the client address or scheme: nothing a
-                # client can forge should change what the gateway sees.
-                proxy_headers=False, server_header=False)
+    app = build_asgi(function_app.app, hub_path, on_shutdown=shutdown, store_getter=store)
+    # Everything loaded so far (modules, the catalog, pydantic and FastAPI internals) lives as
+    # long as the process. Frozen, the collector's full passes stop walking it: under load
+    # those passes took ~30 ms each, every few seconds, straight into the latency tail.
+    gc.collect()
+    gc.freeze()
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False,
+                **server_options())
 
 
 if __name__ == "__main__":

@@ -15,28 +15,18 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from .bindings import OutputSinks
+from .dispatch import FunctionsASGI
 from .functions import AppFunctions, Hosted, read_functions
 from .local_hub import HubPump, LocalHub
 from .timers import interval_of, run_timer
 
 log = logging.getLogger("runner")
 ROOT = Path(__file__).resolve().parent.parent
-
-
-async def _not_found(request: Request, exc: HTTPException) -> Response:
-    kind = "not_found" if exc.status_code == 404 else "method_not_allowed"
-    message = (f"No route {request.method} {request.url.path}." if exc.status_code == 404
-               else f"Method {request.method} is not allowed on {request.url.path}.")
-    body = {"error": {"message": message, "type": "invalid_request_error", "param": None,
-                      "code": kind}}
-    return Response(json.dumps(body), status_code=exc.status_code, media_type="application/json")
 
 
 def _endpoint(fn: Hosted, sinks: OutputSinks) -> Any:
@@ -100,7 +90,7 @@ def _timer(fn: Hosted, sinks: OutputSinks) -> Any:
 
 
 def build_asgi(function_app: Any, hub_path: Path, on_shutdown: Any = None,
-               store_getter: Any = None) -> Starlette:
+               store_getter: Any = None) -> FunctionsASGI:
     functions: AppFunctions = read_functions(function_app)      # get_functions(), once
     hub = LocalHub(hub_path)
     sinks = OutputSinks(hub, store_getter)
@@ -110,7 +100,7 @@ def build_asgi(function_app: Any, hub_path: Path, on_shutdown: Any = None,
               for fn in sorted(functions.http, key=_route_order)]
 
     @asynccontextmanager
-    async def lifespan(_app: Starlette):
+    async def lifespan():
         tasks = [asyncio.ensure_future(_pump(fn, hub, sinks).run()) for fn in functions.hub]
         tasks += [asyncio.ensure_future(_timer(fn, sinks)) for fn in functions.timer]
         if store_getter is not None:
@@ -124,5 +114,4 @@ def build_asgi(function_app: Any, hub_path: Path, on_shutdown: Any = None,
             await on_shutdown()
         hub.close()
 
-    return Starlette(routes=routes, lifespan=lifespan,
-                     exception_handlers={HTTPException: _not_found})
+    return FunctionsASGI(routes, lifespan)

@@ -13,6 +13,7 @@ import urllib.request
 from .environment import ROOT
 
 SIM_AZURE_KEY = "sim-azure-key"
+_children: list[subprocess.Popen] = []
 
 
 def free_port() -> int:
@@ -26,12 +27,28 @@ def start_simulator(port: int | None = None) -> str:
     proc = subprocess.Popen([sys.executable, "-m", "simulator", "--host", "127.0.0.1",
                              "--port", str(port), "--api-key", SIM_AZURE_KEY],
                             cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    atexit.register(proc.terminate)
+    if not _children:
+        atexit.register(stop_simulators)
+    _children.append(proc)
     line = proc.stdout.readline() if proc.stdout else ""
     if "listening" not in line:
         proc.terminate()
         raise RuntimeError("the provider simulator did not start")
     return f"http://127.0.0.1:{port}"
+
+
+def stop_simulators() -> None:
+    """Stop the simulators this process started. The runner's shutdown calls it: uvicorn
+    re-raises SIGTERM/SIGINT after its graceful shutdown, so atexit handlers never run then and
+    the child would outlive the runner."""
+    while _children:
+        proc = _children.pop()
+        if proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
 
 
 def wait_until_up(url: str, timeout: float = 15.0) -> None:

@@ -74,8 +74,8 @@ async def _apply_fault(request: web.Request, fault: Fault, flavor: str) -> web.S
     if fault.status:
         headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
         return error_response(flavor, fault.status, body=fault.body, headers=headers)
-    if fault.cut_after_chunks is not None:
-        request[FAULT_KEY] = fault  # the stream writer enforces it
+    if fault.cut_after_chunks is not None or fault.chunk_interval_ms:
+        request[FAULT_KEY] = fault  # the stream writer enforces both
     return None
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-_FIELDS = {"match", "status", "retry_after", "latency_ms", "cut_after_chunks", "hang", "count", "body"}
+_FIELDS = {"match", "status", "retry_after", "latency_ms", "cut_after_chunks", "chunk_interval_ms",
+           "hang", "count", "body"}
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Fault:
     retry_after: float | None = None  # Retry-After header on the error answer
     latency_ms: int = 0  # wait this long before answering (or before the error)
     cut_after_chunks: int | None = None  # abort a stream's TCP connection after N events
+    chunk_interval_ms: int = 0  # pause between stream events (a model generating at a pace)
     hang: bool = False  # never answer (until the client goes away)
     count: int = 1
     body: dict[str, Any] | None = None  # custom error JSON for `status`

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -20,6 +21,7 @@ class EventStream:
         self._request = request
         fault = request.get(FAULT_KEY)
         self._cut_after = fault.cut_after_chunks if fault is not None else None
+        self._interval = (fault.chunk_interval_ms / 1000) if fault is not None else 0.0
         self._sent = 0
         self.response = web.StreamResponse(
             headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache"}
@@ -37,6 +39,8 @@ class EventStream:
             if self._request.transport is not None:
                 self._request.transport.abort()
             raise StreamCut()
+        if self._interval and self._sent:
+            await asyncio.sleep(self._interval)
         payload = data if isinstance(data, str) else json.dumps(data, separators=(",", ":"))
         prefix = f"event: {event}\n" if event else ""
         await self.response.write(f"{prefix}data: {payload}\n\n".encode())

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
+import httpx
 import openai
 import pytest
 
@@ -28,6 +30,24 @@ def quickstart(tmp_path_factory, logs_dir):
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_the_runners_own_simulator_stops_with_it(tmp_path, logs_dir):
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LLMPROXY_", "AZURE_OPENAI_", "VERTEX_", "SIMULATOR_"))}
+    env["LLMPROXY_DATA_DIR"] = str(tmp_path)
+    port = free_port()
+    log = logs_dir / "quickstart-stop.log"
+    proc = start(["-m", "runner", "--port", str(port)], env, log)
+    try:
+        wait_for(f"http://127.0.0.1:{port}/health", proc, log)
+        simulator = re.search(r"simulator at (http://[0-9.]+:[0-9]+)", log.read_text()).group(1)
+        assert httpx.get(simulator + "/_sim/health", timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(15)
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(simulator + "/_sim/health", timeout=5)
 
 
 def manage(env, *args) -> subprocess.CompletedProcess:

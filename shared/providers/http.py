@@ -24,7 +24,10 @@ def session(settings: Settings) -> aiohttp.ClientSession:
                                         sock_connect=settings.connect_timeout)
         # auto_decompress stays on; we never ask for compressed bodies (no Accept-Encoding
         # beyond identity) so streamed bytes are relayed exactly as received.
+        # No cookie jar: a provider's cookies must never carry over to another tenant's call,
+        # and parsing Set-Cookie on every response is wasted work on the hot path.
         current = aiohttp.ClientSession(connector=connector, timeout=timeout,
+                                        cookie_jar=aiohttp.DummyCookieJar(),
                                         skip_auto_headers=("User-Agent",),
                                         headers={"User-Agent": "llm-proxy",
                                                  "Accept-Encoding": "identity"})

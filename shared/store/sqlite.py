@@ -51,6 +51,9 @@ CREATE INDEX IF NOT EXISTS usage_expiry ON usage (expires_at);
 """
 _KEY_COLS = [f.name for f in fields(KeyRecord)]
 _USAGE_COLS = [f.name for f in fields(UsageRecord)]
+_INSERT_USAGE = (f"INSERT OR IGNORE INTO usage ({', '.join(_USAGE_COLS)}, expires_at) SELECT "
+                 + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_USAGE_COLS)))
+                 + ", ? FROM json_each(?)")
 
 
 class SqliteStore(SqliteJobs):
@@ -175,19 +178,21 @@ class SqliteStore(SqliteJobs):
 
     # -- usage ----------------------------------------------------------------------------
     async def record_usage(self, rows: list[UsageRecord]) -> None:
+        """One statement per batch: the rows go in as a single JSON array that SQLite unpacks
+        itself (json_each), so the worker thread binds one parameter and runs one step with the
+        GIL released, instead of re-taking the GIL row by row from the serving thread (which
+        cost a fifth of the gateway's CPU and most of its p99 under load)."""
         if not rows:
             return
-        sql = (f"INSERT OR IGNORE INTO usage ({', '.join(_USAGE_COLS)}, expires_at) "
-               f"VALUES ({', '.join('?' * (len(_USAGE_COLS) + 1))})")
+        payload = json.dumps([[getattr(r, col) for col in _USAGE_COLS] for r in rows])
         now = self._clock()
         expires_at = now + self._usage_ttl if self._usage_ttl else None
-        values = [(*astuple(r), expires_at) for r in rows]
 
         def insert(c: sqlite3.Connection) -> None:
             c.execute("BEGIN")
             try:
                 c.execute("DELETE FROM usage WHERE expires_at <= ?", (now,))
-                c.executemany(sql, values)
+                c.execute(_INSERT_USAGE, (expires_at, payload))
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")

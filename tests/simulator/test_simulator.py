@@ -211,6 +211,15 @@ def test_fault_cuts_stream(azure, sim):
     assert len(received) == 3
 
 
+def test_fault_paces_stream_events(azure, sim):
+    sim.post("/_sim/faults", json={"match": "dep-paced", "chunk_interval_ms": 60})
+    started = time.monotonic()
+    chunks = list(azure.chat.completions.create(model="dep-paced", messages=ask("a b c"), stream=True))
+    # role chunk, "[simulated]", a, b, c, finish chunk: five pauses between six events
+    assert "".join(c.choices[0].delta.content or "" for c in chunks) == "[simulated] a b c"
+    assert time.monotonic() - started >= 5 * 0.06
+
+
 def test_fault_latency_and_hang(azure, sim):
     sim.post("/_sim/faults", json={"match": "dep-slow", "latency_ms": 400})
     started = time.monotonic()
