@@ -6,7 +6,7 @@ VENV ?= .venv
 PORT ?= 7071
 BIN := $(VENV)/bin
 
-.PHONY: run test bench clean lock
+.PHONY: run test bench clean espeak lock
 
 # Installs exactly the hash-locked set (requirements-dev.lock includes the runtime lock's pins):
 # a package whose file does not match its recorded hash is refused.
@@ -30,8 +30,13 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-test: $(BIN)/.installed node_modules/.installed
+# The realtime voice tests speak to the gateway with espeak-ng (a Debian package, not on PyPI).
+test: $(BIN)/.installed node_modules/.installed espeak
 	$(BIN)/python -m pytest
+
+espeak:
+	@command -v espeak-ng >/dev/null 2>&1 || { echo "installing espeak-ng for the voice tests"; \
+		apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null; }
 
 # The side-by-side benchmark (README, Performance): not a test, CI does not run it. Installs
 # LiteLLM's proxy into bench/.venv-litellm on first use.

@@ -67,6 +67,8 @@ def main() -> None:
         # Locally (a test server, a developer's own account) create what is missing; in Azure
         # the setting stays off and the deployment provisions the containers.
         os.environ.setdefault("COSMOS_CREATE_IF_MISSING", "true")
+    from .webpubsub import configure_local
+    local_pubsub = configure_local(args.host, args.port)
     logging.basicConfig(level=os.environ.get("LLMPROXY_LOG_LEVEL", "WARNING"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if os.environ.get("LLMPROXY_SIMULATOR_URL"):
@@ -103,7 +105,11 @@ def main() -> None:
     print(f"Catalog: {catalog} ({added} model(s) added). Store: {_describe_store()}. "
           f"Admin key: {secrets_file}.", flush=True)
     hub_path = Path(os.environ["LLMPROXY_DATA_DIR"]) / "llmproxy.sqlite3"
-    app = build_asgi(function_app.app, hub_path, on_shutdown=shutdown, store_getter=store)
+    if local_pubsub:
+        print(f"Web PubSub: local, at {local_pubsub} (clients: ws://{args.host}:{args.port}"
+              f"/client/hubs/realtime).", flush=True)
+    app = build_asgi(function_app.app, hub_path, on_shutdown=shutdown, store_getter=store,
+                     webpubsub=bool(local_pubsub))
     # Everything loaded so far (modules, the catalog, pydantic and FastAPI internals) lives as
     # long as the process. Frozen, the collector's full passes stop walking it: under load
     # those passes took ~30 ms each, every few seconds, straight into the latency tail.

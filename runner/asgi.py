@@ -3,7 +3,9 @@
 Each HTTP trigger's route and methods become a Starlette route that calls the user function
 itself, as the http-fastapi extension does in Azure: the request as the trigger's parameter and,
 by name, a `func.Out` for each output binding, delivered after the function returns. Each Event
-Hub trigger is fed from the local hub (runner/local_hub.py) by a pump started with the app.
+Hub trigger is fed from the local hub (runner/local_hub.py) by a pump started with the app. With
+`webpubsub`, the app is also a local Azure Web PubSub (runner/webpubsub.py) that calls the app's
+Web PubSub trigger functions.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 
 from .bindings import OutputSinks
 from .dispatch import FunctionsASGI
@@ -90,7 +92,7 @@ def _timer(fn: Hosted, sinks: OutputSinks) -> Any:
 
 
 def build_asgi(function_app: Any, hub_path: Path, on_shutdown: Any = None,
-               store_getter: Any = None) -> FunctionsASGI:
+               store_getter: Any = None, webpubsub: bool = False) -> FunctionsASGI:
     functions: AppFunctions = read_functions(function_app)      # get_functions(), once
     hub = LocalHub(hub_path)
     sinks = OutputSinks(hub, store_getter)
@@ -98,6 +100,12 @@ def build_asgi(function_app: Any, hub_path: Path, on_shutdown: Any = None,
                     methods=[getattr(m, "value", str(m)) for m in (fn.trigger.methods or [])],
                     name=fn.name)
               for fn in sorted(functions.http, key=_route_order)]
+    sockets: list[WebSocketRoute] = []
+    if webpubsub:              # a local Azure Web PubSub calling the app's Web PubSub triggers
+        from .webpubsub import routes as webpubsub_routes
+        extra = webpubsub_routes(functions.webpubsub)
+        sockets = [r for r in extra if isinstance(r, WebSocketRoute)]
+        routes = [r for r in extra if isinstance(r, Route)] + routes
 
     @asynccontextmanager
     async def lifespan():
@@ -114,4 +122,4 @@ def build_asgi(function_app: Any, hub_path: Path, on_shutdown: Any = None,
             await on_shutdown()
         hub.close()
 
-    return FunctionsASGI(routes, lifespan)
+    return FunctionsASGI(routes, lifespan, websockets=sockets)

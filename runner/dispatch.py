@@ -15,7 +15,7 @@ from typing import Any, AsyncContextManager, Callable
 
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Match, Route
+from starlette.routing import Match, Route, WebSocketRoute
 
 log = logging.getLogger("runner")
 
@@ -35,8 +35,10 @@ def _route_error(scope: dict, status: int) -> Response:
 
 class FunctionsASGI:
     def __init__(self, routes: list[Route],
-                 lifespan: Callable[[], AsyncContextManager[None]] | None = None):
+                 lifespan: Callable[[], AsyncContextManager[None]] | None = None,
+                 websockets: list[WebSocketRoute] | None = None):
         self.routes = routes
+        self.websockets = websockets or []       # the local Web PubSub's client endpoint
         self._static: dict[tuple[str, str], Route] = {}
         for route in routes:
             if not route.param_convertors:
@@ -49,6 +51,17 @@ class FunctionsASGI:
             await self._http(scope, receive, send)
         elif scope["type"] == "lifespan":
             await self._run_lifespan(receive, send)
+        elif scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+
+    async def _websocket(self, scope: dict, receive: Any, send: Any) -> None:
+        for route in self.websockets:
+            match, child = route.matches(scope)
+            if match is Match.FULL:
+                scope.update(child)
+                await route.handle(scope, receive, send)
+                return
+        await send({"type": "websocket.close", "code": 1008})     # refused: HTTP 403
 
     def _match(self, scope: dict) -> tuple[Route | None, dict, int]:
         static = self._static.get((scope["method"], scope["path"]))

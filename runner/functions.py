@@ -1,5 +1,5 @@
 """The FunctionApp's registered functions, read once (`get_functions()` may be called only once
-per app) and sorted into what the local runner hosts: HTTP functions and Event Hub triggers, each
+per app) and sorted into what the local runner hosts: HTTP functions, Event Hub, timer and Web PubSub triggers, each
 with the output bindings the runner must supply as `func.Out` parameters."""
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from typing import Any, Callable
 from azure.functions.decorators.core import BindingDirection
 
 HTTP_TRIGGER, HUB_TRIGGER, TIMER_TRIGGER = "httpTrigger", "eventHubTrigger", "timerTrigger"
+WEBPUBSUB_TRIGGER = "webPubSubTrigger"
 
 
 @dataclass
@@ -29,6 +30,7 @@ class AppFunctions:
     http: list[Hosted]
     hub: list[Hosted]
     timer: list[Hosted]
+    webpubsub: list[Hosted] = field(default_factory=list)
 
 
 def _outputs(fn: Any) -> dict[str, Any]:
@@ -37,15 +39,18 @@ def _outputs(fn: Any) -> dict[str, Any]:
 
 
 def read_functions(app: Any) -> AppFunctions:
-    http, hub, timer = [], [], []
+    http, hub, timer, webpubsub = [], [], [], []
     for fn in app.get_functions():
         trigger = fn.get_trigger()
         if trigger is None:
             continue
         hosted = Hosted(fn.get_function_name(), fn.get_user_function(), trigger, _outputs(fn),
                         fn.get_settings_dict("retry_policy"))
-        kind = trigger.get_binding_name()
-        if kind == HTTP_TRIGGER:
+        # Generic bindings (Web PubSub) carry their type in the binding, not a binding name.
+        kind = trigger.get_binding_name() or trigger.get_dict_repr().get("type")
+        if kind == WEBPUBSUB_TRIGGER:
+            webpubsub.append(hosted)
+        elif kind == HTTP_TRIGGER:
             http.append(hosted)
         elif kind == HUB_TRIGGER:
             hub.append(hosted)
@@ -53,4 +58,4 @@ def read_functions(app: Any) -> AppFunctions:
             timer.append(hosted)
         else:
             raise RuntimeError(f"the local runner cannot host {kind} function {hosted.name}")
-    return AppFunctions(http, hub, timer)
+    return AppFunctions(http, hub, timer, webpubsub)

@@ -76,6 +76,15 @@ class Settings:
     webhook_retry_base: float = 1.0           # LLMPROXY_WEBHOOK_RETRY_BASE_SECONDS
     webhook_timeout: float = 10.0             # LLMPROXY_WEBHOOK_TIMEOUT_SECONDS
     webhook_allow_hosts: tuple[str, ...] = () # LLMPROXY_WEBHOOK_ALLOW_HOSTS (comma-separated)
+    # Realtime voice sessions (Azure Web PubSub). The connection string is the one the
+    # Functions Web PubSub bindings read too (setting name `WebPubSubConnectionString`).
+    webpubsub_connection_string: str = field(default="", repr=False)
+    realtime_chat_model: str = ""             # LLMPROXY_REALTIME_CHAT_MODEL (default for sessions)
+    realtime_transcription_model: str = ""    # LLMPROXY_REALTIME_TRANSCRIPTION_MODEL
+    realtime_speech_model: str = ""           # LLMPROXY_REALTIME_SPEECH_MODEL
+    realtime_token_minutes: int = 5           # LLMPROXY_REALTIME_TOKEN_MINUTES: client token life
+    realtime_session_minutes: int = 30        # LLMPROXY_REALTIME_SESSION_MINUTES: session life
+    realtime_max_buffer_seconds: int = 60     # LLMPROXY_REALTIME_MAX_BUFFER_SECONDS
     values: Mapping[str, str] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -113,6 +122,13 @@ class Settings:
             webhook_allow_hosts=tuple(h.strip().lower() for h in
                                       env.get("LLMPROXY_WEBHOOK_ALLOW_HOSTS", "").split(",")
                                       if h.strip()),
+            webpubsub_connection_string=env.get("WebPubSubConnectionString", ""),
+            realtime_chat_model=env.get("LLMPROXY_REALTIME_CHAT_MODEL", ""),
+            realtime_transcription_model=env.get("LLMPROXY_REALTIME_TRANSCRIPTION_MODEL", ""),
+            realtime_speech_model=env.get("LLMPROXY_REALTIME_SPEECH_MODEL", ""),
+            realtime_token_minutes=_int(env, "LLMPROXY_REALTIME_TOKEN_MINUTES", 5),
+            realtime_session_minutes=_int(env, "LLMPROXY_REALTIME_SESSION_MINUTES", 30),
+            realtime_max_buffer_seconds=_int(env, "LLMPROXY_REALTIME_MAX_BUFFER_SECONDS", 60),
             values=env,
         )
 
@@ -126,4 +142,13 @@ class Settings:
 
     def secret_values(self) -> tuple[str, ...]:
         """Values that must never appear in a response or a log line."""
-        return tuple(v for v in (self.admin_key, self.key_pepper, self.cosmos_key) if v)
+        return tuple(v for v in (self.admin_key, self.key_pepper, self.cosmos_key,
+                                 self.webpubsub_access_key(), self.webpubsub_connection_string)
+                     if v)
+
+    def webpubsub_access_key(self) -> str:
+        for part in self.webpubsub_connection_string.split(";"):
+            name, _, value = part.partition("=")
+            if name.strip().lower() == "accesskey":
+                return value.strip()
+        return ""

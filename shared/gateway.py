@@ -14,6 +14,7 @@ from .limits import Limiter
 from .logs import install_redaction
 from .providers import Registry
 from .providers import http as provider_http
+from .realtime.pubsub import PubSub
 from .routing import Router
 from .store import Store, create_store
 from .usage import UsageRecorder
@@ -29,6 +30,7 @@ class Gateway:
         self.catalog = Catalog(self.store, settings, self.providers.for_model)
         self.keys = KeyService(self.store, settings)
         self.usage = UsageRecorder(self.store)
+        self.pubsub = PubSub(settings)
         self.router = Router()
         self.limits = Limiter(self.store, settings.limits_ttl)
         install_redaction(settings.secret_values())
@@ -59,6 +61,7 @@ class Gateway:
         await self.limits.drain()
         await self.usage.flush()
         await provider_http.close_all()
+        await self.pubsub.close()
         await self.store.close()
 
 

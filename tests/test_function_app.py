@@ -43,11 +43,26 @@ DOCUMENTED = {
     "get_chat_job": ("v1/chat/completions/async/{id}", ["GET"]),
     "cancel_chat_job": ("v1/chat/completions/async/{id}", ["DELETE"]),
     "chat_job_metrics": ("v1/chat/completions/async/metrics", ["GET"]),
+    "realtime_create_session": ("v1/realtime/sessions", ["POST"]),
+    "realtime_list_sessions": ("v1/realtime/sessions", ["GET"]),
+    "realtime_get_session": ("v1/realtime/sessions/{id}", ["GET"]),
+    "realtime_delete_session": ("v1/realtime/sessions/{id}", ["DELETE"]),
 }
 # Non-HTTP functions: name -> (trigger type, output binding types by parameter name).
 TRIGGERED = {
     "process_chat_jobs": ("eventHubTrigger", {"results": "cosmosDB"}),
     "requeue_stale_jobs": ("timerTrigger", {"events": "eventHub"}),
+    "realtime_connect": ("webPubSubTrigger", {}),
+    "realtime_connected": ("webPubSubTrigger", {}),
+    "realtime_disconnected": ("webPubSubTrigger", {}),
+    "realtime_message": ("webPubSubTrigger", {}),
+}
+# The Web PubSub triggers (generic bindings): name -> (event type, event name).
+DOCUMENTED_WEBPUBSUB = {
+    "realtime_connect": ("system", "connect"),
+    "realtime_connected": ("system", "connected"),
+    "realtime_disconnected": ("system", "disconnected"),
+    "realtime_message": ("user", "message"),
 }
 # HTTP functions with output bindings besides the HTTP response.
 HTTP_OUTPUTS = {"submit_chat_job": {"events": "eventHub"},
@@ -113,7 +128,8 @@ def test_non_http_functions_follow_the_workers_rules(functions):
     for name, (trigger_type, expected_outputs) in TRIGGERED.items():
         fn = found[name]
         trigger = fn.get_trigger()
-        assert trigger.get_binding_name() == trigger_type
+        # Generic bindings (Web PubSub) have no binding name of their own: their type says it.
+        assert (trigger.get_binding_name() or trigger.get_dict_repr()["type"]) == trigger_type
         user = fn.get_user_function()
         assert inspect.iscoroutinefunction(user)
         hints = typing.get_type_hints(user)
@@ -140,6 +156,24 @@ def test_the_readme_api_table_lists_exactly_the_registered_functions():
     table = text.split("## API", 1)[1].split("\n\n", 2)[1]
     names = set(re.findall(r"^\| `([a-z_]+)` \|", table, re.M))
     assert names == set(DOCUMENTED) | set(TRIGGERED)
+
+
+def test_webpubsub_triggers_are_generic_bindings_on_the_realtime_hub(functions):
+    found = {}
+    for fn in functions:
+        trigger = fn.get_trigger()
+        spec = trigger.get_dict_repr()
+        if spec.get("type") != "webPubSubTrigger":
+            continue
+        assert spec["hub"] == "realtime"
+        assert spec["connection"] == "WebPubSubConnectionString"
+        found[fn.get_function_name()] = (spec["eventType"], spec["eventName"])
+        user = fn.get_user_function()
+        assert inspect.iscoroutinefunction(user)
+        # The trigger payload arrives as a JSON string in the binding's parameter.
+        assert list(inspect.signature(user).parameters) == [trigger.name] == ["request"]
+        assert typing.get_type_hints(user)["request"] is str
+    assert found == DOCUMENTED_WEBPUBSUB
 
 
 def test_function_names_are_unique(functions):

@@ -9,7 +9,8 @@ import pytest
 
 from shared.catalog import ModelDocument
 from shared.config import Settings
-from shared.store import KeyRecord, StoreConflict, StoreUnavailable, UsageRecord
+from shared.store import (KeyRecord, RealtimeSession, StaleWrite, StoreConflict,
+                          StoreUnavailable, UsageRecord)
 from shared.store.concurrency import read_modify_write
 from shared.store.cosmos import CosmosStore
 from shared.store.sqlite import SqliteStore
@@ -284,3 +285,70 @@ async def test_an_unreachable_store_raises_instead_of_answering_empty(make_store
              store.create_key(key("alpha", 1))]
     results = await asyncio.gather(*calls, return_exceptions=True)   # concurrently: each waits
     assert [type(r).__name__ for r in results] == ["StoreUnavailable"] * len(calls)  # out retries
+
+
+# -- realtime sessions ------------------------------------------------------------------------
+def session(session_id: str, project: str = "p", **changes) -> RealtimeSession:
+    data = dict(id=session_id, project=project, key_id="key_1",
+                models={"chat": "m", "transcription": "t", "speech": "s"},
+                config={"voice": "alloy"}, expires_at="2027-01-01T00:00:00+00:00")
+    return RealtimeSession(**{**data, **changes})
+
+
+async def test_sessions_round_trip_and_list_active_first_per_project(store):
+    await store.create_session(session("sess_a", created_at="2026-01-01T00:00:01+00:00",
+                                       status="closed"))
+    await store.create_session(session("sess_b", created_at="2026-01-01T00:00:02+00:00"))
+    await store.create_session(session("sess_c", created_at="2026-01-01T00:00:03+00:00"))
+    await store.create_session(session("sess_x", project="q"))
+    got = await store.get_session("sess_b")
+    assert got == session("sess_b", created_at="2026-01-01T00:00:02+00:00")
+    assert await store.get_session("sess_missing") is None
+    assert [s.id for s in await store.list_sessions("p")] == ["sess_c", "sess_b", "sess_a"]
+    assert [s.id for s in await store.list_sessions("q")] == ["sess_x"]
+    with pytest.raises(StoreConflict):
+        await store.create_session(session("sess_b"))
+
+
+async def test_a_session_written_from_a_stale_copy_is_refused(store):
+    await store.create_session(session("sess_v"))
+    first, second = await store.get_session("sess_v"), await store.get_session("sess_v")
+    first.items.append({"id": "item_1"})
+    stored = await store.replace_session(first)
+    assert stored.version == 1 and (await store.get_session("sess_v")).items == [{"id": "item_1"}]
+    second.status = "closed"
+    with pytest.raises(StaleWrite):
+        await store.replace_session(second)
+    assert (await store.get_session("sess_v")).status == "created"
+
+
+async def test_concurrent_session_writers_each_retry_and_none_is_lost(store):
+    await store.create_session(session("sess_r"))
+
+    async def add(n: int) -> None:
+        for _ in range(30):
+            current = await store.get_session("sess_r")
+            current.items.append({"id": f"item_{n}"})
+            try:
+                await store.replace_session(current)
+                return
+            except StaleWrite:
+                continue
+        raise AssertionError("never won the race")
+    await asyncio.gather(*(add(n) for n in range(5)))
+    final = await store.get_session("sess_r")
+    assert sorted(i["id"] for i in final.items) == [f"item_{n}" for n in range(5)]
+    assert final.version == 5
+
+
+async def test_audio_buffers_keep_order_stay_per_session_and_chunk_large_appends(store):
+    big = bytes(range(256)) * (3 * 1024 * 1024 // 256 + 7)          # > 2 MB in one append
+    await store.append_audio("sess_1", b"first-")
+    await store.append_audio("sess_1", big)
+    await store.append_audio("sess_1", b"-last")
+    await store.append_audio("sess_2", b"other")
+    assert await store.read_audio("sess_1") == b"first-" + big + b"-last"
+    assert await store.read_audio("sess_2") == b"other"
+    await store.clear_audio("sess_1")
+    assert await store.read_audio("sess_1") == b""
+    assert await store.read_audio("sess_2") == b"other"

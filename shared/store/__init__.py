@@ -3,11 +3,11 @@ the production store."""
 from __future__ import annotations
 
 from ..config import Settings
-from .base import (KeyRecord, Store, StoreConflict, StoredJob, StoreUnavailable,
-                   UsageRecord, Versioned)
+from .base import (KeyRecord, RealtimeSession, StaleWrite, Store, StoreConflict, StoredJob,
+                   StoreUnavailable, UsageRecord, Versioned)
 
-__all__ = ["KeyRecord", "Store", "StoreConflict", "StoredJob", "StoreUnavailable",
-           "UsageRecord", "Versioned", "create_store"]
+__all__ = ["KeyRecord", "RealtimeSession", "StaleWrite", "Store", "StoreConflict", "StoredJob",
+           "StoreUnavailable", "UsageRecord", "Versioned", "create_store"]
 
 
 def create_store(settings: Settings) -> Store:

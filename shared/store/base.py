@@ -160,7 +160,57 @@ class JobStore(Protocol):
     async def get_webhook_secret(self, project: str) -> str | None: ...
 
 
-class Store(ModelStore, KeyStore, UsageStore, JobStore, CounterStore, LimitsStore, Protocol):
+@dataclass
+class RealtimeSession:
+    """A realtime voice session: its configuration, conversation and turn state.
+
+    Every Web PubSub event is its own stateless invocation, so everything a later event needs
+    lives here. `version` is bumped by every write; `replace_session` refuses a write made from a
+    stale copy (`StaleWrite`) so two invocations never silently overwrite each other.
+    The input audio buffer is stored apart, in chunks (see `SessionStore.append_audio`).
+    """
+    id: str
+    project: str
+    key_id: str
+    models: dict[str, str]                      # chat, transcription, speech -> catalog id
+    config: dict[str, Any]                      # the OpenAI session object (voice, formats, ...)
+    status: str = "created"                     # created | connected | closed
+    created_at: str = field(default_factory=lambda: utcnow().isoformat())
+    expires_at: str = ""
+    closed_at: str | None = None
+    connection_id: str | None = None
+    items: list[dict[str, Any]] = field(default_factory=list)
+    vad: dict[str, Any] = field(default_factory=dict)           # speaking, offsets, item id
+    buffer_ms: int = 0                          # audio in the input buffer
+    response: dict[str, Any] | None = None      # the response in progress (id, cancelled)
+    usage: dict[str, Any] = field(default_factory=dict)         # totals for the session
+    version: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.status != "closed"
+
+
+class StaleWrite(StoreConflict):
+    """The session changed since it was read; read it again and retry."""
+
+
+class SessionStore(Protocol):
+    async def create_session(self, session: RealtimeSession) -> None: ...
+    async def get_session(self, session_id: str) -> RealtimeSession | None: ...
+    async def list_sessions(self, project: str, limit: int = 100) -> list[RealtimeSession]: ...
+    async def replace_session(self, session: RealtimeSession) -> RealtimeSession:
+        """Write `session` if the stored version still equals `session.version`; returns the
+        stored copy (version bumped). Raises StaleWrite otherwise."""
+    # The input audio buffer (pcm16 24 kHz mono), kept as ordered chunks so no single record
+    # grows past a backend's item limit (Cosmos: 2 MB).
+    async def append_audio(self, session_id: str, pcm: bytes) -> None: ...
+    async def read_audio(self, session_id: str) -> bytes: ...
+    async def clear_audio(self, session_id: str) -> None: ...
+
+
+class Store(ModelStore, KeyStore, UsageStore, JobStore, SessionStore, CounterStore, LimitsStore,
+            Protocol):
     async def open(self) -> None: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...

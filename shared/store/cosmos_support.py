@@ -63,6 +63,8 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("jobs", "/project", expiring=True),
     ContainerSpec("job_results", "/project", expiring=True),
     ContainerSpec("webhook_secrets", "/id"),
+    ContainerSpec("rt_sessions", "/id", expiring=True),          # see cosmos_sessions.py
+    ContainerSpec("rt_audio", "/session_id", expiring=True),
 )
 
 

@@ -22,6 +22,7 @@ from typing import Any, Callable, TypeVar
 from ..catalog import ModelDocument
 from .base import (CounterResult, KeyRecord, StoreConflict, StoreUnavailable, UsageRecord,
                    Versioned, utcnow)
+from .sqlite_sessions import SESSION_SCHEMA, SqliteSessions
 from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
 
 T = TypeVar("T")
@@ -56,7 +57,7 @@ _INSERT_USAGE = (f"INSERT OR IGNORE INTO usage ({', '.join(_USAGE_COLS)}, expire
                  + ", ? FROM json_each(?)")
 
 
-class SqliteStore(SqliteJobs):
+class SqliteStore(SqliteJobs, SqliteSessions):
     def __init__(self, path: Path | str, *, usage_ttl_seconds: float | None = None,
                  clock: Callable[[], float] = time.time):
         self.path = Path(path)
@@ -78,6 +79,7 @@ class SqliteStore(SqliteJobs):
             if column not in columns:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         conn.executescript(_INDEXES)
+        conn.executescript(SESSION_SCHEMA)
         self._conn = conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:

@@ -1,0 +1,129 @@
+"""What the Web PubSub trigger functions call, one function per event.
+
+The payload is the Web PubSub Functions extension's request as JSON: `connectionContext`
+(hub, connectionId, userId, eventName, ...) plus, per event, `claims`/`query`/`subprotocols`
+(connect), `data`/`dataType` (user events) or `reason` (disconnected). The user id in a client
+token is the session's (`pubsub.user_for`); the service has already checked the token's
+signature, audience and expiry, so the user id says which session a connection belongs to.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from ..errors import GatewayError, InvalidRequest
+from ..gateway import Gateway
+from ..store import RealtimeSession
+from ..store.base import utcnow
+from . import protocol, session_api
+from .ordering import ORDER
+from .outbox import Outbox
+from .pubsub import HUB, group_for, session_of_user
+from .state import mutate
+
+log = logging.getLogger(__name__)
+
+
+def _parse(payload: Any) -> dict[str, Any]:
+    if isinstance(payload, (bytes, bytearray)):
+        payload = payload.decode()
+    data = json.loads(payload) if isinstance(payload, str) else payload
+    if not isinstance(data, dict) or not isinstance(data.get("connectionContext"), dict):
+        raise ValueError("not a Web PubSub trigger payload")
+    return data
+
+
+def _context(data: dict[str, Any]) -> tuple[str | None, str, str]:
+    ctx = data["connectionContext"]
+    return session_of_user(ctx.get("userId")), str(ctx.get("connectionId", "")), \
+        str(ctx.get("hub", ""))
+
+
+def _expired(session: RealtimeSession) -> bool:
+    return bool(session.expires_at) and datetime.fromisoformat(session.expires_at) <= utcnow()
+
+
+def _reject(message: str) -> str:
+    return json.dumps({"code": "unauthorized", "errorMessage": message})
+
+
+async def connect(gw: Gateway, payload: Any) -> str:
+    """Admit a connection only for a live session that has no connection yet."""
+    data = _parse(payload)
+    session_id, _, hub = _context(data)
+    if hub.lower() != HUB or session_id is None:
+        return _reject("This token is not a realtime session token.")
+    session = await gw.store.get_session(session_id)
+    if session is None or not session.active or _expired(session):
+        return _reject("The realtime session does not exist or has ended.")
+    if session.connection_id is not None:
+        return _reject("The realtime session already has a connection.")
+    return json.dumps({"userId": data["connectionContext"]["userId"],
+                       "groups": [group_for(session_id)], "roles": []})
+
+
+async def connected(gw: Gateway, payload: Any) -> None:
+    session_id, connection_id, _ = _context(_parse(payload))
+    if session_id is None:
+        return
+
+    def attach(s: RealtimeSession) -> bool:
+        if not s.active or s.connection_id not in (None, connection_id):
+            return False
+        s.connection_id, s.status = connection_id, "connected"
+        return True
+    session, attached = await mutate(gw.store, session_id, attach)
+    if not attached:           # another connection won the session, or it ended meanwhile
+        await gw.pubsub.close_connection(connection_id, "session not available")
+        return
+    await Outbox(gw.pubsub, connection_id).emit(
+        "session.created", session=session_api.session_object(session))
+
+
+async def disconnected(gw: Gateway, payload: Any) -> None:
+    session_id, connection_id, _ = _context(_parse(payload))
+    if session_id is None or await gw.store.get_session(session_id) is None:
+        return
+
+    def detach(s: RealtimeSession) -> None:
+        if s.connection_id == connection_id:
+            s.connection_id = None
+            session_api.close(s, "client_disconnected")
+    await mutate(gw.store, session_id, detach)
+    await gw.store.clear_audio(session_id)
+
+
+def _event_data(data: dict[str, Any]) -> Any:
+    raw = data.get("data")
+    if data.get("dataType") == "binary" and isinstance(raw, str):
+        try:
+            return base64.b64decode(raw)
+        except ValueError:
+            return raw
+    return raw
+
+
+async def message(gw: Gateway, payload: Any) -> None:
+    """One client event. Errors go back to the client as `error` events."""
+    data = _parse(payload)
+    session_id, connection_id, _ = _context(data)
+    slot = await ORDER.acquire(connection_id)        # first await: keeps arrival order
+    try:
+        session = await gw.store.get_session(session_id) if session_id else None
+        if session is None or session.connection_id not in (None, connection_id):
+            return                               # not this connection's session (any more)
+        out = Outbox(gw.pubsub, connection_id, slot)
+        if not session.active or _expired(session):
+            await out.error(InvalidRequest("The realtime session has ended.",
+                                           code="session_closed"))
+            await gw.pubsub.close_session_connections(session_id, "session ended")
+            return
+        try:
+            await protocol.handle(gw, session, _event_data(data), out)
+        except GatewayError as err:
+            await out.error(err)
+    finally:
+        slot.release()
