@@ -6,13 +6,22 @@ VENV ?= .venv
 PORT ?= 7071
 BIN := $(VENV)/bin
 
-.PHONY: run test bench clean espeak
+.PHONY: run test bench clean espeak lock
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+# Installs exactly the hash-locked set (requirements-dev.lock includes the runtime lock's pins):
+# a package whose file does not match its recorded hash is refused.
+$(BIN)/.installed: requirements.lock requirements-dev.lock
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-dev.lock
 	touch $@
+
+# After changing requirements.txt or requirements-dev.txt: re-resolve and re-hash both locks.
+# (tests/test_supply_chain.py fails while a lock is out of date.)
+PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-header \
+              --no-emit-index-url --no-emit-find-links
+lock: $(BIN)/.installed
+	$(PIP_COMPILE) -o requirements.lock requirements.txt
+	$(PIP_COMPILE) -c requirements.lock -o requirements-dev.lock requirements-dev.txt
 
 run: $(BIN)/.installed
 	$(BIN)/python -m runner --port $(PORT)

@@ -210,6 +210,16 @@ var cosmosContainers = [
     expiring: true
   }
   {
+    name: 'counters'
+    partitionKey: '/id'
+    expiring: true
+  }
+  {
+    name: 'limits'
+    partitionKey: '/id'
+    expiring: false
+  }
+  {
     name: 'jobs'
     partitionKey: '/project'
     expiring: true

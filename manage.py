@@ -8,6 +8,11 @@
   python manage.py export-catalog [FILE.json]           write the catalog (stdout by default)
   python manage.py delete-model MODEL_ID
   python manage.py usage PROJECT
+  python manage.py show-limits PROJECT
+  python manage.py set-limits PROJECT [--key KEY_ID] [--rpm N] [--tpm N] [--concurrent N]
+                              [--budget AMOUNT] [--period hour|day|month]   (merged into the
+                              project's limits; 0 removes one)
+  python manage.py clear-limits PROJECT
   python manage.py create-webhook-secret PROJECT        print a new whsec_ secret (shown once)
 """
 from __future__ import annotations
@@ -55,6 +60,15 @@ async def run(args: argparse.Namespace) -> int:
         elif args.command == "delete-model":
             await admin.delete_model(gw, args.model_id)
             print(f"deleted {args.model_id}")
+        elif args.command == "show-limits":
+            print(json.dumps(await admin.get_limits(gw, args.project), indent=2))
+        elif args.command == "set-limits":
+            current = await admin.get_limits(gw, args.project)
+            print(json.dumps(await admin.put_limits(gw, args.project, merge_limits(current, args)),
+                             indent=2))
+        elif args.command == "clear-limits":
+            await admin.delete_limits(gw, args.project)
+            print(f"cleared the limits of {args.project}")
         elif args.command == "create-webhook-secret":
             print(await admin.create_webhook_secret(gw, args.project))
             print("(the project's job webhooks are signed with it from now on; it is not shown "
@@ -70,6 +84,21 @@ async def run(args: argparse.Namespace) -> int:
         await gw.close()
 
 
+_LIMIT_FLAGS = {"rpm": "requests_per_minute", "tpm": "tokens_per_minute",
+                "concurrent": "concurrent_requests", "budget": "budget", "period": "budget_period"}
+
+
+def merge_limits(current: dict, args: argparse.Namespace) -> dict:
+    """Apply the flags given to the project's (or with --key, that key's) current limits."""
+    doc = {k: v for k, v in current.items() if k != "project"}
+    target = doc if not args.key else doc.setdefault("keys", {}).setdefault(args.key, {})
+    for flag, field in _LIMIT_FLAGS.items():
+        value = getattr(args, flag)
+        if value is not None:
+            target[field] = None if value == 0 and flag != "period" else value
+    return doc
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description="LLM Proxy administration")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -80,6 +109,12 @@ def main() -> int:
     sub.add_parser("export-catalog").add_argument("file", nargs="?")
     sub.add_parser("delete-model").add_argument("model_id")
     sub.add_parser("usage").add_argument("project")
+    sub.add_parser("show-limits").add_argument("project")
+    sub.add_parser("clear-limits").add_argument("project")
+    p = sub.add_parser("set-limits"); p.add_argument("project"); p.add_argument("--key")
+    p.add_argument("--rpm", type=int); p.add_argument("--tpm", type=int)
+    p.add_argument("--concurrent", type=int); p.add_argument("--budget", type=float)
+    p.add_argument("--period", choices=["hour", "day", "month"])
     sub.add_parser("create-webhook-secret").add_argument("project")
     args = parser.parse_args()
     prepare()

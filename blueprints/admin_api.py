@@ -58,6 +58,24 @@ async def admin_usage(req: Request) -> Response:
     return await serve(req, admin.usage)
 
 
+@bp.function_name("admin_get_limits")
+@bp.route(route="admin/projects/{project}/limits", methods=["GET"], auth_level=ANON)
+async def admin_get_limits(req: Request) -> Response:
+    return await serve(req, admin.get_limits)
+
+
+@bp.function_name("admin_put_limits")
+@bp.route(route="admin/projects/{project}/limits", methods=["PUT"], auth_level=ANON)
+async def admin_put_limits(req: Request) -> Response:
+    return await serve(req, admin.put_limits)
+
+
+@bp.function_name("admin_delete_limits")
+@bp.route(route="admin/projects/{project}/limits", methods=["DELETE"], auth_level=ANON)
+async def admin_delete_limits(req: Request) -> Response:
+    return await serve(req, admin.delete_limits)
+
+
 @bp.function_name("admin_create_webhook_secret")
 @bp.route(route="admin/projects/{project}/webhook-secret", methods=["POST"], auth_level=ANON)
 async def admin_create_webhook_secret(req: Request) -> Response:

@@ -3,6 +3,7 @@ import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
 from shared.handlers import health as health_handler
+from shared.handlers import openapi as openapi_handler
 
 from .host import serve
 
@@ -13,3 +14,9 @@ bp = func.Blueprint()
 @bp.route(route="health", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
 async def health(req: Request) -> Response:
     return await serve(req, health_handler.health)
+
+
+@bp.function_name("openapi")
+@bp.route(route="openapi.json", methods=["GET"], auth_level=func.AuthLevel.ANONYMOUS)
+async def openapi(req: Request) -> Response:
+    return await serve(req, openapi_handler.openapi)

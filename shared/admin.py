@@ -5,7 +5,8 @@ import re
 from typing import Any
 
 from .catalog import ModelDocument, ResolvedModel, validate_document
-from .errors import InvalidRequest, NotFound
+from .limits import ProjectLimits, validate_limits
+from .errors import Conflict, InvalidRequest, NotFound
 from .gateway import Gateway
 from .store import KeyRecord
 
@@ -21,6 +22,8 @@ def check_project(project: str) -> str:
 
 def check_model(gw: Gateway, doc: ModelDocument) -> list[str]:
     """Refuse documents the gateway could not serve; return warnings for unset settings."""
+    if not doc.serves_itself:
+        return []                 # a front for its pool: the members are checked instead
     adapter = gw.providers.for_model(doc)
     unsupported = [op.value for op in doc.operations if op not in adapter.operations]
     if unsupported:
@@ -35,9 +38,38 @@ def check_model(gw: Gateway, doc: ModelDocument) -> list[str]:
     return []
 
 
+async def check_pool(gw: Gateway, doc: ModelDocument) -> None:
+    """Pool members must be catalog entries that can serve the pool's operations; pools do not
+    nest (a member's own pool would be ignored, which nobody would expect)."""
+    for i, entry in enumerate(doc.pool):
+        if entry.model == doc.id:
+            continue
+        member = await gw.store.get_model(entry.model)
+        where = f"pool.{i}.model"
+        if member is None:
+            raise InvalidRequest(f"Pool member '{entry.model}' is not in the catalog; add it "
+                                 "first.", param=where)
+        if member.pool:
+            raise InvalidRequest(f"Pool member '{entry.model}' is itself a pool; pools do not "
+                                 "nest.", param=where)
+        missing = [op.value for op in doc.operations if op not in member.operations]
+        if missing:
+            raise InvalidRequest(f"Pool member '{entry.model}' does not serve "
+                                 f"{', '.join(missing)}.", param=where)
+    if doc.pool and await pools_using(gw, doc.id):
+        raise InvalidRequest(f"'{doc.id}' is a member of another pool, so it cannot have a pool "
+                             "of its own.", param="pool")
+
+
+async def pools_using(gw: Gateway, model_id: str) -> list[str]:
+    return [m.id for m in await gw.store.list_models()
+            if m.id != model_id and any(e.model == model_id for e in m.pool)]
+
+
 async def upsert_model(gw: Gateway, data: Any) -> tuple[ModelDocument, list[str]]:
     doc = validate_document(data)
     warnings = check_model(gw, doc)
+    await check_pool(gw, doc)
     await gw.store.upsert_model(doc)
     gw.catalog.invalidate()
     return doc, warnings
@@ -51,6 +83,10 @@ async def get_model(gw: Gateway, model_id: str) -> ModelDocument:
 
 
 async def delete_model(gw: Gateway, model_id: str) -> None:
+    users = await pools_using(gw, model_id)
+    if users:
+        raise Conflict(f"'{model_id}' serves the pool of {', '.join(users)}; remove it from "
+                       "there first.", param="id")
     if not await gw.store.delete_model(model_id):
         raise NotFound(f"No model '{model_id}' in the catalog.", param="id")
     gw.catalog.invalidate()
@@ -65,6 +101,31 @@ async def revoke_key(gw: Gateway, key_id: str) -> KeyRecord:
     if record is None:
         raise NotFound(f"No key '{key_id}'.", param="key_id")
     return record
+
+
+async def get_limits(gw: Gateway, project: str) -> dict[str, Any]:
+    raw = await gw.store.get_limits(check_project(project))
+    limits = ProjectLimits.model_validate(raw or {})
+    return {"project": project, **limits.model_dump(mode="json")}
+
+
+async def put_limits(gw: Gateway, project: str, data: Any) -> dict[str, Any]:
+    check_project(project)
+    if isinstance(data, dict) and data.get("project", project) != project:
+        raise InvalidRequest("The body's 'project' differs from the project in the path.",
+                             param="project")
+    if isinstance(data, dict):
+        data = {k: v for k, v in data.items() if k != "project"}
+    limits = validate_limits(data)
+    await gw.store.put_limits(project, limits.model_dump(mode="json"))
+    gw.limits.forget(project)
+    return {"project": project, **limits.model_dump(mode="json")}
+
+
+async def delete_limits(gw: Gateway, project: str) -> None:
+    if not await gw.store.delete_limits(check_project(project)):
+        raise NotFound(f"Project '{project}' has no limits set.", param="project")
+    gw.limits.forget(project)
 
 
 async def create_webhook_secret(gw: Gateway, project: str) -> str:

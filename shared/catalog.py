@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from .config import Settings
 from .errors import GatewayError, InvalidRequest, ModelNotFound, ServiceUnavailable
+from .policy import build_policy, check_policy, split_parameters
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +88,16 @@ class Costs(BaseModel):
                 + images * self.cost_per_image + audio_seconds / 60 * self.cost_per_minute)
 
 
+class PoolMember(BaseModel):
+    """One deployment of a pooled model: another catalog entry (or the model's own id, meaning
+    its own `parameters`). Requests go to the lowest `priority` members that are healthy, split
+    by `weight`; higher priorities are fallbacks (e.g. Azure first, then Vertex)."""
+    model_config = ConfigDict(extra="forbid")
+    model: str = Field(min_length=1, max_length=200)
+    weight: int = Field(1, ge=1, le=1000)
+    priority: int = Field(0, ge=0, le=100)
+
+
 class ModelDocument(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
 
@@ -99,6 +111,7 @@ class ModelDocument(BaseModel):
     operations: list[Operation] = Field(min_length=1)
     projects: list[str] = Field(default_factory=list)
     private: bool = False
+    pool: list[PoolMember] = Field(default_factory=list, max_length=32)
 
     @field_validator("operations")
     @classmethod
@@ -112,7 +125,15 @@ class ModelDocument(BaseModel):
                              f"{self.model_type.provider.value}, not {self.provider.value}")
         if self.private and not self.projects:
             raise ValueError("a private model must list the projects that may use it")
+        members = [m.model for m in self.pool]
+        if len(members) != len(set(members)):
+            raise ValueError("pool lists a model twice")
         return self
+
+    @property
+    def serves_itself(self) -> bool:
+        """Whether the document's own `parameters` are a deployment (always, without a pool)."""
+        return not self.pool or any(m.model == self.id for m in self.pool)
 
     def visible_to(self, project: str) -> bool:
         return not self.private or project in self.projects
@@ -125,25 +146,48 @@ def validate_document(data: Any) -> ModelDocument:
     """Validate a model document from a caller, turning pydantic errors into a 400 naming the field."""
     from pydantic import ValidationError
     try:
-        return ModelDocument.model_validate(data)
+        doc = ModelDocument.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or None
         raise InvalidRequest(f"Invalid model document: {where or 'document'}: {first['msg']}",
                              param=where) from None
+    try:
+        check_policy(doc.parameters)
+    except ValueError as exc:
+        raise InvalidRequest(f"Invalid model document: {exc}",
+                             param=str(exc).split(":", 1)[0]) from None
+    return doc
+
+
+@dataclass(frozen=True)
+class Member:
+    """A deployment in a model's pool, resolved to its catalog entry."""
+    model: "ResolvedModel"
+    weight: int = 1
+    priority: int = 0
 
 
 class ResolvedModel:
     """A catalog entry with its `$NAME` parameters read from configuration, ready to dispatch."""
-    __slots__ = ("doc", "params", "missing", "secrets", "adapter", "prepared", "problem")
+    __slots__ = ("doc", "params", "missing", "secrets", "adapter", "prepared", "problem",
+                 "policy", "members")
 
     def __init__(self, doc: ModelDocument, settings: Settings, adapter: Any):
         self.doc = doc
         self.adapter = adapter
         self.params: dict[str, Any] = {}
         self.missing: list[str] = []
+        try:
+            self.policy = build_policy(doc.parameters, settings)
+            policy_problem = ""
+        except ValueError as exc:          # stored without the admin API's validation
+            self.policy, policy_problem = build_policy({}, settings), str(exc)
+        # Without a pool a model is its own single deployment; `Catalog` links pools.
+        self.members: list[Member] = [Member(self)]
         secrets: list[str] = []
-        for key, value in doc.parameters.items():
+        provider_params, _ = split_parameters(doc.parameters)
+        for key, value in provider_params.items():
             if isinstance(value, str) and value.startswith("$") and len(value) > 1:
                 resolved = settings.get(value[1:])
                 if resolved is None:
@@ -156,7 +200,11 @@ class ResolvedModel:
         self.secrets = tuple(secrets)
         self.prepared: Any = None
         self.problem = ""
-        if self.missing:
+        if policy_problem:
+            self.problem = policy_problem
+        elif not doc.serves_itself:
+            pass                      # only a front for its pool: its own parameters are unused
+        elif self.missing:
             self.problem = f"setting(s) {', '.join(self.missing)} are not set"
         else:
             try:
@@ -165,9 +213,25 @@ class ResolvedModel:
                 self.problem = str(exc)
 
     def require_configured(self) -> None:
-        if self.problem:
+        if not self.members:
+            raise GatewayError(f"The model '{self.doc.id}' is not configured correctly on this "
+                               "gateway: none of its pool members is in the catalog.",
+                               code="model_misconfigured")
+        if self.problem and len(self.members) == 1 and self.members[0].model is self:
             raise GatewayError(f"The model '{self.doc.id}' is not configured correctly on this "
                                f"gateway: {self.problem}.", code="model_misconfigured")
+
+
+def _link_pool(model: ResolvedModel, by_id: dict[str, ResolvedModel]) -> list[Member]:
+    members = []
+    for entry in model.doc.pool:
+        target = model if entry.model == model.doc.id else by_id.get(entry.model)
+        if target is None or (target is not model and target.doc.pool):
+            log.warning("model %s: pool member %s is missing or is itself a pool; skipped",
+                        model.doc.id, entry.model)
+            continue
+        members.append(Member(target, entry.weight, entry.priority))
+    return members
 
 
 def _looks_secret(param_name: str) -> bool:
@@ -202,6 +266,10 @@ class Catalog:
             by_key.setdefault(doc.code, resolved)
         for resolved in models:          # ids win over codes when they collide
             by_key[resolved.doc.id] = resolved
+        by_id = {m.doc.id: m for m in models}
+        for resolved in models:
+            if resolved.doc.pool:
+                resolved.members = _link_pool(resolved, by_id)
         self._models, self._by_key = models, by_key
         self._loaded_at, self._loaded = time.monotonic(), True
 

@@ -78,6 +78,8 @@ class Settings:
     key_cache_ttl: float = 30.0               # LLMPROXY_KEY_CACHE_TTL_SECONDS
     connect_timeout: float = 10.0             # LLMPROXY_CONNECT_TIMEOUT_SECONDS
     request_timeout: float = 200.0            # LLMPROXY_REQUEST_TIMEOUT_SECONDS (< 230 s LB limit)
+    first_byte_timeout: float = 60.0          # LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS
+    limits_ttl: float = 10.0                  # LLMPROXY_LIMITS_TTL_SECONDS
     usage_retention_days: float = 0.0         # LLMPROXY_USAGE_RETENTION_DAYS (0: keep forever)
     cosmos_endpoint: str = ""                 # COSMOS_ENDPOINT: https://ACCOUNT.documents.azure.com
     cosmos_key: str = field(default="", repr=False)  # COSMOS_KEY (empty: DefaultAzureCredential)
@@ -127,6 +129,8 @@ class Settings:
             key_cache_ttl=_float(env, "LLMPROXY_KEY_CACHE_TTL_SECONDS", 30.0),
             connect_timeout=_float(env, "LLMPROXY_CONNECT_TIMEOUT_SECONDS", 10.0),
             request_timeout=_float(env, "LLMPROXY_REQUEST_TIMEOUT_SECONDS", 200.0),
+            first_byte_timeout=_float(env, "LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS", 60.0),
+            limits_ttl=_float(env, "LLMPROXY_LIMITS_TTL_SECONDS", 10.0),
             usage_retention_days=_float(env, "LLMPROXY_USAGE_RETENTION_DAYS", 0.0),
             cosmos_endpoint=env.get("COSMOS_ENDPOINT", ""),
             cosmos_key=env.get("COSMOS_KEY", ""),

@@ -4,23 +4,26 @@ operation, whatever triggered it (the HTTP handlers, the realtime voice pipeline
 Each public function takes an authenticated `Caller` and the model name the caller used, and
 raises `shared.errors` types: 404 for a model the caller's project may not see, 400 for a model
 without the operation or a bad value (naming the OpenAI field), and the provider's mapped errors.
-Every provider call, failed or not, leaves one usage row (checks that fail before it do not).
-Streams are metered when they end: iterated to the end (200), broken by the provider (its
-status), or stopped early by the consumer (499: `aclose()` the chunks or call `close()`).
+Every provider call goes through `GuardedCall`: admitted by the project's limits (429/403),
+routed over the model's deployments (retries, failover, timeouts: `routing.py`), and metered.
+Every provider call, failed or not, and every call refused by a limit, leaves one usage row
+(checks that fail before it do not). Streams are metered when they end: iterated to the end
+(200), broken by the provider (its status), or stopped early by the consumer (499: `aclose()`
+the chunks or call `close()`). Results carry the x-ratelimit-* headers in `headers`.
 """
 from __future__ import annotations
 
-import time
-from typing import Any, AsyncIterator, Awaitable, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
 
 from .audio_files import sniff_audio, wav_duration
 from .catalog import Operation, ResolvedModel
-from .errors import GatewayError, InvalidRequest, PayloadTooLarge
+from .errors import InvalidRequest, PayloadTooLarge
 from .gateway import Gateway
+from .guarded_call import GuardedCall
+from .handlers.request_checks import (check_chat_limits, estimate_prompt_tokens,
+                                      requested_output_tokens)
 from .keys import Caller
-from .providers import AudioStream, Completion, CompletionStream, Upload, Usage
-
-Meter = Callable[[Usage, int], None]
+from .providers import AudioStream, Completion, CompletionStream, Upload
 
 SPEECH_FORMATS = ("mp3", "opus", "aac", "flac", "wav", "pcm")
 TRANSCRIPT_FORMATS = ("json", "text", "srt", "verbose_json", "vtt")
@@ -44,93 +47,44 @@ def require_operation(model: ResolvedModel, operation: Operation) -> None:
                              code="operation_not_supported")
 
 
-def _meter(gw: Gateway, caller: Caller, model: ResolvedModel, operation: Operation,
-           stream: bool) -> Meter:
-    started = time.perf_counter()
-
-    def meter(usage: Usage, status: int) -> None:
-        gw.usage.record(project=caller.project, key_id=caller.key_id, model=model,
-                        model_name=model.doc.id, operation=operation.value, usage=usage,
-                        latency_ms=(time.perf_counter() - started) * 1000, status=status,
-                        stream=stream)
-    return meter
-
-
-async def _metered_call(meter: Meter, call: Awaitable[Any]) -> Any:
-    """Await the adapter; meter failures here and whole answers at once (streams meter later)."""
-    try:
-        result = await call
-    except GatewayError as err:
-        meter(Usage(), err.status)
-        raise
-    if isinstance(result, Completion):
-        meter(result.usage, 200)
-    return result
-
-
-async def metered_chunks(chunks: AsyncIterator[bytes], usage: Usage, meter: Meter,
-                         close: Callable[[], Awaitable[None]]) -> AsyncIterator[bytes]:
-    """Relay a stream; meter what was produced when it ends: 200, 499 if the consumer left
-    early, or the error's status if the provider broke off."""
-    status = 499
-    try:
-        async for chunk in chunks:
-            yield chunk
-        status = 200
-    except GatewayError as err:
-        status = err.status
-        raise
-    finally:
-        await close()
-        meter(usage, status)
-
-
-def _meter_stream(result: AudioStream | CompletionStream, meter: Meter) -> None:
-    """Make a stream meter itself exactly once, however it ends, and make its `close()` (for a
-    consumer that never iterates) release the provider connection and meter 499."""
-    metered = False
-    upstream_close = result.close
-
-    def meter_once(usage: Usage, status: int) -> None:
-        nonlocal metered
-        if not metered:
-            metered = True
-            meter(usage, status)
-
-    async def close() -> None:
-        await upstream_close()
-        meter_once(result.usage, 499)
-    result.chunks = metered_chunks(result.chunks, result.usage, meter_once, upstream_close)
-    result.close = close
+async def _guarded(gw: Gateway, caller: Caller, model: ResolvedModel, operation: Operation,
+                   attempt: Callable[[ResolvedModel], Awaitable[Any]], *, stream: bool = False,
+                   reserve_tokens: int = 0, prompt_estimate: int = 0) -> Any:
+    """Admit under the caller's limits, route over the model's deployments, meter."""
+    call = await GuardedCall.admit(gw, caller, model, operation, stream=stream,
+                                   reserve_tokens=reserve_tokens, prompt_estimate=prompt_estimate)
+    return await call.run(attempt)
 
 
 async def chat(gw: Gateway, caller: Caller, model_name: str, body: dict[str, Any],
                stream: bool) -> Completion | CompletionStream:
     model = await resolve(gw, caller, model_name, Operation.CHAT)
-    meter = _meter(gw, caller, model, Operation.CHAT, stream)
-    result = await _metered_call(meter, model.adapter.chat(model.prepared, body, stream,
-                                                           model.secrets))
-    if isinstance(result, CompletionStream):
-        _meter_stream(result, meter)
-    return result
+    check_chat_limits(model.policy, body)
+    prompt = estimate_prompt_tokens(body)
+
+    async def attempt(deployment: ResolvedModel) -> Completion | CompletionStream:
+        # A copy per attempt: adapters adjust the body for their provider.
+        return await deployment.adapter.chat(deployment.prepared, dict(body), stream,
+                                             deployment.secrets)
+    return await _guarded(gw, caller, model, Operation.CHAT, attempt, stream=stream,
+                          reserve_tokens=prompt + requested_output_tokens(body),
+                          prompt_estimate=prompt)
 
 
 async def create_embeddings(gw: Gateway, caller: Caller, model_name: str,
                             body: dict[str, Any]) -> Completion:
     """`body` is an OpenAI embeddings request already checked by `handlers.embeddings`."""
     model = await resolve(gw, caller, model_name, Operation.EMBEDDINGS)
-    meter = _meter(gw, caller, model, Operation.EMBEDDINGS, False)
-    return await _metered_call(meter, model.adapter.embeddings(model.prepared, body,
-                                                               model.secrets))
+    return await _guarded(gw, caller, model, Operation.EMBEDDINGS,
+                          lambda m: m.adapter.embeddings(m.prepared, body, m.secrets))
 
 
 async def generate_images(gw: Gateway, caller: Caller, model_name: str,
                           body: dict[str, Any]) -> Completion:
     """`body` is an OpenAI image generation request already checked by `handlers.images`."""
     model = await resolve(gw, caller, model_name, Operation.IMAGES)
-    meter = _meter(gw, caller, model, Operation.IMAGES, False)
-    return await _metered_call(meter, model.adapter.image_generation(model.prepared, body,
-                                                                     model.secrets))
+    return await _guarded(gw, caller, model, Operation.IMAGES,
+                          lambda m: m.adapter.image_generation(m.prepared, body, m.secrets))
 
 
 def _check_speech(text: str, voice: str, response_format: str | None,
@@ -172,11 +126,10 @@ async def synthesize_speech(gw: Gateway, caller: Caller, model_name: str, text: 
         body["speed"] = speed
     if instructions is not None:
         body["instructions"] = instructions
-    meter = _meter(gw, caller, model, Operation.AUDIO_TTS, True)
-    audio: AudioStream = await _metered_call(
-        meter, model.adapter.speech(model.prepared, body, model.secrets))
-    audio.usage.characters = len(text)
-    _meter_stream(audio, meter)
+    audio: AudioStream = await _guarded(gw, caller, model, Operation.AUDIO_TTS,
+                                        lambda m: m.adapter.speech(m.prepared, body, m.secrets),
+                                        stream=True)
+    audio.usage.characters = len(text)         # metered when the stream ends
     return audio
 
 
@@ -219,12 +172,11 @@ async def transcribe(gw: Gateway, caller: Caller, model_name: str, audio: bytes,
     if timestamp_granularities:
         fields["timestamp_granularities[]"] = list(timestamp_granularities)
     upload = Upload(filename or "audio", audio, content_type)
-    meter = _meter(gw, caller, model, Operation.AUDIO_STT, False)
 
-    async def call() -> Completion:
-        result = await model.adapter.transcription(model.prepared, upload, fields,
-                                                   model.secrets, translate=translate)
+    async def attempt(deployment: ResolvedModel) -> Completion:
+        result = await deployment.adapter.transcription(deployment.prepared, upload, fields,
+                                                        deployment.secrets, translate=translate)
         if not result.usage.audio_seconds:
             result.usage.audio_seconds = wav_duration(audio) or 0.0
         return result
-    return await _metered_call(meter, call())
+    return await _guarded(gw, caller, model, Operation.AUDIO_STT, attempt)

@@ -11,10 +11,12 @@ from . import azure_auth, telemetry
 from .catalog import Catalog
 from .config import Settings
 from .keys import KeyService
+from .limits import Limiter
 from .logs import install_redaction
 from .providers import Registry
 from .providers import http as provider_http
 from .realtime.pubsub import PubSub
+from .routing import Router
 from .store import Store, create_store
 from .usage import UsageRecorder
 
@@ -30,6 +32,8 @@ class Gateway:
         self.keys = KeyService(self.store, settings)
         self.usage = UsageRecorder(self.store)
         self.pubsub = PubSub(settings)
+        self.router = Router()
+        self.limits = Limiter(self.store, settings.limits_ttl)
         install_redaction(settings.secret_values())
         if settings.unresolved:
             log.error("settings %s are Key Vault references that did not resolve (missing secret "
@@ -62,6 +66,7 @@ class Gateway:
             warm_in_background()
 
     async def close(self) -> None:
+        await self.limits.drain()
         await self.usage.flush()
         await provider_http.close_all()
         await self.pubsub.close()

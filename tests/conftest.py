@@ -144,6 +144,23 @@ def admin(gateway) -> httpx.Client:
 
 
 ISSUED_KEYS: list[str] = []        # every project key the tests made, for the hygiene check
+ERROR_RESPONSES: list[httpx.Response] = []   # every error answer any test received, likewise
+
+
+@pytest.fixture(scope="session", autouse=True)
+def capture_error_responses():
+    """Keep every HTTP error answer of the run (httpx underlies the openai SDK too), so the
+    last test can search them all for secrets."""
+    original = httpx.Client.send
+
+    def send(self, request, *args, **kwargs):
+        response = original(self, request, *args, **kwargs)
+        if response.status_code >= 400:
+            ERROR_RESPONSES.append(response)
+        return response
+    httpx.Client.send = send
+    yield
+    httpx.Client.send = original
 
 
 @pytest.fixture(scope="session")

@@ -130,7 +130,8 @@ def test_usage_rows_carry_tokens_and_cost(gateway, admin, make_key):
     ("audio_stt", "whisper-1", "audio/transcriptions"),
 ])
 def test_provider_429_keeps_retry_after(client, sim, call, model, match):
-    sim.post("/_sim/faults", json={"match": match, "status": 429, "retry_after": 9})
+    sim.post("/_sim/faults", json={"match": match, "status": 429, "retry_after": 9,
+                                   "count": 10})          # every retry is throttled too
     with pytest.raises(openai.RateLimitError) as info:
         CALLS[call](client, model)
     if model == "gemini-embedding-001":
@@ -143,7 +144,7 @@ def test_provider_429_keeps_retry_after(client, sim, call, model, match):
 def test_failed_calls_are_metered_with_their_status(gateway, admin, make_key, sim):
     c = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key("meter-media-fail"),
                       max_retries=0)
-    sim.post("/_sim/faults", json={"match": "images", "status": 500})
+    sim.post("/_sim/faults", json={"match": "images", "status": 500, "count": 10})
     with pytest.raises(openai.APIStatusError):
         c.images.generate(model="dall-e-3", prompt="x")
     assert [(r["operation"], r["status"], r["cost"])
@@ -175,7 +176,7 @@ def test_the_catalog_cannot_claim_what_a_provider_cannot_do(admin, model_type, c
     ("audio_stt", "whisper-1", "audio/transcriptions"),
 ])
 def test_a_provider_that_does_not_answer_is_504(client, sim, call, model, match):
-    sim.post("/_sim/faults", json={"match": match, "hang": True})
+    sim.post("/_sim/faults", json={"match": match, "hang": True, "count": 10})
     with pytest.raises(openai.APIStatusError) as info:
         CALLS[call](client, model)
     assert info.value.status_code == 504

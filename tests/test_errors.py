@@ -101,23 +101,25 @@ def test_upstream_429_keeps_retry_after(client, sim):
 
 
 def test_vertex_429_keeps_status(client, sim):
-    sim.post("/_sim/faults", json={"match": "gemini", "status": 429, "retry_after": 3})
+    # Longer than the gateway waits out (retry_after_max), so it is passed on, not retried.
+    sim.post("/_sim/faults", json={"match": "gemini", "status": 429, "retry_after": 30,
+                                   "count": 10})
     with pytest.raises(openai.RateLimitError) as info:
         client.chat.completions.create(model="gemini-2.5-flash", messages=MSG)
-    assert info.value.response.headers["retry-after"] == "3"
+    assert info.value.response.headers["retry-after"] == "30"
 
 
 @pytest.mark.parametrize("status, expected", [(500, 502), (503, 503), (401, 502), (404, 502),
                                               (400, 400)])
 def test_upstream_failures_are_mapped(gateway, key, sim, status, expected):
-    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "status": status})
+    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "status": status, "count": 10})
     resp = post_chat(gateway, key, {"model": "gpt-4o-mini", "messages": MSG})
     assert resp.status_code == expected
     envelope(resp)
 
 
 def test_upstream_timeout_is_504(gateway, key, sim):
-    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "hang": True})
+    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "hang": True, "count": 10})
     resp = post_chat(gateway, key, {"model": "gpt-4o-mini", "messages": MSG})
     assert resp.status_code == 504
     assert envelope(resp)["type"] == "timeout"

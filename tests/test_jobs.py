@@ -198,7 +198,19 @@ def test_cancel_racing_completion_keeps_one_terminal_state(alpha, sim, secret, r
     assert provider_calls(sim, "race-marker") == 1
 
 
-def test_retries_honour_429_then_succeed(alpha, sim, gw):
+@pytest.fixture
+def one_attempt_per_job_try(admin):
+    """The job's own retries are under test: the router's in-call retries are turned off for the
+    faulty model (`parameters.retries` = 0), so each job attempt is one provider call."""
+    doc = admin.get(f"/admin/models/{FAULTY}").json()
+    changed = {**doc, "parameters": {**doc["parameters"], "retries": 0}}
+    changed.pop("warnings", None)
+    assert admin.put(f"/admin/models/{FAULTY}", json=changed).status_code == 200
+    yield
+    assert admin.put(f"/admin/models/{FAULTY}", json=doc).status_code == 200
+
+
+def test_retries_honour_429_then_succeed(alpha, sim, gw, one_attempt_per_job_try):
     gw.wait_hub_drained()
     sim.post("/_sim/faults", json={"match": FAULTY, "status": 429, "retry_after": 1})
     job = alpha.submit("retry-marker", model=FAULTY).json()["execution_id"]
@@ -208,7 +220,8 @@ def test_retries_honour_429_then_succeed(alpha, sim, gw):
     assert provider_calls(sim, "retry-marker") == 2
 
 
-def test_persistent_failure_ends_failed_after_max_retries(alpha, sim, gw):
+def test_persistent_failure_ends_failed_after_max_retries(alpha, sim, gw,
+                                                         one_attempt_per_job_try):
     gw.wait_hub_drained()
     sim.post("/_sim/faults", json={"match": FAULTY, "status": 500, "count": 3})
     job = alpha.submit("fail-marker", model=FAULTY).json()["execution_id"]

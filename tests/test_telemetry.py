@@ -142,7 +142,7 @@ async def test_a_stream_is_traced_until_its_last_chunk(gateway, spans):
 
 async def test_a_failed_upstream_call_marks_both_spans(gateway, spans, sim):
     gw, key = gateway
-    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "status": 500})
+    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "status": 500, "count": 10})
     response = await respond(gw, chat.chat_completions, chat_request(key))
     assert response.status == 502
     request, upstream = by_kind(spans)
@@ -150,8 +150,11 @@ async def test_a_failed_upstream_call_marks_both_spans(gateway, spans, sim):
     assert request.attributes["http.response.status_code"] == 502
     assert request.attributes["error.type"] == "upstream_error"
     assert request.attributes["llmproxy.upstream_status"] == 502
-    assert upstream[0].status.status_code == StatusCode.ERROR
-    assert upstream[0].attributes["llmproxy.upstream_status"] == 502
+    assert upstream                                  # one child span per attempt (retries)
+    for attempt in upstream:
+        assert attempt.status.status_code == StatusCode.ERROR
+        assert attempt.attributes["llmproxy.upstream_status"] == 502
+        assert attempt.parent.span_id == request.context.span_id
     assert_nothing_private(spans, PROMPT, key, SIM_KEY)
 
 

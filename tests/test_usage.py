@@ -39,7 +39,7 @@ def test_usage_rows_carry_tokens_and_cost(gateway, admin, make_key, model, cin, 
 
 def test_failed_requests_are_recorded_with_their_status(gateway, admin, make_key, sim):
     c = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key("meter-failures"), max_retries=0)
-    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "status": 500})
+    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "status": 500, "count": 10})
     with pytest.raises(openai.APIStatusError):
         c.chat.completions.create(model="gpt-4o-mini", messages=MSG)
     rows = usage_rows(admin, "meter-failures")

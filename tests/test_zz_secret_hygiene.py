@@ -6,22 +6,43 @@ import json
 
 import httpx
 
-from .conftest import ADMIN_KEY, COSMOS_KEY, ISSUED_KEYS, PEPPER
+from .conftest import ADMIN_KEY, COSMOS_KEY, ERROR_RESPONSES, ISSUED_KEYS, PEPPER
 
 
-def test_no_secret_in_the_gateway_log(gateway, simulator, gateway_log, client):
+def all_secrets(simulator: str) -> list[str]:
+    account = httpx.get(simulator + "/_sim/vertex/service-account.json").json()
+    key_body = account["private_key"].split("-----")[2].strip().splitlines()
+    return [ADMIN_KEY, PEPPER, COSMOS_KEY, "sim-azure-key", account["private_key_id"],
+            *[line for line in key_body if len(line) > 20], *ISSUED_KEYS]
+
+
+def test_no_secret_in_the_gateway_logs(gateway, simulator, gateway_log, logs_dir, client):
     # Make sure the log has seen every provider path at least once.
     for model in ("gpt-4o-mini", "gemini-2.5-flash", "claude-sonnet-4"):
         client.chat.completions.create(model=model, messages=[{"role": "user", "content": "x"}])
-    account = httpx.get(simulator + "/_sim/vertex/service-account.json").json()
-    key_body = account["private_key"].split("-----")[2].strip().splitlines()
-    secrets = [ADMIN_KEY, PEPPER, COSMOS_KEY, "sim-azure-key", account["private_key_id"],
-               *[line for line in key_body if len(line) > 20], *ISSUED_KEYS]
+    secrets = all_secrets(simulator)
     log = gateway_log.read_text()
     assert "LLM Proxy listening" in log and "DEBUG" in log      # the log really is captured
+    for other in logs_dir.glob("gateway*.log"):                 # e.g. the fuzz run's gateway
+        log += other.read_text()
     leaked = [s[:6] + "…" for s in secrets if s and s in log]
     assert not leaked, f"secrets found in the gateway log: {leaked}"
     assert "ya29." not in log
+
+
+def test_no_secret_in_any_error_body_of_the_run(simulator):
+    bodies = []
+    for response in ERROR_RESPONSES:
+        try:
+            bodies.append(response.read().decode("utf-8", "replace"))
+        except (httpx.HTTPError, RuntimeError):
+            continue                       # a stream the test closed unread
+    # The whole suite ran before this module (its name sorts last): many errors were seen.
+    assert len(bodies) > 50
+    text = "\n".join(bodies)
+    leaked = [s[:6] + "…" for s in all_secrets(simulator) if s and s in text]
+    assert not leaked, f"secrets found in error bodies: {leaked}"
+    assert "ya29." not in text and "PRIVATE KEY" not in text
 
 
 def test_admin_listing_never_shows_key_material(admin):

@@ -76,6 +76,23 @@ async def usage(gw: Gateway, req: ApiRequest) -> ApiResponse:
     return ApiResponse.json({"object": "list", "data": [asdict(r) for r in rows], "totals": totals})
 
 
+async def get_limits(gw: Gateway, req: ApiRequest) -> ApiResponse:
+    await gw.keys.authenticate_admin(req.headers)
+    return ApiResponse.json(await admin.get_limits(gw, req.path_params["project"]))
+
+
+async def put_limits(gw: Gateway, req: ApiRequest) -> ApiResponse:
+    await gw.keys.authenticate_admin(req.headers)
+    return ApiResponse.json(await admin.put_limits(gw, req.path_params["project"],
+                                                   req.json_object()))
+
+
+async def delete_limits(gw: Gateway, req: ApiRequest) -> ApiResponse:
+    await gw.keys.authenticate_admin(req.headers)
+    await admin.delete_limits(gw, req.path_params["project"])
+    return ApiResponse.json({"project": req.path_params["project"], "deleted": True})
+
+
 async def create_webhook_secret(gw: Gateway, req: ApiRequest) -> ApiResponse:
     await gw.keys.authenticate_admin(req.headers)
     project = req.path_params["project"]

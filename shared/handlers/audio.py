@@ -38,7 +38,7 @@ async def speech(gw: Gateway, req: ApiRequest) -> ApiResponse:
         require_str(body, "voice"),
         response_format=optional_str(body, "response_format", dispatch.SPEECH_FORMATS),
         speed=optional_number(body, "speed"), instructions=optional_str(body, "instructions"))
-    return ApiResponse(stream=audio.chunks, media_type=audio.content_type)
+    return ApiResponse(stream=audio.chunks, media_type=audio.content_type, headers=audio.headers)
 
 
 def _number_field(form: Form, name: str) -> float | None:

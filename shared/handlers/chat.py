@@ -54,4 +54,4 @@ async def chat_completions(gw: Gateway, req: ApiRequest) -> ApiResponse:
     if isinstance(result, Completion):
         return ApiResponse(body=result.body, headers=result.headers)
     return ApiResponse(stream=result.chunks, media_type="text/event-stream",
-                       headers=dict(_STREAM_HEADERS))
+                       headers={**_STREAM_HEADERS, **result.headers})

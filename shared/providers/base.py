@@ -50,6 +50,7 @@ class CompletionStream:
     chunks: AsyncIterator[bytes]
     usage: Usage
     close: Callable[[], Awaitable[None]]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -63,6 +64,7 @@ class AudioStream:
     content_type: str
     usage: Usage
     close: Callable[[], Awaitable[None]]
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

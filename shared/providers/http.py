@@ -10,6 +10,7 @@ import asyncio
 import aiohttp
 
 from ..config import Settings
+from ..policy import current_timeouts
 
 _sessions: dict[int, aiohttp.ClientSession] = {}
 
@@ -38,3 +39,13 @@ async def close_all() -> None:
     for sess in list(_sessions.values()):
         await sess.close()
     _sessions.clear()
+
+
+def call_timeout() -> aiohttp.ClientTimeout | None:
+    """This attempt's timeouts as the router set them (None: the session's defaults).
+    `sock_read` is the first-byte timeout: the longest the provider may stay silent, before
+    its answer starts and between a stream's events."""
+    t = current_timeouts.get()
+    if t is None:
+        return None
+    return aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect, sock_read=t.first_byte)

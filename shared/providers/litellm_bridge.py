@@ -25,6 +25,7 @@ from ..catalog import ModelDocument, Operation
 from ..config import Settings
 from ..errors import (GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout,
                       from_upstream, sanitize)
+from ..policy import current_timeouts
 from . import vertex_imagen
 from .base import Completion, CompletionStream, Usage
 
@@ -106,6 +107,15 @@ class LiteLLMVertexAdapter:
         self.name = name
         self.operations = operations
 
+    def _timeout(self) -> float:
+        """What is left of the call's total timeout (set by the router), else the default."""
+        timeouts = current_timeouts.get()
+        return timeouts.total if timeouts is not None else self._settings.request_timeout
+
+    async def ready(self) -> None:
+        """Import LiteLLM (seconds, once) before the router starts timing the provider."""
+        await load_litellm()
+
     def prepare(self, doc: ModelDocument, params: dict[str, Any]) -> VertexTarget:
         try:
             p = VertexParams.model_validate(params)
@@ -135,7 +145,7 @@ class LiteLLMVertexAdapter:
                                  param=unknown[0])
         litellm = await load_litellm()
         call = {k: v for k, v in body.items() if k not in ("model", "stream_options")}
-        call.update(target.kwargs, model=target.model, timeout=self._settings.request_timeout)
+        call.update(target.kwargs, model=target.model, timeout=self._timeout())
         client_wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         if stream:
             call["stream"] = True
@@ -167,8 +177,7 @@ class LiteLLMVertexAdapter:
             raise InvalidRequest(f"'user' is not supported for {self.name} embeddings.",
                                  param="user")
         litellm = await load_litellm()
-        call = dict(target.kwargs, model=target.model, input=texts,
-                    timeout=self._settings.request_timeout)
+        call = dict(target.kwargs, model=target.model, input=texts, timeout=self._timeout())
         if body.get("dimensions") is not None:
             call["dimensions"] = body["dimensions"]
         secrets = secrets + (target.kwargs["vertex_credentials"],)
@@ -228,9 +237,8 @@ async def _encode_stream(response: Any, usage: Usage, keep_usage_chunk: bool, pr
                     data.pop("usage", None)
             yield b"data: " + json.dumps(data, separators=(",", ":")).encode() + b"\n\n"
         yield b"data: [DONE]\n\n"
-    except Exception as exc:
-        err = _map_error(exc, provider, secrets)
-        yield b"data: " + err.body() + b"\n\n"
+    except Exception as exc:      # the caller ends the stream with an `error` event
+        raise _map_error(exc, provider, secrets) from None
 
 
 _TOP = ("id", "object", "created", "model", "choices", "usage", "system_fingerprint",

@@ -32,8 +32,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from ..catalog import ModelDocument, Operation
 from .. import azure_auth
 from ..config import Settings
-from ..errors import (GatewayError, UpstreamError, UpstreamTimeout, from_upstream,
-                      upstream_message)
+from ..errors import UpstreamError, UpstreamTimeout, from_upstream, upstream_message
 from . import http
 from .base import AudioStream, Completion, CompletionStream, Upload, Usage
 
@@ -111,7 +110,8 @@ class OpenAIWireAdapter:
             token = await self._entra_token(target.token_scope)
             headers, secrets = {**headers, "Authorization": f"Bearer {token}"}, (*secrets, token)
         try:
-            resp = await http.session(self._settings).post(url, data=payload, headers=headers)
+            resp = await http.session(self._settings).post(url, data=payload, headers=headers,
+                                                           timeout=http.call_timeout())
         except asyncio.TimeoutError:
             raise UpstreamTimeout(f"{self.name} did not answer in time.") from None
         except aiohttp.ClientError as exc:
@@ -288,10 +288,10 @@ async def relay_sse(resp: aiohttp.ClientResponse, usage: Usage, keep_usage_chunk
         if buffer.strip():
             yield buffer
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        err = GatewayError(f"The stream from {provider} broke off: {type(exc).__name__}.",
-                           code="upstream_stream_interrupted")
-        err.type = "upstream_error"
-        yield b"data: " + err.body() + b"\n\n"
+        # The caller turns this into a final `error` event (never `[DONE]`), or, before the
+        # first event, into a failover.
+        raise UpstreamError(f"The stream from {provider} broke off: {type(exc).__name__}.",
+                            code="upstream_stream_interrupted") from None
     finally:
         resp.close()
 

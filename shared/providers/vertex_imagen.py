@@ -116,7 +116,7 @@ async def generate(settings: Settings, kwargs: dict[str, Any], code: str, body: 
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     try:
         async with http.session(settings).post(predict_url(kwargs, code), json=payload,
-                                               headers=headers) as resp:
+                                               headers=headers, timeout=http.call_timeout()) as resp:
             raw = await resp.read()
             if resp.status >= 400:
                 raise from_upstream(resp.status, upstream_message(raw),

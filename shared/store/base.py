@@ -66,6 +66,37 @@ class UsageRecord:
     stream: bool = False
 
 
+@dataclass(frozen=True)
+class CounterResult:
+    applied: bool          # False: the add would have passed the limit, so nothing changed
+    value: float           # the counter after the add (or as it stands, when refused)
+
+
+class CounterStore(Protocol):
+    """Shared counters for limits and budgets, correct across many gateway instances.
+
+    `add_to_counter` must be atomic: read, compare with `limit`, write, as one step (SQLite: one
+    IMMEDIATE transaction; Cosmos DB: read the item and `replace_item` with its ETag
+    (`MatchConditions.IfNotModified`), re-reading and retrying on 412, or a conditional
+    `patch_item` with `filter_predicate` "FROM c WHERE c.value + delta <= limit"). A counter
+    whose `expires_at` (epoch seconds) has passed counts as 0 and may be deleted (Cosmos: TTL).
+    """
+
+    async def add_to_counter(self, key: str, delta: float, *, limit: float | None,
+                             expires_at: float) -> CounterResult:
+        """Add `delta` unless `limit` is set, `delta` > 0 and the sum would pass `limit`.
+        A negative delta never takes a counter below 0."""
+
+    async def get_counter(self, key: str) -> float: ...
+
+
+class LimitsStore(Protocol):
+    """Per-project limit documents (JSON objects validated by `shared.limits`)."""
+    async def get_limits(self, project: str) -> dict[str, Any] | None: ...
+    async def put_limits(self, project: str, doc: dict[str, Any]) -> None: ...
+    async def delete_limits(self, project: str) -> bool: ...
+
+
 class ModelStore(Protocol):
     async def list_models(self) -> list[ModelDocument]: ...
     async def get_model(self, model_id: str) -> ModelDocument | None: ...
@@ -178,7 +209,8 @@ class SessionStore(Protocol):
     async def clear_audio(self, session_id: str) -> None: ...
 
 
-class Store(ModelStore, KeyStore, UsageStore, JobStore, SessionStore, Protocol):
+class Store(ModelStore, KeyStore, UsageStore, JobStore, SessionStore, CounterStore, LimitsStore,
+            Protocol):
     async def open(self) -> None: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...

@@ -17,6 +17,7 @@ from azure.cosmos.aio import ContainerProxy, CosmosClient, DatabaseProxy
 from ..catalog import ModelDocument
 from ..config import Settings
 from .base import KeyRecord, StoreUnavailable, UsageRecord, Versioned, utcnow
+from .cosmos_counters import CosmosCounters
 from .cosmos_sessions import CosmosSessions
 from .cosmos_jobs import CosmosJobs
 from .cosmos_support import (NOT_EXPIRED, clean, cosmos_read_modify_write, is_missing_document,
@@ -36,7 +37,7 @@ def _key_record(doc: dict[str, Any]) -> KeyRecord:
     return KeyRecord(**{name: doc.get(name) for name in _KEY_FIELDS})
 
 
-class CosmosStore(CosmosJobs, CosmosSessions):
+class CosmosStore(CosmosCounters, CosmosJobs, CosmosSessions):
     def __init__(self, settings: Settings, *, usage_ttl_seconds: float | None = None,
                  clock: Callable[[], float] = time.time):
         self._settings = settings

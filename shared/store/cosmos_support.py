@@ -9,6 +9,9 @@ Container design (partition key chosen for each container's hot access pattern):
                        listing a project's keys and revoking by key_id are rare admin queries
     usage    /project  written once per request, read per project and time range: the admin
                        query stays inside one logical partition; rows may carry a retention `ttl`
+    counters /id       limit and budget counters: point reads and ETag-guarded replaces of one
+                       small document per key (a project's minute window, budget period ...)
+    limits   /id       one limits document per project, point-read (and cached) per request
 
 Another feature adds its container with one line in `CONTAINERS` (its own partition key, and
 `expiring=True` when its documents carry `ttl`), then reads and writes it through
@@ -54,6 +57,8 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("models", "/id"),
     ContainerSpec("keys", "/id"),
     ContainerSpec("usage", "/project", expiring=True),
+    ContainerSpec("counters", "/id", expiring=True),   # limits and budgets (cosmos_counters.py)
+    ContainerSpec("limits", "/id"),
     # Async chat jobs (shared/store/cosmos_jobs.py explains each).
     ContainerSpec("jobs", "/project", expiring=True),
     ContainerSpec("job_results", "/project", expiring=True),

@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from ..catalog import ModelDocument
-from .base import KeyRecord, StoreConflict, StoreUnavailable, UsageRecord, Versioned, utcnow
+from .base import (CounterResult, KeyRecord, StoreConflict, StoreUnavailable, UsageRecord,
+                   Versioned, utcnow)
 from .sqlite_sessions import SESSION_SCHEMA, SqliteSessions
 from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
 
@@ -37,6 +38,9 @@ CREATE TABLE IF NOT EXISTS usage (
     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, cost REAL NOT NULL,
     latency_ms REAL NOT NULL, status INTEGER NOT NULL, created_at TEXT NOT NULL,
     key_id TEXT NOT NULL, stream INTEGER NOT NULL, expires_at REAL);
+CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value REAL NOT NULL,
+                                     expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS limits (project TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
 # Columns added after the first release, for files created before them.
 _MIGRATIONS = {"keys": ("version", "INTEGER NOT NULL DEFAULT 1"),
@@ -212,3 +216,55 @@ class SqliteStore(SqliteJobs, SqliteSessions):
         args.append(limit)
         rows = await self._run(lambda c: c.execute(sql, args).fetchall())
         return [UsageRecord(*r[:-1], stream=bool(r[-1])) for r in rows]
+
+    # -- counters (limits, budgets) -----------------------------------------------------------
+    async def add_to_counter(self, key: str, delta: float, *, limit: float | None,
+                             expires_at: float) -> CounterResult:
+        def add(c: sqlite3.Connection) -> CounterResult:
+            # IMMEDIATE takes the write lock first: another process (a second gateway, the
+            # CLI) cannot read the same value between our read and our write.
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                now = self._clock()
+                row = c.execute("SELECT value, expires_at FROM counters WHERE key = ?",
+                                (key,)).fetchone()
+                current = row[0] if row and row[1] > now else 0.0
+                new = max(0.0, current + delta)
+                if limit is not None and delta > 0 and new > limit:
+                    c.execute("COMMIT")
+                    return CounterResult(False, current)
+                c.execute("INSERT INTO counters (key, value, expires_at) VALUES (?, ?, ?) "
+                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                          "expires_at = max(counters.expires_at, excluded.expires_at)",
+                          (key, new, expires_at))
+                if hash(key) % 200 == 0:          # now and then, drop expired counters
+                    c.execute("DELETE FROM counters WHERE expires_at < ?", (now,))
+                c.execute("COMMIT")
+                return CounterResult(True, new)
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        return await self._run(add)
+
+    async def get_counter(self, key: str) -> float:
+        row = await self._run(lambda c: c.execute(
+            "SELECT value FROM counters WHERE key = ? AND expires_at > ?",
+            (key, self._clock())).fetchone())
+        return row[0] if row else 0.0
+
+    # -- limits ---------------------------------------------------------------------------
+    async def get_limits(self, project: str) -> dict[str, Any] | None:
+        row = await self._run(lambda c: c.execute(
+            "SELECT doc FROM limits WHERE project = ?", (project,)).fetchone())
+        return json.loads(row[0]) if row else None
+
+    async def put_limits(self, project: str, doc: dict[str, Any]) -> None:
+        payload = json.dumps(doc)
+        await self._run(lambda c: c.execute(
+            "INSERT INTO limits (project, doc) VALUES (?, ?) "
+            "ON CONFLICT(project) DO UPDATE SET doc = excluded.doc", (project, payload)))
+
+    async def delete_limits(self, project: str) -> bool:
+        cur = await self._run(lambda c: c.execute("DELETE FROM limits WHERE project = ?",
+                                                  (project,)))
+        return cur.rowcount > 0

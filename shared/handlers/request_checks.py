@@ -1,0 +1,57 @@
+"""Checks a chat request must pass before any provider is called, against the model's policy
+(`shared.policy`), and the token estimates limits reserve and cut-short streams are metered by."""
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import InvalidRequest
+from ..policy import Policy
+
+_LIMIT = "request_limit_exceeded"
+
+
+def _positive_int(body: dict[str, Any], name: str) -> int | None:
+    value = body.get(name)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidRequest(f"'{name}' must be a positive integer.", param=name)
+    return value
+
+
+def check_chat_limits(policy: Policy, body: dict[str, Any]) -> None:
+    """400 naming the field when the request asks for more than this model allows."""
+    count = len(body["messages"])
+    if count > policy.max_messages:
+        raise InvalidRequest(f"'messages' has {count} items; this model accepts at most "
+                             f"{policy.max_messages}.", param="messages", code=_LIMIT)
+    n = _positive_int(body, "n")
+    if n is not None and n > policy.max_n:
+        raise InvalidRequest(f"'n' is {n}; this model accepts at most {policy.max_n}.",
+                             param="n", code=_LIMIT)
+    for name in ("max_tokens", "max_completion_tokens"):
+        asked = _positive_int(body, name)
+        if asked is not None and policy.max_output_tokens and asked > policy.max_output_tokens:
+            raise InvalidRequest(f"'{name}' is {asked}; this model produces at most "
+                                 f"{policy.max_output_tokens} tokens.", param=name, code=_LIMIT)
+
+
+def _text_length(content: Any) -> int:
+    if isinstance(content, str):
+        return len(content)
+    if isinstance(content, list):
+        return sum(_text_length(part.get("text")) for part in content if isinstance(part, dict))
+    return 0
+
+
+def estimate_prompt_tokens(body: dict[str, Any]) -> int:
+    """About four characters per token plus a few per message: a stand-in for a tokenizer,
+    used only when a provider reported no usage (a stream the client left early)."""
+    messages = body.get("messages") or []
+    chars = sum(_text_length(m.get("content")) for m in messages if isinstance(m, dict))
+    return chars // 4 + 4 * len(messages) + 1
+
+
+def requested_output_tokens(body: dict[str, Any]) -> int:
+    value = body.get("max_completion_tokens") or body.get("max_tokens") or 0
+    return value * (body.get("n") or 1) if isinstance(value, int) else 0

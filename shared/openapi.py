@@ -1,0 +1,209 @@
+"""The gateway's OpenAPI 3.1 description, served at `GET /openapi.json`.
+
+One row per HTTP function in `OPERATIONS`; `tests/test_openapi.py` fails when a registered
+function is missing here (or a row names no function), and fuzzes every operation from these
+schemas. Request schemas of catalog and limit documents come from their pydantic models, so
+they follow the validation the admin API really applies.
+"""
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from .catalog import ModelDocument
+from .limits import ProjectLimits
+
+# function name, method, path, auth (project | admin | none), request schema, summary
+OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
+    ("chat_completions", "post", "/v1/chat/completions", "project", "ChatCompletionRequest",
+     "Create a chat completion; with `stream: true`, server-sent events"),
+    ("submit_chat_job", "post", "/v1/chat/completions/async", "project", "ChatJobRequest",
+     "Queue a chat completion as an async job (202)"),
+    ("list_chat_jobs", "get", "/v1/chat/completions/async", "project", None,
+     "The project's jobs, newest first"),
+    ("chat_job_metrics", "get", "/v1/chat/completions/async/metrics", "project", None,
+     "Counts and timings of the project's jobs"),
+    ("get_chat_job", "get", "/v1/chat/completions/async/{id}", "project", None, "One job"),
+    ("cancel_chat_job", "delete", "/v1/chat/completions/async/{id}", "project", None,
+     "Cancel a job that has not finished"),
+    ("realtime_create_session", "post", "/v1/realtime/sessions", "project",
+     "RealtimeSessionRequest", "Create a realtime voice session (Web PubSub client URL)"),
+    ("realtime_list_sessions", "get", "/v1/realtime/sessions", "project", None,
+     "The project's realtime sessions"),
+    ("realtime_get_session", "get", "/v1/realtime/sessions/{id}", "project", None,
+     "One realtime session"),
+    ("realtime_delete_session", "delete", "/v1/realtime/sessions/{id}", "project", None,
+     "Close a realtime session"),
+    ("list_models", "get", "/v1/models", "project", None, "Models the caller's project may use"),
+    ("get_model", "get", "/v1/models/{id}", "project", None, "One model"),
+    ("embeddings", "post", "/v1/embeddings", "project", "EmbeddingsRequest", "Create embeddings"),
+    ("image_generations", "post", "/v1/images/generations", "project", "ImageRequest",
+     "Generate images"),
+    ("audio_speech", "post", "/v1/audio/speech", "project", "SpeechRequest",
+     "Speak text; the audio is streamed as the provider sends it"),
+    ("audio_transcriptions", "post", "/v1/audio/transcriptions", "project",
+     "TranscriptionRequest", "Transcribe an audio file (multipart)"),
+    ("audio_translations", "post", "/v1/audio/translations", "project", "TranscriptionRequest",
+     "Translate an audio file into English text (multipart)"),
+    ("health", "get", "/health", "none", None, "Liveness and store reachability"),
+    ("openapi", "get", "/openapi.json", "none", None, "This description"),
+    ("admin_list_models", "get", "/admin/models", "admin", None, "Every catalog document"),
+    ("admin_get_model", "get", "/admin/models/{id}", "admin", None, "One catalog document"),
+    ("admin_put_model", "put", "/admin/models/{id}", "admin", "ModelDocument",
+     "Create or replace a catalog document"),
+    ("admin_delete_model", "delete", "/admin/models/{id}", "admin", None,
+     "Delete a catalog document"),
+    ("admin_create_key", "post", "/admin/projects/{project}/keys", "admin", "KeyRequest",
+     "Issue a project key (returned once)"),
+    ("admin_list_keys", "get", "/admin/projects/{project}/keys", "admin", None,
+     "A project's keys (never the keys themselves)"),
+    ("admin_revoke_key", "delete", "/admin/keys/{key_id}", "admin", None, "Revoke a key"),
+    ("admin_usage", "get", "/admin/usage", "admin", None, "Usage rows and totals"),
+    ("admin_create_webhook_secret", "post", "/admin/projects/{project}/webhook-secret", "admin",
+     None, "A new webhook signing secret for the project's jobs (returned once)"),
+    ("admin_get_limits", "get", "/admin/projects/{project}/limits", "admin", None,
+     "A project's limits and budget"),
+    ("admin_put_limits", "put", "/admin/projects/{project}/limits", "admin", "ProjectLimits",
+     "Set a project's limits and budget"),
+    ("admin_delete_limits", "delete", "/admin/projects/{project}/limits", "admin", None,
+     "Remove a project's limits"),
+]
+
+_MULTIPART = {"TranscriptionRequest"}
+_QUERY = {"admin_usage": [("project", True), ("since", False), ("until", False),
+                          ("limit", False)],
+          "list_chat_jobs": [("status", False), ("limit", False), ("after", False)]}
+
+_MESSAGE = {"type": "object", "required": ["role"], "additionalProperties": True,
+            "properties": {"role": {"type": "string"},
+                           "content": {"anyOf": [{"type": "string"}, {"type": "array"},
+                                                 {"type": "null"}]},
+                           "name": {"type": "string"}}}
+
+_HAND_WRITTEN: dict[str, Any] = {
+    "ChatCompletionRequest": {
+        "type": "object", "required": ["model", "messages"], "additionalProperties": True,
+        "properties": {
+            "model": {"type": "string"},
+            "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
+            "stream": {"type": "boolean"},
+            "stream_options": {"type": "object",
+                               "properties": {"include_usage": {"type": "boolean"}}},
+            "n": {"type": "integer", "minimum": 1},
+            "max_tokens": {"type": "integer", "minimum": 1},
+            "max_completion_tokens": {"type": "integer", "minimum": 1},
+            "temperature": {"type": "number"}, "top_p": {"type": "number"},
+            "stop": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+            "tools": {"type": "array", "items": {"type": "object"}},
+            "tool_choice": {"anyOf": [{"type": "string"}, {"type": "object"}]},
+            "user": {"type": "string"}}},
+    "EmbeddingsRequest": {
+        "type": "object", "required": ["model", "input"], "additionalProperties": False,
+        "properties": {
+            "model": {"type": "string"},
+            "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}},
+                                {"type": "array", "items": {"type": "integer"}}]},
+            "encoding_format": {"enum": ["float", "base64"]},
+            "dimensions": {"type": "integer", "minimum": 1}, "user": {"type": "string"}}},
+    "ImageRequest": {
+        "type": "object", "required": ["model", "prompt"], "additionalProperties": False,
+        "properties": {
+            "model": {"type": "string"}, "prompt": {"type": "string"},
+            "n": {"type": "integer", "minimum": 1, "maximum": 10},
+            "size": {"type": "string", "pattern": "^(auto|[1-9][0-9]{1,4}x[1-9][0-9]{1,4})$"},
+            "quality": {"type": "string"}, "style": {"type": "string"},
+            "response_format": {"enum": ["url", "b64_json"]}, "user": {"type": "string"}}},
+    "SpeechRequest": {
+        "type": "object", "required": ["model", "input", "voice"], "additionalProperties": False,
+        "properties": {
+            "model": {"type": "string"}, "input": {"type": "string", "maxLength": 4096},
+            "voice": {"type": "string"},
+            "response_format": {"enum": ["mp3", "opus", "aac", "flac", "wav", "pcm"]},
+            "speed": {"type": "number", "minimum": 0.25, "maximum": 4.0},
+            "instructions": {"type": "string"}}},
+    "TranscriptionRequest": {
+        "type": "object", "required": ["model", "file"],
+        "properties": {
+            "file": {"type": "string", "format": "binary"}, "model": {"type": "string"},
+            "language": {"type": "string"}, "prompt": {"type": "string"},
+            "response_format": {"enum": ["json", "text", "srt", "verbose_json", "vtt"]},
+            "temperature": {"type": "number"},
+            "timestamp_granularities[]": {"type": "array",
+                                          "items": {"enum": ["word", "segment"]}}}},
+    "ChatJobRequest": {
+        "allOf": [{"$ref": "#/components/schemas/ChatCompletionRequest"}],
+        "type": "object", "required": ["model", "messages"], "additionalProperties": True,
+        "properties": {
+            "model": {"type": "string"},
+            "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
+            "priority": {"type": "integer", "minimum": 1, "maximum": 10},
+            "ttl_hours": {"type": "integer", "minimum": 1},
+            "webhook_url": {"type": "string"}, "idempotency_key": {"type": "string"},
+            "custom_id": {"type": "string"}}},
+    "RealtimeSessionRequest": {
+        "type": "object", "additionalProperties": True,
+        "properties": {"model": {"type": "string"}, "voice": {"type": "string"},
+                       "instructions": {"type": "string"},
+                       "input_audio_transcription": {"type": "object"}}},
+    "KeyRequest": {"type": "object", "additionalProperties": False,
+                   "properties": {"name": {"type": "string"}}},
+    "Error": {
+        "type": "object", "required": ["error"],
+        "properties": {"error": {
+            "type": "object", "required": ["message", "type", "param", "code"],
+            "properties": {"message": {"type": "string"}, "type": {"type": "string"},
+                           "param": {"type": ["string", "null"]},
+                           "code": {"type": ["string", "null"]}}}}},
+}
+
+_REF = "#/components/schemas/{model}"
+
+
+def _components() -> dict[str, Any]:
+    schemas = dict(_HAND_WRITTEN)
+    for model in (ModelDocument, ProjectLimits):
+        schema = model.model_json_schema(ref_template=_REF)
+        schemas.update(schema.pop("$defs", {}))
+        schemas[model.__name__] = schema
+    return schemas
+
+
+def _operation(name: str, method: str, path: str, auth: str, body: str | None,
+               summary: str) -> dict[str, Any]:
+    op: dict[str, Any] = {"operationId": name, "summary": summary, "responses": {
+        "200": {"description": "OK"},
+        "default": {"description": "Error (OpenAI's envelope)", "content": {
+            "application/json": {"schema": {"$ref": _REF.format(model="Error")}}}}}}
+    if auth != "none":
+        op["security"] = [{"projectKey": []}] if auth == "project" else [{"adminKey": []}]
+    params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
+              for p in re.findall(r"{(\w+)}", path)]
+    params += [{"name": q, "in": "query", "required": req, "schema": {"type": "string"}}
+               for q, req in _QUERY.get(name, [])]
+    if params:
+        op["parameters"] = params
+    if body:
+        media = "multipart/form-data" if body in _MULTIPART else "application/json"
+        op["requestBody"] = {"required": True, "content": {media: {
+            "schema": {"$ref": _REF.format(model=body)}}}}
+    return op
+
+
+@lru_cache(maxsize=1)
+def document() -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    for row in OPERATIONS:
+        paths.setdefault(row[2], {})[row[1]] = _operation(*row)
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "LLM Proxy", "version": "1.0.0",
+                 "description": "An OpenAI-compatible LLM gateway. Errors use OpenAI's "
+                                "envelope; see the README for statuses and limits."},
+        "paths": paths,
+        "components": {"schemas": _components(), "securitySchemes": {
+            "projectKey": {"type": "http", "scheme": "bearer",
+                           "description": "A project key (or the `api-key` header)"},
+            "adminKey": {"type": "http", "scheme": "bearer",
+                         "description": "LLMPROXY_ADMIN_KEY"}}},
+    }
