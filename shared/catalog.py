@@ -144,14 +144,8 @@ class ModelDocument(BaseModel):
 
 def validate_document(data: Any) -> ModelDocument:
     """Validate a model document from a caller, turning pydantic errors into a 400 naming the field."""
-    from pydantic import ValidationError
-    try:
-        doc = ModelDocument.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or None
-        raise InvalidRequest(f"Invalid model document: {where or 'document'}: {first['msg']}",
-                             param=where) from None
+    from .validation import parse_document
+    doc = parse_document(ModelDocument, data, "model document")
     try:
         check_policy(doc.parameters)
     except ValueError as exc:

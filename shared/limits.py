@@ -29,9 +29,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from .errors import InvalidRequest, PermissionDenied, RateLimited
+from .errors import PermissionDenied, RateLimited
+from .validation import parse_document
 from .keys import Caller
 
 log = logging.getLogger(__name__)
@@ -59,13 +60,7 @@ class ProjectLimits(LimitSpec):
 
 
 def validate_limits(data: Any) -> ProjectLimits:
-    try:
-        return ProjectLimits.model_validate(data)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or None
-        raise InvalidRequest(f"Invalid limits: {where or 'document'}: {first['msg']}",
-                             param=where) from None
+    return parse_document(ProjectLimits, data, "limits")
 
 
 def _period_key(period: str, now: float) -> tuple[str, float]:

@@ -25,7 +25,9 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
+
+from .validation import parse_parameters
 
 FUNCTIONS_HTTP_LIMIT = 230.0
 
@@ -71,11 +73,7 @@ def split_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], dict[s
 def check_policy(parameters: dict[str, Any]) -> PolicyParameters:
     """Validate the policy parameters; ValueError names the parameter (`parameters.NAME`)."""
     _, raw = split_parameters(parameters)
-    try:
-        p = PolicyParameters.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        raise ValueError(f"parameters.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+    p = parse_parameters(PolicyParameters, raw)
     if p.timeout_first_byte and p.timeout_total and p.timeout_first_byte > p.timeout_total:
         raise ValueError("parameters.timeout_first_byte: must not exceed timeout_total")
     return p

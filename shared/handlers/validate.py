@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..dispatch import require_operation  # noqa: F401  (kept importable from here)
 from ..errors import InvalidRequest
 from ..providers import ROUTING_FIELDS
 

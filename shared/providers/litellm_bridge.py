@@ -19,9 +19,10 @@ import time
 from dataclasses import dataclass
 from typing import Any, AsyncIterator
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from ..catalog import ModelDocument, Operation
+from ..validation import parse_parameters
 from ..config import Settings
 from ..errors import (GatewayError, InvalidRequest, UpstreamError, UpstreamTimeout,
                       from_upstream, sanitize)
@@ -117,11 +118,7 @@ class LiteLLMVertexAdapter:
         await load_litellm()
 
     def prepare(self, doc: ModelDocument, params: dict[str, Any]) -> VertexTarget:
-        try:
-            p = VertexParams.model_validate(params)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ValueError(f"parameters.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        p = parse_parameters(VertexParams, params)
         creds = p.vertex_credentials
         if isinstance(creds, str):
             try:

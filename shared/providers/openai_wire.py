@@ -27,9 +27,10 @@ from dataclasses import dataclass
 from typing import Any, AsyncIterator, Literal
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from ..catalog import ModelDocument, Operation
+from ..validation import parse_parameters
 from .. import azure_auth
 from ..config import Settings
 from ..errors import UpstreamError, UpstreamTimeout, from_upstream, upstream_message
@@ -67,11 +68,7 @@ class OpenAIWireAdapter:
         self._settings = settings
 
     def prepare(self, doc: ModelDocument, params: dict[str, Any]) -> Target:
-        try:
-            p = OpenAIWireParams.model_validate(params)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            raise ValueError(f"parameters.{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        p = parse_parameters(OpenAIWireParams, params)
         if not p.api_base.startswith(("https://", "http://")):
             raise ValueError("parameters.api_base must be an http(s) URL")
         base = p.api_base.rstrip("/")
