@@ -7,7 +7,9 @@ import socket
 import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import httpx
 import openai
@@ -49,6 +51,20 @@ def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     fh = open(log, "w")
     return subprocess.Popen([sys.executable, *args], cwd=ROOT, env=env, stdout=fh,
                             stderr=subprocess.STDOUT)
+
+
+@contextmanager
+def running_gateway(env: dict[str, str], log: Path) -> Iterator[str]:
+    """A local runner process on a free port, up and answering /health; stopped on exit."""
+    port = free_port()
+    proc = start(["-m", "runner", "--port", str(port)], env, log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/health", proc, log)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
 
 
 @pytest.fixture(scope="session")
@@ -120,20 +136,12 @@ def gateway_log(logs_dir, store_kind) -> Path:
 
 @pytest.fixture(scope="session")
 def gateway(simulator, tmp_path_factory, gateway_log, store_kind, request) -> str:
-    port = free_port()
-    log = gateway_log
     extra = {}
     if store_kind == "cosmos":
         extra = cosmos_env(request.getfixturevalue("cosmos_server"), "gateway-api-tests")
     env = gateway_env(simulator, tmp_path_factory.mktemp("data"), **extra)
-    proc = start(["-m", "runner", "--port", str(port)], env, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(url + "/health", proc, log)
+    with running_gateway(env, gateway_log) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ import httpx
 import openai
 import pytest
 
-from .conftest import ADMIN_KEY, free_port, gateway_env, start, wait_for
+from .conftest import ADMIN_KEY, gateway_env, running_gateway
 
 IDENTITY_HEADER = "identity-header-value-7c1d"
 TOKEN = "sim-azure-key"               # what the simulator accepts as `Authorization: Bearer ...`
@@ -64,20 +64,13 @@ def identity_endpoint():
 
 @pytest.fixture(scope="module")
 def entra_gateway(simulator, identity_endpoint, tmp_path_factory, logs_dir):
-    port = free_port()
     log = logs_dir / "gateway-entra.log"
     env = gateway_env(simulator, tmp_path_factory.mktemp("entra"),
                       IDENTITY_ENDPOINT=identity_endpoint, IDENTITY_HEADER=IDENTITY_HEADER)
     for name in ("AZURE_CLIENT_ID", "AZURE_TENANT_ID", "AZURE_CLIENT_SECRET", "MSI_ENDPOINT"):
         env.pop(name, None)
-    proc = start(["-m", "runner", "--port", str(port)], env, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(url + "/health", proc, log)
+    with running_gateway(env, log) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 def entra_model(model_id: str, **parameters) -> dict:

@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 
-from .conftest import ADMIN_KEY, ISSUED_KEYS, free_port, gateway_env, start, wait_for
+from .conftest import ADMIN_KEY, ISSUED_KEYS, gateway_env, running_gateway
 from .schema_strategy import from_schema
 from .test_function_app import DOCUMENTED
 
@@ -31,21 +31,13 @@ def test_openapi_lists_exactly_the_registered_functions(gateway):
 
 @pytest.fixture(scope="module")
 def fuzz_target(simulator, tmp_path_factory, logs_dir):
-    port = free_port()
     log = logs_dir / "gateway-fuzz.log"
     env = gateway_env(simulator, tmp_path_factory.mktemp("fuzz-data"))
-    proc = start(["-m", "runner", "--port", str(port)], env, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(url + "/health", proc, log)
-        with httpx.Client(base_url=url, timeout=30) as c:
-            key = c.post("/admin/projects/fuzz/keys", json={},
-                         headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()["key"]
-            ISSUED_KEYS.append(key)
-            yield c, key
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with running_gateway(env, log) as url, httpx.Client(base_url=url, timeout=30) as c:
+        key = c.post("/admin/projects/fuzz/keys", json={},
+                     headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()["key"]
+        ISSUED_KEYS.append(key)
+        yield c, key
 
 
 def _operations():

@@ -12,7 +12,7 @@ import httpx
 import openai
 import pytest
 
-from .conftest import ROOT, free_port, start, wait_for
+from .conftest import ROOT, free_port, running_gateway, start, wait_for
 
 
 @pytest.fixture(scope="module")
@@ -21,15 +21,9 @@ def quickstart(tmp_path_factory, logs_dir):
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("LLMPROXY_", "AZURE_OPENAI_", "VERTEX_", "SIMULATOR_"))}
     env["LLMPROXY_DATA_DIR"] = str(data)
-    port = free_port()
     log = logs_dir / "quickstart.log"
-    proc = start(["-m", "runner", "--port", str(port)], env, log)
-    try:
-        wait_for(f"http://127.0.0.1:{port}/health", proc, log)
-        yield f"http://127.0.0.1:{port}", env, log
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with running_gateway(env, log) as url:
+        yield url, env, log
 
 
 def test_the_runners_own_simulator_stops_with_it(tmp_path, logs_dir):

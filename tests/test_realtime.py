@@ -13,8 +13,7 @@ import websockets
 
 from shared.realtime import codecs
 
-from .conftest import (ADMIN_KEY, ISSUED_KEYS, cosmos_env, free_port, gateway_env, start,
-                       wait_for)
+from .conftest import ADMIN_KEY, ISSUED_KEYS, cosmos_env, gateway_env, running_gateway
 from .realtime_client import JSON_PROTOCOL, Client, audio_of, silence, spoken, types
 
 
@@ -22,7 +21,6 @@ from .realtime_client import JSON_PROTOCOL, Client, audio_of, silence, spoken, t
 def rt(simulator, tmp_path_factory, logs_dir, store_kind, request):
     """A gateway of its own (on each store) whose provider timeout is long, so a test can hold a
     provider call open (a `hang` fault) for as long as it needs without racing a timeout."""
-    port = free_port()
     log = logs_dir / f"gateway-realtime-{store_kind}.log"
     extra = {}
     if store_kind == "cosmos":
@@ -31,14 +29,8 @@ def rt(simulator, tmp_path_factory, logs_dir, store_kind, request):
     env["LLMPROXY_REQUEST_TIMEOUT_SECONDS"] = "120"
     env["LLMPROXY_REALTIME_CHAT_MODEL"] = "gpt-4o-mini"
     env.pop("WebPubSubConnectionString", None)
-    proc = start(["-m", "runner", "--port", str(port)], env, log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(url + "/health", proc, log)
+    with running_gateway(env, log) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture(scope="module")
