@@ -10,6 +10,7 @@ import asyncio
 import aiohttp
 
 from ..config import Settings
+from ..errors import GatewayError, UpstreamError, UpstreamTimeout
 from ..policy import current_timeouts
 
 _sessions: dict[int, aiohttp.ClientSession] = {}
@@ -49,3 +50,17 @@ def call_timeout() -> aiohttp.ClientTimeout | None:
     if t is None:
         return None
     return aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect, sock_read=t.first_byte)
+
+
+def transport_error(exc: BaseException, provider: str, *, answering: bool) -> GatewayError:
+    """The one mapping of network failures (aiohttp errors, timeouts) to ours. Before the provider
+    started answering, a timeout means it did not answer and anything else that it could not be
+    reached; once it was answering, the answer broke off."""
+    if isinstance(exc, asyncio.TimeoutError):
+        return UpstreamTimeout(f"{provider} did not finish answering in time." if answering
+                               else f"{provider} did not answer in time.")
+    if answering:
+        return UpstreamError(f"The answer from {provider} broke off: {type(exc).__name__}.",
+                             code="upstream_stream_interrupted")
+    return UpstreamError(f"Could not reach {provider}: {type(exc).__name__}.",
+                         code="upstream_unreachable")

@@ -33,7 +33,7 @@ from ..catalog import ModelDocument, Operation
 from ..validation import parse_parameters
 from .. import azure_auth
 from ..config import Settings
-from ..errors import UpstreamError, UpstreamTimeout, from_upstream, upstream_message
+from ..errors import UpstreamError, from_upstream, upstream_message
 from . import http
 from .base import AudioStream, Completion, CompletionStream, Upload, Usage
 
@@ -109,11 +109,8 @@ class OpenAIWireAdapter:
         try:
             resp = await http.session(self._settings).post(url, data=payload, headers=headers,
                                                            timeout=http.call_timeout())
-        except asyncio.TimeoutError:
-            raise UpstreamTimeout(f"{self.name} did not answer in time.") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"Could not reach {self.name}: {type(exc).__name__}.",
-                                code="upstream_unreachable") from None
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            raise http.transport_error(exc, self.name, answering=False) from None
         if resp.status >= 400:
             try:
                 raw = await resp.read()
@@ -144,12 +141,7 @@ class OpenAIWireAdapter:
         payload = json.dumps(body, separators=(",", ":")).encode()
         resp = await self._post(target, "chat/completions", payload, secrets)
         if not stream:
-            try:
-                raw = await resp.read()
-            except asyncio.TimeoutError:
-                raise UpstreamTimeout(f"{self.name} did not finish answering in time.") from None
-            finally:
-                resp.release()
+            raw = await self._read(resp)
             try:
                 usage = Usage.from_openai(json.loads(raw).get("usage"))
             except (ValueError, AttributeError):
@@ -165,11 +157,8 @@ class OpenAIWireAdapter:
     async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
         try:
             return await resp.read()
-        except asyncio.TimeoutError:
-            raise UpstreamTimeout(f"{self.name} did not finish answering in time.") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamError(f"The answer from {self.name} broke off: {type(exc).__name__}.",
-                                code="upstream_stream_interrupted") from None
+        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+            raise http.transport_error(exc, self.name, answering=True) from None
         finally:
             resp.release()
 

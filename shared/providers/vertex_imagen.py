@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 
 from ..config import Settings
-from ..errors import (InvalidRequest, UpstreamError, UpstreamTimeout, from_upstream,
+from ..errors import (InvalidRequest, UpstreamError, from_upstream,
                       upstream_message)
 from . import http
 from .base import Completion, Usage
@@ -122,11 +122,8 @@ async def generate(settings: Settings, kwargs: dict[str, Any], code: str, body: 
                 raise from_upstream(resp.status, upstream_message(raw),
                                     retry_after=resp.headers.get("Retry-After"),
                                     provider=provider, secrets=secrets + (token,))
-    except asyncio.TimeoutError:
-        raise UpstreamTimeout(f"{provider} did not answer in time.") from None
-    except aiohttp.ClientError as exc:
-        raise UpstreamError(f"Could not reach {provider}: {type(exc).__name__}.",
-                            code="upstream_unreachable") from None
+    except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        raise http.transport_error(exc, provider, answering=False) from None
     try:
         result = openai_images(json.loads(raw))
     except (ValueError, AttributeError):
