@@ -13,14 +13,18 @@ from pathlib import Path
 from typing import Mapping
 
 
-def _int(env: Mapping[str, str], name: str, default: int) -> int:
+def _number(env: Mapping[str, str], name: str, default, kind: type, what: str):
     raw = env.get(name)
     if raw in (None, ""):
         return default
     try:
-        return int(raw)
+        return kind(raw)
     except ValueError:
-        raise ValueError(f"setting {name} must be an integer, got {raw!r}") from None
+        raise ValueError(f"setting {name} must be {what}, got {raw!r}") from None
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    return _number(env, name, default, int, "an integer")
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
@@ -35,13 +39,7 @@ def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
 
 
 def _float(env: Mapping[str, str], name: str, default: float) -> float:
-    raw = env.get(name)
-    if raw in (None, ""):
-        return default
-    try:
-        return float(raw)
-    except ValueError:
-        raise ValueError(f"setting {name} must be a number, got {raw!r}") from None
+    return _number(env, name, default, float, "a number")
 
 
 def _ratio(env: Mapping[str, str], name: str, default: float) -> float:
