@@ -49,14 +49,11 @@ class GuardedCall:
         return dict(self.ticket.headers) if self.ticket else {}
 
     def _meter(self, usage: Usage, status: int, served_by: ResolvedModel) -> float:
-        self._gw.usage.record(project=self._caller.project, key_id=self._caller.key_id,
-                              model=served_by, model_name=self._model.doc.id,
-                              operation=self._operation.value, usage=usage,
-                              latency_ms=(time.perf_counter() - self._started) * 1000,
-                              status=status, stream=self._stream)
-        return served_by.doc.costs.cost(usage.prompt_tokens, usage.completion_tokens,
-                                        images=usage.images, characters=usage.characters,
-                                        audio_seconds=usage.audio_seconds)
+        return self._gw.usage.record(project=self._caller.project, key_id=self._caller.key_id,
+                                     model=served_by, model_name=self._model.doc.id,
+                                     operation=self._operation.value, usage=usage,
+                                     latency_ms=(time.perf_counter() - self._started) * 1000,
+                                     status=status, stream=self._stream)
 
     async def run(self, attempt: Callable[[ResolvedModel], Awaitable[Any]]) -> Any:
         try:

@@ -1,10 +1,12 @@
-"""A small multipart/form-data parser for uploads the gateway reads whole (RFC 7578).
+"""multipart/form-data (RFC 7578): a small parser for uploads the gateway reads whole, and the
+encoder for the uploads it forwards to a provider.
 
 The body is already in memory (its size capped by the host), so splitting on the boundary is
-enough; no streaming parser or extra dependency is needed. Every problem is a 400.
+enough; no streaming parser or extra dependency is needed. Every parsing problem is a 400.
 """
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass, field
 from email.message import Message
 
@@ -72,3 +74,25 @@ def parse_form(body: bytes, content_type: str) -> Form:
             raise InvalidRequest("The multipart body is malformed.")
         _parse_part(chunk[line_end + 2:], form)
     return form
+
+
+def _quoted(text: str) -> str:
+    """A name or filename inside a quoted-string: quote and line breaks percent-encoded, as
+    browsers do (WHATWG), so a client's filename can never add a header of its own."""
+    return text.replace("\r", "%0D").replace("\n", "%0A").replace('"', "%22")
+
+
+def encode_form(fields: dict[str, object], file_field: str, filename: str, content: bytes,
+                content_type: str) -> tuple[bytes, str]:
+    """(body, Content-Type header) for text fields (a list value repeats its field) and one file."""
+    boundary = "llmproxy-" + secrets.token_hex(16)
+    parts: list[bytes] = []
+    for name, value in fields.items():
+        for item in (value if isinstance(value, list) else [value]):
+            parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(name)}"'
+                         f'\r\n\r\n{item}\r\n'.encode())
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{_quoted(file_field)}"; '
+                 f'filename="{_quoted(filename)}"\r\nContent-Type: {_quoted(content_type)}'
+                 f'\r\n\r\n'.encode())
+    parts += [content, f"\r\n--{boundary}--\r\n".encode()]
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"

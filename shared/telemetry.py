@@ -223,6 +223,9 @@ class TracedAdapter:
                               getattr(exc, "code", None) or type(exc).__name__)
                 raise
             return _end_with(result, span, started)
+        # Kept on the instance: later lookups find it without coming back here (the hot path
+        # calls one of these on every request).
+        setattr(self, name, call)
         return call
 
 
@@ -236,8 +239,10 @@ def _is_coroutine_function(attr: Any) -> bool:
 
 
 def _start_upstream(adapter: Any, method: str, prepared: Any) -> Any:
+    if _tracer is None:
+        return None
     trace = _current.get()
-    if _tracer is None or trace is None or trace.span is None:
+    if trace is None or trace.span is None:
         return None
     from opentelemetry import trace as otel
     from opentelemetry.trace import SpanKind

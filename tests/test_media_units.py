@@ -119,7 +119,7 @@ async def test_dispatch_speech_then_transcription_round_trip(gw):
                                              "alloy", response_format="wav", speed=1.5)
     assert audio.content_type == "audio/wav"
     chunks = [chunk async for chunk in audio.chunks]
-    assert len(chunks) > 1              # 480 KB cannot fit aiohttp's read buffer at once
+    assert len(chunks) > 1              # 480 KB: the client pauses reading past 256 KiB unread
     spoken = b"".join(chunks)
     assert wav_duration(spoken) == pytest.approx(10.0, abs=0.01)
     result = await dispatch.transcribe(gw, caller, "whisper-1", spoken, "turn.wav",

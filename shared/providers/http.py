@@ -1,61 +1,64 @@
-"""The pooled HTTP client every pass-through adapter shares.
+"""The pooled HTTP client every direct provider adapter shares, and the one mapping of its
+network failures to the gateway's errors.
 
-One `aiohttp.ClientSession` per event loop, created on first use and kept: connections to a
-provider are reused across requests instead of paying TCP and TLS setup each time.
+One `HttpClient` (http_client.py) per event loop, created on first use and kept: connections to
+a provider are reused across requests instead of paying TCP and TLS setup each time.
 """
 from __future__ import annotations
 
 import asyncio
 
-import aiohttp
-
 from ..config import Settings
 from ..errors import GatewayError, UpstreamError, UpstreamTimeout
 from ..policy import current_timeouts
+from .http_client import HttpClient, HttpClientError, Response
 
-_sessions: dict[int, aiohttp.ClientSession] = {}
+__all__ = ["HttpClient", "HttpClientError", "Response", "client", "close_all", "post",
+           "transport_error"]
+
+_clients: dict[int, HttpClient] = {}
+
+# Never ask for compressed bodies: streamed bytes are relayed exactly as received. No cookies
+# are kept either: one tenant's provider cookies must never reach another tenant's call.
+_HEADERS = {"User-Agent": "llm-proxy", "Accept-Encoding": "identity"}
 
 
-def session(settings: Settings) -> aiohttp.ClientSession:
+def client(settings: Settings) -> HttpClient:
     loop = asyncio.get_running_loop()
-    current = _sessions.get(id(loop))
+    current = _clients.get(id(loop))
     if current is None or current.closed:
-        connector = aiohttp.TCPConnector(limit=1000, ttl_dns_cache=300, keepalive_timeout=60)
-        timeout = aiohttp.ClientTimeout(total=settings.request_timeout,
-                                        sock_connect=settings.connect_timeout)
-        # auto_decompress stays on; we never ask for compressed bodies (no Accept-Encoding
-        # beyond identity) so streamed bytes are relayed exactly as received.
-        # No cookie jar: a provider's cookies must never carry over to another tenant's call,
-        # and parsing Set-Cookie on every response is wasted work on the hot path.
-        current = aiohttp.ClientSession(connector=connector, timeout=timeout,
-                                        cookie_jar=aiohttp.DummyCookieJar(),
-                                        skip_auto_headers=("User-Agent",),
-                                        headers={"User-Agent": "llm-proxy",
-                                                 "Accept-Encoding": "identity"})
-        _sessions[id(loop)] = current
+        current = HttpClient(connect_timeout=settings.connect_timeout,
+                             total_timeout=settings.request_timeout, headers=_HEADERS)
+        _clients[id(loop)] = current
     return current
 
 
 async def close_all() -> None:
-    for sess in list(_sessions.values()):
-        await sess.close()
-    _sessions.clear()
+    for each in list(_clients.values()):
+        await each.close()
+    _clients.clear()
 
 
-def call_timeout() -> aiohttp.ClientTimeout | None:
-    """This attempt's timeouts as the router set them (None: the session's defaults).
-    `sock_read` is the first-byte timeout: the longest the provider may stay silent, before
-    its answer starts and between a stream's events."""
+async def post(settings: Settings, url: str, body: bytes, headers: dict[str, str],
+               provider: str) -> Response:
+    """POST within this attempt's timeouts as the router set them (else the client's defaults):
+    `first_byte` is the longest the provider may stay silent, before its answer starts and
+    between a stream's events. Network failures come back as the gateway's errors."""
     t = current_timeouts.get()
-    if t is None:
-        return None
-    return aiohttp.ClientTimeout(total=t.total, sock_connect=t.connect, sock_read=t.first_byte)
+    try:
+        if t is None:
+            return await client(settings).request("POST", url, body, headers)
+        return await client(settings).request("POST", url, body, headers,
+                                              connect_timeout=t.connect,
+                                              read_timeout=t.first_byte, total_timeout=t.total)
+    except (TimeoutError, HttpClientError) as exc:
+        raise transport_error(exc, provider, answering=False) from None
 
 
 def transport_error(exc: BaseException, provider: str, *, answering: bool) -> GatewayError:
-    """The one mapping of network failures (aiohttp errors, timeouts) to ours. Before the provider
-    started answering, a timeout means it did not answer and anything else that it could not be
-    reached; once it was answering, the answer broke off."""
+    """The one mapping of network failures (this client's errors, timeouts) to ours. Before the
+    provider started answering, a timeout means it did not answer and anything else that it
+    could not be reached; once it was answering, the answer broke off."""
     if isinstance(exc, asyncio.TimeoutError):
         return UpstreamTimeout(f"{provider} did not finish answering in time." if answering
                                else f"{provider} did not answer in time.")

@@ -20,13 +20,11 @@ managed identity (or `az login` locally), cached until shortly before it expires
 """
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Literal
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict
 
 from ..catalog import ModelDocument, Operation
@@ -34,10 +32,18 @@ from ..validation import parse_parameters
 from .. import azure_auth
 from ..config import Settings
 from ..errors import UpstreamError, from_upstream, upstream_message
+from ..multipart import encode_form
 from . import http
 from .base import AudioStream, Completion, CompletionStream, Upload, Usage
 
 log = logging.getLogger(__name__)
+
+# One encoder for every forwarded body: json.dumps with `separators` builds a new one per call.
+_compact_json_str = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def _compact_json(body: dict[str, Any]) -> bytes:
+    return _compact_json_str(body).encode()
 
 
 class OpenAIWireParams(BaseModel):
@@ -98,24 +104,16 @@ class OpenAIWireAdapter:
                 headers["api-key"] = p.api_key
         return Target(url_base, query, doc.code, headers)
 
-    async def _post(self, target: Target, path: str, payload: bytes | aiohttp.FormData,
-                    secrets: tuple[str, ...],
-                    headers: dict[str, str] | None = None) -> aiohttp.ClientResponse:
+    async def _post(self, target: Target, path: str, payload: bytes, secrets: tuple[str, ...],
+                    headers: dict[str, str] | None = None) -> http.Response:
         url = f"{target.url_base}/{path}{target.query}"
         headers = target.headers if headers is None else headers
         if target.token_scope:
             token = await self._entra_token(target.token_scope)
             headers, secrets = {**headers, "Authorization": f"Bearer {token}"}, (*secrets, token)
-        try:
-            resp = await http.session(self._settings).post(url, data=payload, headers=headers,
-                                                           timeout=http.call_timeout())
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-            raise http.transport_error(exc, self.name, answering=False) from None
+        resp = await http.post(self._settings, url, payload, headers, self.name)
         if resp.status >= 400:
-            try:
-                raw = await resp.read()
-            finally:
-                resp.release()
+            raw = await self._read(resp)
             raise from_upstream(resp.status, upstream_message(raw),
                                 retry_after=resp.headers.get("Retry-After"),
                                 provider=self.name, secrets=secrets)
@@ -138,7 +136,7 @@ class OpenAIWireAdapter:
             options = body.get("stream_options") or {}
             client_wants_usage = bool(options.get("include_usage"))
             body["stream_options"] = {**options, "include_usage": True}
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = _compact_json(body)
         resp = await self._post(target, "chat/completions", payload, secrets)
         if not stream:
             raw = await self._read(resp)
@@ -153,19 +151,16 @@ class OpenAIWireAdapter:
             resp.close()
         return CompletionStream(relay_sse(resp, usage, client_wants_usage, self.name), usage, close)
 
-
-    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+    async def _read(self, resp: http.Response) -> bytes:
         try:
             return await resp.read()
-        except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
+        except (TimeoutError, http.HttpClientError) as exc:
             raise http.transport_error(exc, self.name, answering=True) from None
-        finally:
-            resp.release()
 
     async def _post_json(self, target: Target, path: str, body: dict[str, Any],
                          secrets: tuple[str, ...]) -> tuple[bytes, dict[str, Any]]:
         body["model"] = target.model
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = _compact_json(body)
         raw = await self._read(await self._post(target, path, payload, secrets))
         try:
             data = json.loads(raw)
@@ -190,7 +185,7 @@ class OpenAIWireAdapter:
     async def speech(self, target: Target, body: dict[str, Any],
                      secrets: tuple[str, ...]) -> AudioStream:
         body["model"] = target.model
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = _compact_json(body)
         resp = await self._post(target, "audio/speech", payload, secrets)
         content_type = resp.headers.get("Content-Type", "application/octet-stream")
 
@@ -200,14 +195,11 @@ class OpenAIWireAdapter:
 
     async def transcription(self, target: Target, upload: Upload, fields: dict[str, Any],
                             secrets: tuple[str, ...], translate: bool = False) -> Completion:
-        form = aiohttp.FormData()
-        form.add_field("file", upload.content, filename=upload.filename,
-                       content_type=upload.content_type)
-        form.add_field("model", target.model)
-        for name, value in fields.items():
-            for item in (value if isinstance(value, list) else [value]):
-                form.add_field(name, str(item))
-        headers = {k: v for k, v in target.headers.items() if k.lower() != "content-type"}
+        fields = {"model": target.model, **fields}
+        form, content_type = encode_form(fields, "file", upload.filename, upload.content,
+                                         upload.content_type)
+        headers = {**{k: v for k, v in target.headers.items() if k.lower() != "content-type"},
+                   "Content-Type": content_type}
         path = "audio/translations" if translate else "audio/transcriptions"
         resp = await self._post(target, path, form, secrets, headers=headers)
         media_type = resp.headers.get("Content-Type", "application/json").split(";")[0]
@@ -239,13 +231,13 @@ def transcription_usage(data: Any) -> Usage:
     return usage
 
 
-async def relay_bytes(resp: aiohttp.ClientResponse, provider: str) -> AsyncIterator[bytes]:
+async def relay_bytes(resp: http.Response, provider: str) -> AsyncIterator[bytes]:
     """Yield a binary body as it arrives. A break is raised, not hidden: the client sees a
     truncated response instead of audio that silently ends early."""
     try:
-        async for data in resp.content.iter_any():
+        async for data in resp.iter_chunks():
             yield data
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (http.HttpClientError, TimeoutError) as exc:
         raise UpstreamError(f"The audio stream from {provider} broke off: "
                             f"{type(exc).__name__}.", code="upstream_stream_interrupted") from None
     finally:
@@ -255,13 +247,13 @@ async def relay_bytes(resp: aiohttp.ClientResponse, provider: str) -> AsyncItera
 _USAGE_MARKERS = (b'"usage":{', b'"usage": {')
 
 
-async def relay_sse(resp: aiohttp.ClientResponse, usage: Usage, keep_usage_chunk: bool,
+async def relay_sse(resp: http.Response, usage: Usage, keep_usage_chunk: bool,
                     provider: str) -> AsyncIterator[bytes]:
     """Yield complete SSE events as they arrive; note usage; drop the usage-only chunk if the
     client did not ask for it (we did, to meter the stream)."""
     buffer = b""
     try:
-        async for data in resp.content.iter_any():
+        async for data in resp.iter_chunks():
             buffer += data
             end = buffer.rfind(b"\n\n")
             if end < 0:
@@ -273,7 +265,7 @@ async def relay_sse(resp: aiohttp.ClientResponse, usage: Usage, keep_usage_chunk
                 yield ready
         if buffer.strip():
             yield buffer
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (http.HttpClientError, TimeoutError) as exc:
         # The caller turns this into a final `error` event (never `[DONE]`), or, before the
         # first event, into a failover.
         raise UpstreamError(f"The stream from {provider} broke off: {type(exc).__name__}.",

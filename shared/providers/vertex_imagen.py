@@ -3,7 +3,7 @@
 Why not LiteLLM: with `api_base` set (a private endpoint, or the local simulator) LiteLLM 1.110.2
 treats it as the complete URL and sends no credentials at all. So this module turns the
 catalog's service-account key into an access token with google-auth, per model and per call
-(never through os.environ or files), and posts `:predict` on the pooled aiohttp session.
+(never through os.environ or files), and posts `:predict` on the pooled provider client (http.py).
 
 Imagen answers image bytes only (`bytesBase64Encoded`), so the gateway answers `b64_json`; a
 caller that explicitly asks for `response_format: "url"` gets a 400 saying so, because the
@@ -17,8 +17,6 @@ import json
 import threading
 import time
 from typing import Any
-
-import aiohttp
 
 from ..config import Settings
 from ..errors import (InvalidRequest, UpstreamError, from_upstream,
@@ -114,16 +112,16 @@ async def generate(settings: Settings, kwargs: dict[str, Any], code: str, body: 
     payload = predict_body(body, provider)
     token = await access_token(kwargs["vertex_credentials"], provider)
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+    resp = await http.post(settings, predict_url(kwargs, code), json.dumps(payload).encode(),
+                           headers, provider)
     try:
-        async with http.session(settings).post(predict_url(kwargs, code), json=payload,
-                                               headers=headers, timeout=http.call_timeout()) as resp:
-            raw = await resp.read()
-            if resp.status >= 400:
-                raise from_upstream(resp.status, upstream_message(raw),
-                                    retry_after=resp.headers.get("Retry-After"),
-                                    provider=provider, secrets=secrets + (token,))
-    except (asyncio.TimeoutError, aiohttp.ClientError) as exc:
-        raise http.transport_error(exc, provider, answering=False) from None
+        raw = await resp.read()
+    except (TimeoutError, http.HttpClientError) as exc:
+        raise http.transport_error(exc, provider, answering=True) from None
+    if resp.status >= 400:
+        raise from_upstream(resp.status, upstream_message(raw),
+                            retry_after=resp.headers.get("Retry-After"),
+                            provider=provider, secrets=secrets + (token,))
     try:
         result = openai_images(json.loads(raw))
     except (ValueError, AttributeError):
