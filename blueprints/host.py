@@ -29,7 +29,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
             raise PayloadTooLarge(f"The request body is larger than this gateway accepts "
                                   f"({limit} bytes).")
         chunks.append(chunk)
-    return b"".join(chunks)
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def _to_response(result: ApiResponse) -> Response:
@@ -56,8 +56,10 @@ async def serve(request: Request, handler: Handler,
             await _read_body(request, limit)
     except (InvalidRequest, PayloadTooLarge) as err:
         return _to_response(error_response(err))
-    api_request = ApiRequest(method=request.method, path=request.scope["path"],
-                             headers=request.headers, query=request.query_params,
+    scope = request.scope
+    # Parsed only when there is a query string: most calls (every chat completion) have none.
+    api_request = ApiRequest(method=request.method, path=scope["path"], headers=request.headers,
+                             query=request.query_params if scope.get("query_string") else {},
                              path_params=request.path_params, body=body)
     result = await respond(gateway, handler, api_request)
     for name, value in result.outputs.items():

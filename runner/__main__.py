@@ -37,7 +37,10 @@ def server_options() -> dict:
     """uvicorn's fast paths, named rather than left to "auto" so a missing package is seen:
     httptools and uvloop (requirements-dev.txt) where importable. No proxy-headers middleware:
     the runner listens on localhost, nothing sits in front of it."""
-    options: dict = {"proxy_headers": False, "server_header": False}
+    # Idle keep-alive connections are kept 75 s (aiohttp's and nginx's default), not uvicorn's
+    # 5 s: a client that reuses a connection just as the server drops it sees a failed request
+    # (clients retry only idempotent ones), and short idle pauses are common between calls.
+    options: dict = {"proxy_headers": False, "server_header": False, "timeout_keep_alive": 75}
     for name, package in (("http", "httptools"), ("loop", "uvloop")):
         try:
             __import__(package)

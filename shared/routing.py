@@ -142,6 +142,8 @@ class Router:
 
     def order(self, model: ResolvedModel) -> list[Member]:
         """Priority groups in order; inside one, a weighted random permutation."""
+        if len(model.members) == 1:
+            return list(model.members)
         keyed = [(m.priority, -self._rng.random() ** (1.0 / m.weight), i, m)
                  for i, m in enumerate(model.members)]
         return [entry[-1] for entry in sorted(keyed)]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Literal
 
@@ -140,11 +141,7 @@ class OpenAIWireAdapter:
         resp = await self._post(target, "chat/completions", payload, secrets)
         if not stream:
             raw = await self._read(resp)
-            try:
-                usage = Usage.from_openai(json.loads(raw).get("usage"))
-            except (ValueError, AttributeError):
-                raise UpstreamError(f"{self.name} answered with a body that is not JSON.") from None
-            return Completion(raw, usage)
+            return Completion(raw, completion_usage(raw, self.name))
         usage = Usage()
 
         async def close() -> None:
@@ -211,6 +208,32 @@ class OpenAIWireAdapter:
         except ValueError:
             raise UpstreamError(f"{self.name} answered with a body that is not JSON.") from None
         return Completion(raw, transcription_usage(data))
+
+
+_USAGE_KEY = re.compile(rb'"usage"\s*:\s*')
+_decode_json_value = json.JSONDecoder().raw_decode
+
+
+def completion_usage(raw: bytes, provider: str) -> Usage:
+    """The `usage` of a whole chat completion without decoding the rest of it (the answer can be
+    many kilobytes; only usage is metered). An unescaped `"usage":` can only be an object key,
+    never text inside a string, and a completion has no other: the last one is the answer's.
+    Anything else decodes the whole body, which must then be a JSON object."""
+    at = raw.rfind(b'"usage"')
+    found = _USAGE_KEY.match(raw, at) if at > 0 else None
+    if found is not None:
+        try:
+            value, _ = _decode_json_value(raw[found.end():].decode())
+            return Usage.from_openai(value)
+        except ValueError:
+            pass
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise UpstreamError(f"{provider} answered with a body that is not a JSON object.")
+    return Usage.from_openai(data.get("usage"))
 
 
 def image_usage(data: Any) -> Usage:
