@@ -11,6 +11,7 @@ filtered out of reads and purged on the next write.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import sqlite3
 import threading
@@ -52,9 +53,15 @@ CREATE INDEX IF NOT EXISTS usage_expiry ON usage (expires_at);
 """
 _KEY_COLS = [f.name for f in fields(KeyRecord)]
 _USAGE_COLS = [f.name for f in fields(UsageRecord)]
-_INSERT_USAGE = (f"INSERT OR IGNORE INTO usage ({', '.join(_USAGE_COLS)}, expires_at) SELECT "
-                 + ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(_USAGE_COLS)))
-                 + ", ? FROM json_each(?)")
+_USAGE_ROWS_PER_INSERT = 50
+
+
+@functools.lru_cache(maxsize=_USAGE_ROWS_PER_INSERT)
+def _insert_usage(rows: int) -> str:
+    """INSERT of `rows` usage rows (and their expiry), one statement text per row count."""
+    row = "(" + ", ".join("?" * (len(_USAGE_COLS) + 1)) + ")"
+    return (f"INSERT OR IGNORE INTO usage ({', '.join(_USAGE_COLS)}, expires_at) VALUES "
+            + ", ".join([row] * rows))
 
 
 class SqliteStore(SqliteJobs, SqliteSessions):
@@ -180,21 +187,24 @@ class SqliteStore(SqliteJobs, SqliteSessions):
 
     # -- usage ----------------------------------------------------------------------------
     async def record_usage(self, rows: list[UsageRecord]) -> None:
-        """One statement per batch: the rows go in as a single JSON array that SQLite unpacks
-        itself (json_each), so the worker thread binds one parameter and runs one step with the
-        GIL released, instead of re-taking the GIL row by row from the serving thread (which
-        cost a fifth of the gateway's CPU and most of its p99 under load)."""
+        """A few statements per batch, each inserting up to 50 rows with their values bound at
+        once: the worker thread binds and steps a handful of times instead of re-taking the GIL
+        row by row from the serving thread (executemany cost a fifth of the gateway's CPU and
+        most of its p99 under load), and SQLite parses no JSON per row (a json_each array,
+        unpacked column by column, cost twice as much)."""
         if not rows:
             return
-        payload = json.dumps([[getattr(r, col) for col in _USAGE_COLS] for r in rows])
         now = self._clock()
         expires_at = now + self._usage_ttl if self._usage_ttl else None
+        values = [[getattr(r, col) for col in _USAGE_COLS] + [expires_at] for r in rows]
 
         def insert(c: sqlite3.Connection) -> None:
             c.execute("BEGIN")
             try:
                 c.execute("DELETE FROM usage WHERE expires_at <= ?", (now,))
-                c.execute(_INSERT_USAGE, (expires_at, payload))
+                for start in range(0, len(values), _USAGE_ROWS_PER_INSERT):
+                    part = values[start:start + _USAGE_ROWS_PER_INSERT]
+                    c.execute(_insert_usage(len(part)), [v for row in part for v in row])
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
