@@ -140,6 +140,7 @@ def summarize(jobs: list[dict], spec: dict, started: float, submitted: float) ->
     queued = [(_at(j["started_at"]) - _at(j["created_at"])) * 1000 for j in done]
     working = [(_at(j["completed_at"]) - _at(j["started_at"])) * 1000 for j in done]
     last = max((_at(j["completed_at"]) for j in done), default=None)
+    first_start = min((_at(j["started_at"]) for j in done), default=None)
     span = (last - started) if last else None
     failed = spec["jobs"] - len(done)
     sample = next((j["error"] for j in jobs if j["status"] != "completed"), None)
@@ -151,6 +152,9 @@ def summarize(jobs: list[dict], spec: dict, started: float, submitted: float) ->
         "submit_per_s": spec["jobs"] / (submitted - started),
         "submit_s": submitted - started, "first_submit_to_last_completion_s": span,
         "latency_p50_ms": percentile(latency, 50), "latency_p99_ms": percentile(latency, 99),
+        # How long the hub took to hand over the first job (the pump polls for events that
+        # another process wrote; those of its own process wake it at once).
+        "first_start_ms": (first_start - started) * 1000 if first_start else None,
         "queue_p50_ms": percentile(queued, 50), "processing_p50_ms": percentile(working, 50),
         "processing_p99_ms": percentile(working, 99),
     }

@@ -132,6 +132,7 @@ def _jobs_rows(f: dict, how: str) -> list[tuple[str, str, float | None, int]]:
          f["first_submit_to_last_completion_s"], 2),
         (f"{what}: job latency (created to completed) p50", "ms", f["latency_p50_ms"], 0),
         (f"{what}: job latency (created to completed) p99", "ms", f["latency_p99_ms"], 0),
+        (f"{what}: first submit to first job started", "ms", f.get("first_start_ms"), 0),
         (f"{what}: processing (started to completed) p50", "ms", f["processing_p50_ms"], 1),
         (f"{what}: not completed (failed, missing or unfinished)", "jobs", f["failed"], 0),
     ]
