@@ -4,8 +4,11 @@ One run, one provider simulator: the simulator called directly (the floor), this
 local runner, and LiteLLM's proxy (installed on first use into bench/.venv-litellm). For each:
 cold start, c=1 latency, c=32 and c=128 throughput, a 200-chunk stream, a paced stream, RSS. The
 load generator (`bench.load`) runs in its own process per phase. Each phase runs in --rounds
-rounds, the targets taking turns, and each target's best round counts. Writes results.json,
-results.md and chart.png to --out (default bench/results). Not a test: CI does not run it.
+rounds, the targets taking turns, and each target's best round counts. Then the gateway's own
+paths, which the others lack: async jobs end to end through the local hub (`bench.jobs`) and
+realtime commit-to-first-audio over the providers' own time (`bench.realtime`); --skip-async
+leaves them out. Writes results.json, results.md and chart.png to --out (default
+bench/results). Not a test: CI does not run it.
 """
 from __future__ import annotations
 
@@ -42,6 +45,19 @@ def phases(quick: bool) -> dict[str, dict]:
     }
 
 
+def gateway_phases(quick: bool) -> dict[str, dict]:
+    """The gateway's own paths, which direct and LiteLLM do not have: async jobs through the
+    local hub (submitted over HTTP, and by a direct producer), and realtime voice turns."""
+    jobs = {"mode": "jobs", "jobs": 300 if quick else 1000, "concurrency": 16, "hub_batch": 100,
+            "seconds": 60 if quick else 120}
+    return {
+        "jobs_api": {**jobs, "submit": "api"},
+        "jobs_hub": {**jobs, "submit": "hub"},
+        "realtime": {"mode": "realtime", "turns": 8 if quick else 20, "warmup": 2,
+                     "audio_ms": 1000, "seconds": 30 if quick else 60},
+    }
+
+
 def run_load(target: servers.Target, spec: dict, simulator_base: str) -> dict:
     body = (target.body(STREAM_PROMPT.format(words=spec["words"]), stream=True)
             if spec["mode"] == "stream" else target.body())
@@ -62,9 +78,30 @@ def run_load(target: servers.Target, spec: dict, simulator_base: str) -> dict:
     return json.loads(out.stdout)
 
 
+def run_gateway_phase(target: servers.Target, spec: dict, simulator_base: str) -> dict:
+    """`bench.jobs` or `bench.realtime` in a process of its own, against the running gateway."""
+    full = {**spec, "base": target.extra["base"], "key": target.extra["key"],
+            "admin_key": servers.ADMIN_KEY, "data_dir": target.extra["data_dir"],
+            "simulator": simulator_base, "simulator_key": servers.SIM_AZURE_KEY,
+            "models": servers.REALTIME_MODELS}
+    out = subprocess.run([sys.executable, "-m", f"bench.{spec['mode']}", json.dumps(full)],
+                         cwd=servers.ROOT, capture_output=True, text=True,
+                         timeout=spec["seconds"] + 120)
+    if out.returncode != 0:
+        raise RuntimeError(f"bench.{spec['mode']} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout)
+
+
 # Which round of a phase counts: the one least disturbed by whatever else the machine runs.
 BEST_OF = {"sequential": ("p99_ms", min), "concurrent": ("throughput_rps", max),
-           "stream": ("ttfc_p50_ms", min)}
+           "stream": ("ttfc_p50_ms", min), "jobs": ("jobs_per_s", max),
+           "realtime": ("added_p50_ms", min)}
+
+
+def _pick(rounds: list[dict], mode: str) -> dict:
+    key, pick = BEST_OF[mode]
+    done = [r for r in rounds if r.get(key) is not None]
+    return pick(done, key=lambda r: r[key]) if done else {}
 
 
 def measure(targets: list[servers.Target], plan: dict[str, dict], rounds: int,
@@ -86,10 +123,9 @@ def measure(targets: list[servers.Target], plan: dict[str, dict], rounds: int,
                     print(f"  {target.name:8} {phase:12} {round_ + 1}/{rounds} {_brief(result)}"
                           f"{f'  ERRORS {errors}: ' + result['error_sample'] if errors else ''}",
                           flush=True)
-            key, pick = BEST_OF[spec["mode"]]
             for target in targets:
-                done = [r for r in figures[target.name]["rounds"][phase] if r.get(key) is not None]
-                figures[target.name][phase] = pick(done, key=lambda r: r[key]) if done else {}
+                figures[target.name][phase] = _pick(figures[target.name]["rounds"][phase],
+                                                    spec["mode"])
     finally:
         for sampler in samplers:
             sampler.__exit__()
@@ -98,7 +134,33 @@ def measure(targets: list[servers.Target], plan: dict[str, dict], rounds: int,
     return figures
 
 
+def measure_gateway(target: servers.Target, figures: dict, plan: dict[str, dict], rounds: int,
+                    simulator_base: str) -> None:
+    """The gateway-only phases, after the chat phases (and outside their RSS sampling). A
+    phase that breaks is reported and left out of the table; the chat figures still count."""
+    for phase, spec in plan.items():
+        for round_ in range(rounds):
+            try:
+                result = run_gateway_phase(target, spec, simulator_base)
+                brief = _brief(result)
+            except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                result, brief = {"error": str(exc)[-3000:]}, f"FAILED: {str(exc)[-3000:]}"
+            figures["rounds"].setdefault(phase, []).append(result)
+            print(f"  {target.name:8} {phase:12} {round_ + 1}/{rounds} {brief}", flush=True)
+        figures[phase] = _pick(figures["rounds"][phase], spec["mode"])
+
+
 def _brief(f: dict) -> str:
+    if "jobs_per_s" in f:
+        problems = f"  FAILED {f['failed']}: {f['error_sample']}" if f["failed"] else ""
+        return (f"{f['jobs_per_s'] or 0:8.0f} jobs/s  submit {f['submit_per_s']:.0f}/s  "
+                f"latency p50 {f['latency_p50_ms'] or 0:.0f} ms  p99 "
+                f"{f['latency_p99_ms'] or 0:.0f} ms  ({f['completed']}/{f['jobs']}){problems}")
+    if "added_p50_ms" in f:
+        problems = f"  ERRORS {f['errors']}: {f['error_sample']}" if f["errors"] else ""
+        return (f"commit to first audio p50 {f['gateway_p50_ms'] or 0:.1f} ms, providers "
+                f"{f['provider_p50_ms'] or 0:.1f} ms, added {f['added_p50_ms'] or 0:.1f} ms "
+                f"(p99 {f['added_p99_ms'] or 0:.1f})  ({f['turns']} turns){problems}")
     if "throughput_rps" in f:
         return (f"{f['throughput_rps']:8.0f} req/s  p50 {f['p50_ms']:.2f} ms  "
                 f"p99 {f['p99_ms']:.2f} ms")
@@ -135,7 +197,12 @@ def run(args: argparse.Namespace) -> dict:
                 started.append(servers.start_litellm(args.litellm_venv, base, logs))
                 _started(started[-1])
             measured = [t for t in started if t.name in args.targets]
-            return measure(measured, plan, args.rounds, base)
+            figures = measure(measured, plan, args.rounds, base)
+            if "gateway" in figures and not args.skip_async:
+                gateway = next(t for t in measured if t.name == "gateway")
+                measure_gateway(gateway, figures["gateway"], gateway_phases(args.quick),
+                                args.rounds, base)
+            return figures
         finally:
             for target in reversed(started):
                 target.stop()
@@ -158,6 +225,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="shorter phases (a smoke run)")
     parser.add_argument("--rounds", type=int, default=3,
                         help="rounds per phase and target; the best one counts (default 3)")
+    parser.add_argument("--skip-async", action="store_true",
+                        help="skip the gateway's async-jobs and realtime phases")
     parser.add_argument("--litellm-venv", type=Path, default=servers.BENCH / ".venv-litellm")
     args = parser.parse_args()
     args.targets = set(args.targets.split(","))
@@ -173,13 +242,16 @@ def main() -> None:
     checks = report.target_checks(results)
     env = {**environment(), "load_average_1m_before": load_before}
     (args.out / "results.json").write_text(json.dumps(
-        {"environment": env, "phases": phases(args.quick), "rounds": args.rounds,
+        {"environment": env, "phases": phases(args.quick),
+         "gateway_phases": {} if args.skip_async else gateway_phases(args.quick),
+         "rounds": args.rounds,
          "targets": results,
          "checks": checks}, indent=2))
     table = report.markdown_table(results)
     md = (f"Run {env['when']}, commit {env['commit']}, Python {env['python']}, "
           f"{env['cpus']} CPUs, load average {env['load_average_1m_before']} before and "
-          f"{env['load_average_1m']} after.\n\n{table}\n{report.checks_markdown(checks)}")
+          f"{env['load_average_1m']} after.\n\n{table}\n{report.checks_markdown(checks)}"
+          f"{report.gateway_markdown(results.get('gateway', {}))}")
     (args.out / "results.md").write_text(md)
     report.chart(results, args.out / "chart.png")
     print("\n" + md)

@@ -1,4 +1,4 @@
-"""Turn one run's figures into the Markdown table, the target checks and the PNG chart."""
+"""Turn one run's figures into the Markdown tables, the target checks and the PNG chart."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -120,6 +120,51 @@ def checks_markdown(checks: list[dict[str, Any]]) -> str:
     lines = ["| target | figure | met |", "|---|---:|:---:|"]
     lines += [f"| {c['target']} | {c['value']:,} | {'yes' if c['met'] else '**no**'} |"
               for c in checks]
+    return "\n".join(lines) + "\n"
+
+
+def _jobs_rows(f: dict, how: str) -> list[tuple[str, str, float | None, int]]:
+    what = f"async jobs, {how} ({f['jobs']:,} jobs)"
+    return [
+        (f"{what}: end to end, first submit to last completion", "jobs/s", f["jobs_per_s"], 0),
+        (f"{what}: submit rate", "jobs/s", f["submit_per_s"], 0),
+        (f"{what}: first submit to last completion", "s",
+         f["first_submit_to_last_completion_s"], 2),
+        (f"{what}: job latency (created to completed) p50", "ms", f["latency_p50_ms"], 0),
+        (f"{what}: job latency (created to completed) p99", "ms", f["latency_p99_ms"], 0),
+        (f"{what}: first submit to first job started", "ms", f.get("first_start_ms"), 0),
+        (f"{what}: processing (started to completed) p50", "ms", f["processing_p50_ms"], 1),
+        (f"{what}: not completed (failed, missing or unfinished)", "jobs", f["failed"], 0),
+    ]
+
+
+def _realtime_rows(f: dict) -> list[tuple[str, str, float | None, int]]:
+    what = f"realtime ({f['turns']} turns, {f['audio_ms']} ms of audio each)"
+    return [
+        (f"{what}: commit to first audio delta p50", "ms", f["gateway_p50_ms"], 1),
+        (f"{what}: commit to first audio delta p99", "ms", f["gateway_p99_ms"], 1),
+        (f"{what}: providers' own time p50", "ms", f["provider_p50_ms"], 1),
+        (f"{what}: providers' own time p99", "ms", f["provider_p99_ms"], 1),
+        (f"{what}: added by the gateway p50", "ms", f["added_p50_ms"], 1),
+        (f"{what}: added by the gateway p99", "ms", f["added_p99_ms"], 1),
+        (f"{what}: turns that failed", "turns", f["errors"], 0),
+    ]
+
+
+def gateway_markdown(gateway: dict[str, Any]) -> str:
+    """The gateway-only figures (async jobs, realtime) as `| figure | value |` rows; empty when
+    those phases did not run."""
+    rows: list[tuple[str, str, float | None, int]] = []
+    if gateway.get("jobs_api"):
+        rows += _jobs_rows(gateway["jobs_api"], "submitted over HTTP")
+    if gateway.get("jobs_hub"):
+        rows += _jobs_rows(gateway["jobs_hub"], "direct producer into the local hub")
+    if gateway.get("realtime"):
+        rows += _realtime_rows(gateway["realtime"])
+    if not rows:
+        return ""
+    lines = ["", "| figure (this gateway only) | value |", "|---|---:|"]
+    lines += [f"| {label} ({unit}) | {_fmt(value, digits)} |" for label, unit, value, digits in rows]
     return "\n".join(lines) + "\n"
 
 

@@ -25,6 +25,8 @@ ADMIN_KEY = "llmp-admin-bench-0123456789abcdef"
 PEPPER = "bench-pepper-0123456789"
 LITELLM_MASTER_KEY = "sk-bench-litellm-master"
 MODEL = "gpt-4o-mini"
+# bench/catalog.json's models for realtime turns: all OpenAI wire, so LiteLLM is never imported.
+REALTIME_MODELS = {"chat": MODEL, "transcription": "whisper-1", "speech": "tts-1"}
 API_VERSION = "2024-10-21"
 
 
@@ -135,7 +137,11 @@ def gateway_env(simulator_base: str, data_dir: Path) -> dict[str, str]:
            if not k.startswith(("LLMPROXY_", "AZURE_OPENAI_", "VERTEX_"))}
     env.update(LLMPROXY_DATA_DIR=str(data_dir), LLMPROXY_SIMULATOR_URL=simulator_base,
                LLMPROXY_ADMIN_KEY=ADMIN_KEY, LLMPROXY_KEY_PEPPER=PEPPER,
-               LLMPROXY_LOG_LEVEL="WARNING")
+               LLMPROXY_LOG_LEVEL="WARNING",
+               # Empty, not unset: a local.settings.json cannot fill it in (the runner only
+               # sets what is missing), so the runner always serves its local Web PubSub and
+               # the realtime phase never reaches a real service.
+               WebPubSubConnectionString="")
     return env
 
 
@@ -174,7 +180,8 @@ def start_gateway(simulator_base: str, data_dir: Path, key: str, logs: Path) -> 
     log = logs / "gateway.log"
     proc, started, base = _gateway_process(simulator_base, data_dir, log)
     target = Target("gateway", proc, base + "/v1/chat/completions",
-                    {"Authorization": f"Bearer {key}"}, started)
+                    {"Authorization": f"Bearer {key}"}, started,
+                    extra={"base": base, "key": key, "data_dir": str(data_dir)})
     return finish_start(target, log)
 
 
