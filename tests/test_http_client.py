@@ -351,3 +351,16 @@ def test_multipart_encoding_round_trips_and_quotes_filenames():
     upload = form.files["file"]
     assert upload.content == b"RIFF...." and upload.content_type == "audio/wav"
     assert upload.filename == "evil%22.wav%0D%0AX-Injected: 1"
+
+
+async def test_a_misconfigured_header_is_a_model_error_without_the_value():
+    from shared.config import Settings
+    from shared.errors import GatewayError
+    from shared.providers import http
+    settings = Settings.from_env({"LLMPROXY_KEY_PEPPER": "p"})
+    with pytest.raises(GatewayError) as info:
+        await http.post(settings, "http://127.0.0.1:9/", b"x",
+                        {"api-key": "sk-secret\r\nX-Evil: 1"}, "Azure OpenAI")
+    assert info.value.code == "model_misconfigured" and info.value.status == 500
+    assert "sk-secret" not in info.value.message
+    await http.close_all()

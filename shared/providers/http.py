@@ -53,6 +53,13 @@ async def post(settings: Settings, url: str, body: bytes, headers: dict[str, str
                                               read_timeout=t.first_byte, total_timeout=t.total)
     except (TimeoutError, HttpClientError) as exc:
         raise transport_error(exc, provider, answering=False) from None
+    except ValueError:
+        # A catalog value that cannot go into an HTTP request (a line break or non-Latin-1
+        # text in a key or header, a URL that is not http(s)): the deployment's configuration,
+        # not the caller's request. The value itself is never repeated.
+        raise GatewayError(f"The request to {provider} could not be built: a configured URL "
+                           "or credential is not valid in an HTTP request.",
+                           code="model_misconfigured") from None
 
 
 def transport_error(exc: BaseException, provider: str, *, answering: bool) -> GatewayError:
