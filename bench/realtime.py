@@ -32,6 +32,7 @@ from typing import Any
 import aiohttp
 from websockets.asyncio.client import connect
 
+from shared.audio_files import wav_from_pcm
 from shared.realtime.codecs import RATE
 # The gateway's own sentence splitting and delta size, so the replay stops where it would.
 from shared.realtime.response_run import AUDIO_DELTA_MS, split_sentences
@@ -47,17 +48,6 @@ def tone(ms: int, hz: float = 440.0) -> bytes:
     samples = array.array("h", (int(8000 * math.sin(2 * math.pi * hz * i / RATE))
                                 for i in range(RATE * ms // 1000)))
     return samples.tobytes()                     # little-endian on every machine this runs on
-
-
-def wav(pcm: bytes) -> bytes:
-    """As the gateway sends it (`wav_from_pcm`): 16-bit mono WAV at 24 kHz."""
-    out = io.BytesIO()
-    with wave.open(out, "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(pcm)
-    return out.getvalue()
 
 
 class Socket:
@@ -184,7 +174,7 @@ def _summary(name: str, values: list[float]) -> dict[str, Any]:
 
 async def run(spec: dict) -> dict[str, Any]:
     pcm = tone(spec["audio_ms"])
-    audio = wav(pcm)
+    audio = wav_from_pcm(pcm, RATE)      # what the gateway sends for transcription
     sim = spec["simulator"]
     turns: list[dict[str, Any]] = []
     errors: list[str] = []

@@ -55,7 +55,7 @@ def test_replayed_chat_text_is_read_from_complete_events_only():
 def test_the_turn_audio_is_pcm16_at_the_session_rate():
     pcm = realtime.tone(100)
     assert len(pcm) == realtime.RATE * 2 // 10
-    with wave.open(io.BytesIO(realtime.wav(pcm))) as w:
+    with wave.open(io.BytesIO(realtime.wav_from_pcm(pcm, realtime.RATE))) as w:
         assert (w.getframerate(), w.getsampwidth(), w.getnchannels()) == (realtime.RATE, 2, 1)
     assert realtime.FIRST_AUDIO_BYTES == realtime.RATE * 2 * realtime.AUDIO_DELTA_MS // 1000
 
