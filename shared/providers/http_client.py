@@ -283,8 +283,6 @@ class Response:
             self._done = True
             self._client._discard(self._key, self._conn)
 
-    release = close
-
 
 def _decoder_for(headers: Headers):
     """We ask for `identity`; a server that compresses anyway is decoded (gzip, deflate)."""
