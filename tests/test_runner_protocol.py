@@ -1,0 +1,151 @@
+"""The local runner's HTTP protocol (runner/http_protocol.py) over a real socket: a response with
+a Content-Length leaves in one write, head and body together; streamed responses, HEAD answers,
+empty bodies, 100 Continue and closing connections still go out whole and in order."""
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import pytest
+import uvicorn
+from starlette.responses import Response, StreamingResponse
+
+from runner.http_protocol import OneWriteHttpToolsProtocol
+
+BODY = b'{"ok": true}'
+
+
+class _Spy:
+    """The real transport, recording what is written to it."""
+
+    def __init__(self, transport, writes: list[bytes]):
+        self._transport, self._writes = transport, writes
+
+    def write(self, data: bytes) -> None:
+        self._writes.append(bytes(data))
+        self._transport.write(data)
+
+    def __getattr__(self, name):
+        return getattr(self._transport, name)
+
+
+async def _serve(app, writes: list[bytes]):
+    class Recording(OneWriteHttpToolsProtocol):
+        def connection_made(self, transport):
+            super().connection_made(_Spy(transport, writes))
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    config = uvicorn.Config(app, http=Recording, loop="asyncio", log_level="warning",
+                            lifespan="off")
+    server = uvicorn.Server(config)
+    task = asyncio.ensure_future(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.01)
+    return server, task, sock.getsockname()[1]
+
+
+async def _exchange(port: int, request: bytes, until: bytes) -> bytes:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(request)
+    data = b""
+    while until not in data:
+        chunk = await asyncio.wait_for(reader.read(65536), 5)
+        if not chunk:
+            break
+        data += chunk
+    writer.close()
+    return data
+
+
+@pytest.fixture
+def gate():
+    return asyncio.Event()
+
+
+def _app(gate: asyncio.Event):
+    async def app(scope, receive, send):
+        if scope["type"] != "http":
+            return
+        path = scope["path"]
+        if path == "/json":
+            response = Response(BODY, media_type="application/json")
+        elif path == "/empty":
+            response = Response(status_code=204)
+        elif path == "/upload":
+            while (await receive()).get("more_body"):
+                pass
+            response = Response(BODY, media_type="application/json")
+        else:
+            async def chunks():
+                yield b"first"
+                await gate.wait()           # the test releases it once the head has arrived
+                yield b"second"
+            response = StreamingResponse(chunks(), media_type="text/plain")
+        await response(scope, receive, send)
+    return app
+
+
+async def test_head_and_body_leave_in_one_write(gate):
+    writes: list[bytes] = []
+    server, task, port = await _serve(_app(gate), writes)
+    try:
+        data = await _exchange(port, b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n", BODY)
+        assert data.startswith(b"HTTP/1.1 200") and data.endswith(BODY)
+        assert len(writes) == 1 and writes[0] == data
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_streamed_response_is_written_as_it_is_produced(gate):
+    writes: list[bytes] = []
+    server, task, port = await _serve(_app(gate), writes)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"first\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200") and b"transfer-encoding: chunked" in head
+        gate.set()                                  # only now is the second chunk produced
+        rest = await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)
+        assert b"second" in rest
+        writer.close()
+        assert len(writes) >= 3                     # the head and each chunk on its own
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.mark.parametrize("request_line, expect", [
+    (b"HEAD /json HTTP/1.1\r\nHost: x\r\n\r\n", b"content-length: 12\r\n"),
+    (b"GET /empty HTTP/1.1\r\nHost: x\r\n\r\n", b"204 No Content\r\n"),
+])
+async def test_responses_without_a_body_write_still_arrive(gate, request_line, expect):
+    writes: list[bytes] = []
+    server, task, port = await _serve(_app(gate), writes)
+    try:
+        data = await _exchange(port, request_line, b"\r\n\r\n")
+        assert expect in data and not data.endswith(BODY)
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_continue_then_response_and_connection_close(gate):
+    writes: list[bytes] = []
+    server, task, port = await _serve(_app(gate), writes)
+    try:
+        request = (b"POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+                   b"Content-Length: 4\r\nConnection: close\r\n\r\n")
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request)
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert interim.startswith(b"HTTP/1.1 100 Continue")
+        writer.write(b"data")
+        rest = await asyncio.wait_for(reader.read(), 5)       # until the server closes
+        assert rest.startswith(b"HTTP/1.1 200") and rest.endswith(BODY)
+        assert b"connection: close" in rest
+        writer.close()
+    finally:
+        server.should_exit = True
+        await task
