@@ -165,11 +165,14 @@ class Member:
 class ResolvedModel:
     """A catalog entry with its `$NAME` parameters read from configuration, ready to dispatch."""
     __slots__ = ("doc", "params", "missing", "secrets", "adapter", "prepared", "problem",
-                 "policy", "members")
+                 "policy", "members", "adapter_ready", "adapter_enforces_timeouts")
 
     def __init__(self, doc: ModelDocument, settings: Settings, adapter: Any):
         self.doc = doc
         self.adapter = adapter
+        # Read once, not per call (see `Adapter` in providers/base.py).
+        self.adapter_ready = getattr(adapter, "ready", None)
+        self.adapter_enforces_timeouts = bool(getattr(adapter, "enforces_timeouts", False))
         self.params: dict[str, Any] = {}
         self.missing: list[str] = []
         try:

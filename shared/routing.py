@@ -215,7 +215,7 @@ class Router:
             raise GatewayError(f"Deployment '{target.doc.id}' is not configured correctly.",
                                code="model_misconfigured")
         policy = target.policy
-        ready = getattr(target.adapter, "ready", None)
+        ready = target.adapter_ready
         if ready is not None:       # one-time adapter setup (LiteLLM's import) is not provider time
             began = self.now()
             await ready()
@@ -226,6 +226,10 @@ class Router:
                                                   min(policy.first_byte_timeout, remaining),
                                                   remaining))
         try:
+            if not stream and target.adapter_enforces_timeouts:
+                # The adapter bounds every wait by these timeouts itself (its HTTP client's
+                # deadlines): a second timer around the call would only cost time.
+                return await attempt(target)
             async with asyncio.timeout(bound):
                 result = await attempt(target)
                 if stream:
@@ -248,6 +252,9 @@ class Router:
         except BaseException:
             await result.close()
             raise
+        if target.adapter_enforces_timeouts:      # each read is bounded by the adapter
+            result.chunks = _prepended(first, iterator)
+            return result
         loop = asyncio.get_running_loop()
         deadline = loop.time() + (call.deadline - self.now())
         result.chunks = _bounded(first, iterator, deadline, target.policy.first_byte_timeout,
@@ -272,6 +279,14 @@ class Router:
 def _timeout(model: ResolvedModel) -> UpstreamTimeout:
     return UpstreamTimeout(f"No deployment of '{model.doc.id}' answered within "
                            f"{model.policy.total_timeout:g} s.")
+
+
+async def _prepended(first: bytes | None, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first is None:
+        return
+    yield first
+    async for chunk in rest:
+        yield chunk
 
 
 async def _bounded(first: bytes | None, rest: AsyncIterator[bytes], deadline: float,

@@ -4,6 +4,7 @@ Each test builds its own deployments (distinct `code`s, so faults and the simula
 log tell them apart) and never touches the shared example models' breakers."""
 from __future__ import annotations
 
+import json
 import time
 
 import httpx
@@ -127,6 +128,25 @@ def test_a_hung_single_deployment_becomes_504_within_its_timeout(put, sim, gatew
                       json={"model": "rz-hang-solo", "messages": MSG})
     assert resp.status_code == 504
     assert resp.json()["error"]["type"] == "timeout"
+
+
+def test_a_stream_that_stalls_midway_ends_with_a_timeout_event(put, sim, gateway, make_key):
+    """The first event came, then the provider fell silent for longer than timeout_first_byte:
+    the client gets the events so far, then an `error` event (504 upstream_timeout), never
+    `data: [DONE]`."""
+    put(deployment("rz-stall", timeout_first_byte=1, retries=0))
+    sim.post("/_sim/faults", json={"match": "rz-stall-dep", "chunk_interval_ms": 3000,
+                                   "count": 1})
+    key = make_key("rz-stall-p")
+    with httpx.stream("POST", gateway + "/v1/chat/completions", timeout=30,
+                      headers={"Authorization": f"Bearer {key}"},
+                      json={"model": "rz-stall", "messages": MSG, "stream": True}) as resp:
+        assert resp.status_code == 200
+        events = [line for line in resp.iter_lines() if line.startswith("data:")]
+    assert len(events) >= 2 and '"choices"' in events[0]
+    assert "data: [DONE]" not in events
+    error = json.loads(events[-1][5:])["error"]
+    assert error["code"] == "upstream_timeout" and error["type"] == "timeout"
 
 
 def test_weights_spread_requests_over_healthy_members(put, sim, project_client):

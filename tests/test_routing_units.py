@@ -28,7 +28,9 @@ class Clock:
 
 
 def fake_model(name: str, **params) -> SimpleNamespace:
+    # An adapter that does not bound its own waits: the router's timers are under test.
     m = SimpleNamespace(doc=SimpleNamespace(id=name), problem="", adapter=object(),
+                        adapter_ready=None, adapter_enforces_timeouts=False,
                         policy=build_policy(params, Settings()))
     m.members = [Member(m)]
     m.require_configured = lambda: None

@@ -78,6 +78,12 @@ class Upload:
 class Adapter(Protocol):
     name: str
     operations: frozenset[Operation]
+    # True when every wait inside the adapter's calls (connect, the answer's start, each read
+    # of a body or stream) is bounded by `policy.current_timeouts`: the router then sets no
+    # timers of its own around non-streamed calls and between a stream's events.
+    enforces_timeouts: bool = False
+    # An optional `async def ready()`: one-time setup the router awaits before the first call
+    # (LiteLLM's import), not counted against the call's timeouts.
 
     def prepare(self, doc: ModelDocument, params: dict[str, Any]) -> Any:
         """Validate resolved parameters; raise ValueError naming the bad one."""

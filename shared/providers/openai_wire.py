@@ -20,6 +20,7 @@ managed identity (or `az login` locally), cached until shortly before it expires
 """
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import re
@@ -32,7 +33,8 @@ from ..catalog import ModelDocument, Operation
 from ..validation import parse_parameters
 from .. import azure_auth
 from ..config import Settings
-from ..errors import UpstreamError, from_upstream, upstream_message
+from ..errors import UpstreamError, UpstreamTimeout, from_upstream, upstream_message
+from ..policy import current_timeouts
 from ..multipart import encode_form
 from . import http
 from .base import AudioStream, Completion, CompletionStream, Upload, Usage
@@ -70,6 +72,9 @@ class OpenAIWireAdapter:
     name = "Azure OpenAI"
     operations = frozenset({Operation.CHAT, Operation.EMBEDDINGS, Operation.IMAGES,
                             Operation.AUDIO_TTS, Operation.AUDIO_STT})
+    # The HTTP client bounds every request and read by the router's timeouts (http.post), and
+    # an Entra token fetch is bounded here (`_entra_token`).
+    enforces_timeouts = True
 
     def __init__(self, settings: Settings):
         self._settings = settings
@@ -121,8 +126,15 @@ class OpenAIWireAdapter:
         return resp
 
     async def _entra_token(self, scope: str) -> str:
+        timeouts = current_timeouts.get()
         try:
-            return await azure_auth.bearer_token(scope)
+            if timeouts is None:
+                return await azure_auth.bearer_token(scope)
+            async with asyncio.timeout(timeouts.total):
+                return await azure_auth.bearer_token(scope)
+        except TimeoutError:
+            raise UpstreamTimeout(f"The gateway's Entra ID token for {self.name} did not "
+                                  "arrive in time.") from None
         except azure_auth.TokenUnavailable as exc:
             log.error("no Entra token for %s (%s): %s", self.name, scope, exc.__cause__)
             raise UpstreamError(f"The gateway could not get an Entra ID token for {self.name}: "
@@ -261,8 +273,7 @@ async def relay_bytes(resp: http.Response, provider: str) -> AsyncIterator[bytes
         async for data in resp.iter_chunks():
             yield data
     except (http.HttpClientError, TimeoutError) as exc:
-        raise UpstreamError(f"The audio stream from {provider} broke off: "
-                            f"{type(exc).__name__}.", code="upstream_stream_interrupted") from None
+        raise http.transport_error(exc, provider, answering=True) from None
     finally:
         resp.close()
 
@@ -290,9 +301,9 @@ async def relay_sse(resp: http.Response, usage: Usage, keep_usage_chunk: bool,
             yield buffer
     except (http.HttpClientError, TimeoutError) as exc:
         # The caller turns this into a final `error` event (never `[DONE]`), or, before the
-        # first event, into a failover.
-        raise UpstreamError(f"The stream from {provider} broke off: {type(exc).__name__}.",
-                            code="upstream_stream_interrupted") from None
+        # first event, into a failover. A read that outlasts the idle or total timeout is a
+        # 504 (upstream_timeout), any other break a 502.
+        raise http.transport_error(exc, provider, answering=True) from None
     finally:
         resp.close()
 
