@@ -188,8 +188,11 @@ def test_host_json_has_no_route_prefix():
 
 
 def test_importing_the_app_imports_neither_litellm_nor_opens_a_store():
+    # Cold start: each of these is imported by the first call that needs it (a LiteLLM model,
+    # the Cosmos store, a webhook delivery), never with the app.
     code = ("import sys, function_app; "
             "assert 'litellm' not in sys.modules, 'litellm imported at load'; "
+            "assert 'aiohttp' not in sys.modules, 'aiohttp imported at load'; "
             "assert 'azure.cosmos' not in sys.modules; print('ok')")
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert out.stdout.strip() == "ok", out.stderr

@@ -11,7 +11,8 @@ from shared.config import Settings
 from shared.gateway import Gateway
 from shared.jobs import model
 from shared.jobs.events import HubEvent, reference
-from shared.jobs.ssrf import Destination, PinnedResolver, UnsafeWebhookUrl, WebhookGuard
+from shared.jobs.ssrf import Destination, UnsafeWebhookUrl, WebhookGuard
+from shared.jobs.webhook_http import PinnedResolver
 from shared.jobs.webhooks import sign, verify
 from shared.jobs.worker import process_batch
 

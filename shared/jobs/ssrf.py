@@ -4,7 +4,7 @@ The URL must be `https` (unless its host is allow-listed), carry no credentials,
 must resolve only to public addresses: loopback, private, link-local, cloud metadata
 (169.254.169.254, fd00:ec2::254), unspecified, multicast and reserved ranges are refused. The
 check is on the resolved addresses, and the connection then goes to exactly those addresses (a
-pinned resolver), so a DNS answer cannot change between check and connect. Redirects are not
+pinned resolver, webhook_http.py), so a DNS answer cannot change between check and connect. Redirects are not
 followed. `LLMPROXY_WEBHOOK_ALLOW_HOSTS` (host names, IPs or CIDR networks) opens the door for
 tests and private deployments: an allow-listed host may use `http` and non-public addresses.
 """
@@ -14,10 +14,7 @@ import asyncio
 import ipaddress
 import socket
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlsplit
-
-from aiohttp.abc import AbstractResolver
 
 IP = ipaddress.IPv4Address | ipaddress.IPv6Address
 METADATA = {ipaddress.ip_address("169.254.169.254"), ipaddress.ip_address("fd00:ec2::254"),
@@ -100,25 +97,6 @@ class WebhookGuard:
                 raise UnsafeWebhookUrl(f"The webhook host '{host}' resolves to {reason}; "
                                        "webhooks go only to public addresses.")
         return Destination(url, host, port, tuple(str(a) for a in addresses))
-
-
-class PinnedResolver(AbstractResolver):
-    """Answers aiohttp's lookup with the addresses the guard checked, never a fresh one."""
-
-    def __init__(self, destination: Destination):
-        self._destination = destination
-
-    async def resolve(self, host: str, port: int = 0,
-                      family: int = socket.AF_INET) -> list[dict[str, Any]]:
-        if host.lower() != self._destination.host:
-            raise OSError(f"refusing to resolve unexpected host {host!r}")
-        return [{"hostname": host, "host": address, "port": port,
-                 "family": socket.AF_INET6 if ":" in address else socket.AF_INET,
-                 "proto": 0, "flags": socket.AI_NUMERICHOST}
-                for address in self._destination.addresses]
-
-    async def close(self) -> None:
-        return None
 
 
 def _ip(host: str) -> IP | None:

@@ -19,11 +19,9 @@ import secrets
 import time
 from typing import Any, Mapping
 
-import aiohttp
-
 from ..store import StoreConflict, StoredJob
 from . import model
-from .ssrf import PinnedResolver, UnsafeWebhookUrl, WebhookGuard
+from .ssrf import UnsafeWebhookUrl, WebhookGuard
 
 log = logging.getLogger(__name__)
 SECRET_PREFIX = "whsec_"
@@ -65,18 +63,8 @@ async def _post(guard: WebhookGuard, url: str, headers: dict[str, str], body: by
         destination = await guard.resolve(url)
     except UnsafeWebhookUrl as exc:
         return None, str(exc)
-    connector = aiohttp.TCPConnector(resolver=PinnedResolver(destination), force_close=True)
-    try:
-        async with aiohttp.ClientSession(connector=connector) as session:
-            async with session.post(url, data=body, headers=headers, allow_redirects=False,
-                                    timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
-                if 200 <= resp.status < 300:
-                    return resp.status, None
-                if 300 <= resp.status < 400:
-                    return resp.status, "the receiver redirected; redirects are not followed"
-                return resp.status, f"the receiver answered {resp.status}"
-    except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
-        return None, f"delivery failed: {type(exc).__name__}"
+    from .webhook_http import post_once          # aiohttp, imported on first delivery
+    return await post_once(destination, headers, body, timeout)
 
 
 class Notifier:
