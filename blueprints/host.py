@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
-from azurefunctions.extensions.http.fastapi import Request, Response, StreamingResponse
+from azurefunctions.extensions.http.fastapi import Request, Response
 
 from shared.config import Settings
 from shared.errors import InvalidRequest, PayloadTooLarge, startup_error
 from shared.gateway import get_gateway
 from shared.handlers.respond import Handler, error_response, respond
 from shared.http_types import ApiRequest, ApiResponse
+
+from .streaming import RelayedStream
 
 
 async def _read_body(request: Request, limit: int) -> bytes:
@@ -34,7 +36,7 @@ async def _read_body(request: Request, limit: int) -> bytes:
 
 def _to_response(result: ApiResponse) -> Response:
     if result.stream is not None:
-        return StreamingResponse(result.stream, status_code=result.status,
+        return RelayedStream(result.stream, status_code=result.status,
                                  media_type=result.media_type, headers=result.headers)
     return Response(content=result.body, status_code=result.status,
                     media_type=result.media_type, headers=result.headers)

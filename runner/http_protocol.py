@@ -1,11 +1,13 @@
-"""uvicorn's httptools protocol, sending a response's head and body in one write.
+"""uvicorn's httptools protocol, sending a response's head together with its first body bytes.
 
 uvicorn writes a response's head and its body separately, and uvloop sends each write at once:
 two system calls and two TCP segments per response, so the client often wakes twice for one
-answer. Here the head of a response with a Content-Length is held back and sent together with
-the body, which Starlette's `Response` sends right after it in the same step. Streamed
-responses (chunked) and responses without a body are written through as uvicorn writes them;
-whatever is still held when the response completes or the connection closes is sent first.
+answer. Here a response's head is held back and sent with the first body write: for a response
+with a Content-Length, Starlette's `Response` writes the body right after the head, in the same
+step. A streamed (chunked) response's head waits at most until the end of the current
+event-loop step (the gateway starts a stream only once its first event is in hand, so that
+event usually goes with the head); later chunks are written as uvicorn writes them. Whatever is
+still held when a response completes or its connection closes is sent first.
 """
 from __future__ import annotations
 
@@ -29,26 +31,31 @@ class _HeadWithBody:
     def write(self, data: bytes) -> None:
         if self._head is not None:
             data, self._head = self._head + data, None
-        elif self._is_head_before_body():
+        elif self._is_response_head():
             self._head = data
+            if self._protocol.cycle.chunked_encoding:
+                # A stream's first chunk may be a while coming: the head leaves by the end of
+                # this step either way.
+                self._protocol.loop.call_soon(self.flush)
             return
         if data:
             self.transport.write(data)
 
-    def _is_head_before_body(self) -> bool:
-        """True for the first write of a response that has a Content-Length and a body to
-        come: uvicorn sets `response_started` and `chunked_encoding` before writing the head
-        (a 100 Continue is written before `response_started`)."""
+    def _is_response_head(self) -> bool:
+        """True for the first write of a response that will have a body: uvicorn sets
+        `response_started` and `chunked_encoding` before writing the head (a 100 Continue is
+        written before `response_started`)."""
         cycle = self._protocol.cycle
         if cycle is None or cycle is self._cycle or not cycle.response_started:
             return False
         self._cycle = cycle
-        return cycle.chunked_encoding is False and cycle.scope["method"] != "HEAD"
+        return cycle.chunked_encoding is not None and cycle.scope["method"] != "HEAD"
 
     def flush(self) -> None:
         if self._head is not None:
             head, self._head = self._head, None
-            self.transport.write(head)
+            if not self.transport.is_closing():
+                self.transport.write(head)
 
     def close(self) -> None:
         self.flush()

@@ -1,6 +1,7 @@
-"""The local runner's HTTP protocol (runner/http_protocol.py) over a real socket: a response with
-a Content-Length leaves in one write, head and body together; streamed responses, HEAD answers,
-empty bodies, 100 Continue and closing connections still go out whole and in order."""
+"""The local runner's HTTP protocol (runner/http_protocol.py) over a real socket: a response's
+head leaves together with its body (or a stream's first chunk) in one write; a stream whose
+first chunk is slow still gets its head at once; HEAD answers, empty bodies, 100 Continue and
+closing connections still go out whole and in order."""
 from __future__ import annotations
 
 import asyncio
@@ -76,11 +77,16 @@ def _app(gate: asyncio.Event):
             while (await receive()).get("more_body"):
                 pass
             response = Response(BODY, media_type="application/json")
-        else:
+        elif path == "/stream":
             async def chunks():
                 yield b"first"
-                await gate.wait()           # the test releases it once the head has arrived
+                await gate.wait()           # the test releases it once "first" has arrived
                 yield b"second"
+            response = StreamingResponse(chunks(), media_type="text/plain")
+        else:
+            async def chunks():
+                await gate.wait()           # the test releases it once the head has arrived
+                yield b"late"
             response = StreamingResponse(chunks(), media_type="text/plain")
         await response(scope, receive, send)
     return app
@@ -110,7 +116,25 @@ async def test_streamed_response_is_written_as_it_is_produced(gate):
         rest = await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)
         assert b"second" in rest
         writer.close()
-        assert len(writes) >= 3                     # the head and each chunk on its own
+        assert writes[0] == head                    # the head went with the first chunk
+        assert len(writes) >= 3                     # later chunks each on their own
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_a_stream_head_is_not_held_for_a_slow_first_chunk(gate):
+    writes: list[bytes] = []
+    server, task, port = await _serve(_app(gate), writes)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        assert head.startswith(b"HTTP/1.1 200")     # before any chunk was produced
+        gate.set()
+        rest = await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)
+        assert b"late" in rest
+        writer.close()
     finally:
         server.should_exit = True
         await task
