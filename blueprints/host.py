@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, Callable
 
 from azurefunctions.extensions.http.fastapi import Request, Response
+from starlette.requests import ClientDisconnect
 
 from shared.config import Settings
 from shared.errors import InvalidRequest, PayloadTooLarge, startup_error
@@ -16,16 +17,29 @@ from shared.http_types import ApiRequest, ApiResponse
 from .streaming import RelayedStream
 
 
-async def _read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+def _headers(scope: dict) -> dict[str, str]:
+    """The request's headers by name (ASGI names are lower-case); the first of repeated ones,
+    as Starlette's `Headers.get` answers. One dict, not a scan of the list per lookup."""
+    return {name.decode("latin-1"): value.decode("latin-1")
+            for name, value in reversed(scope["headers"])}
+
+
+async def _read_body(request: Request, declared: str | None, limit: int) -> bytes:
+    """The body, from the ASGI messages themselves (`request.stream()` is an async generator,
+    which the event loop registers and finalizes for every request)."""
     if declared is not None:
         if not declared.isdigit():
             raise InvalidRequest("Invalid Content-Length header.")
         if int(declared) > limit:
             raise PayloadTooLarge(f"The request body is larger than this gateway accepts "
                                   f"({limit} bytes).")
-    chunks, size = [], 0
-    async for chunk in request.stream():
+    receive = request.receive
+    chunks, size, more = [], 0, True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect()
+        chunk, more = message.get("body", b""), message.get("more_body", False)
         size += len(chunk)
         if size > limit:
             raise PayloadTooLarge(f"The request body is larger than this gateway accepts "
@@ -53,16 +67,17 @@ async def serve(request: Request, handler: Handler,
     except Exception as exc:    # misconfiguration or store down at startup: still an envelope
         return _to_response(error_response(startup_error(exc)))
     limit = body_limit(gateway.settings) if body_limit else gateway.settings.max_body_bytes
+    scope = request.scope
+    method, headers = scope["method"], _headers(scope)
     try:
-        body = b"" if request.method in ("GET", "HEAD", "DELETE") else \
-            await _read_body(request, limit)
+        body = b"" if method in ("GET", "HEAD", "DELETE") else \
+            await _read_body(request, headers.get("content-length"), limit)
     except (InvalidRequest, PayloadTooLarge) as err:
         return _to_response(error_response(err))
-    scope = request.scope
     # Parsed only when there is a query string: most calls (every chat completion) have none.
-    api_request = ApiRequest(method=request.method, path=scope["path"], headers=request.headers,
+    api_request = ApiRequest(method=method, path=scope["path"], headers=headers,
                              query=request.query_params if scope.get("query_string") else {},
-                             path_params=request.path_params, body=body)
+                             path_params=scope.get("path_params", {}), body=body)
     result = await respond(gateway, handler, api_request)
     for name, value in result.outputs.items():
         outputs[name].set(value)

@@ -9,6 +9,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, AsyncIterator, Mapping
 
+from . import json_codec
 from .errors import InvalidRequest
 
 
@@ -16,7 +17,7 @@ from .errors import InvalidRequest
 class ApiRequest:
     method: str
     path: str
-    headers: Mapping[str, str]               # case-insensitive lookups, lower-case names
+    headers: Mapping[str, str]               # by lower-case name
     query: Mapping[str, str] = field(default_factory=dict)
     path_params: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
@@ -26,7 +27,10 @@ class ApiRequest:
         if not self.body:
             raise InvalidRequest("The request body is empty; send a JSON object.")
         try:
-            data = json.loads(self.body)
+            data = json_codec.loads(self.body)
+        except UnicodeDecodeError:
+            raise InvalidRequest("The request body is not valid JSON: it is not UTF-8 text.") \
+                from None
         except ValueError as exc:
             raise InvalidRequest(f"The request body is not valid JSON: {exc.msg} "
                                  f"(line {exc.lineno}, column {exc.colno}).") from None

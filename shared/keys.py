@@ -4,6 +4,9 @@ A key is `llmp-` + 40 random base62 characters. The store keeps only HMAC-SHA256
 (a keyed hash: a leaked table cannot be brute-forced without the pepper) and finds a key by that
 hash with a point read. Lookups are cached for a short TTL so the hot path reads no store;
 revoking through this process drops its cache entry at once, other instances within the TTL.
+A key presented again within that TTL is not hashed again either: its digest is remembered
+(the HMAC was the largest single cost of authenticating), and the lookup by digest still goes
+through the revocable cache.
 """
 from __future__ import annotations
 
@@ -47,7 +50,8 @@ class KeyService:
         self._pepper = settings.key_pepper.encode()
         self._ttl = settings.key_cache_ttl
         self._admin_key = settings.admin_key.encode()
-        self._cache: dict[str, tuple[float, KeyRecord | None]] = {}
+        self._cache: dict[str, tuple[float, KeyRecord | None, Caller | None]] = {}
+        self._digests: dict[str, tuple[float, str]] = {}      # presented key -> its HMAC
 
     def hash(self, key: str) -> str:
         return hmac.new(self._pepper, key.encode(), hashlib.sha256).hexdigest()
@@ -65,16 +69,29 @@ class KeyService:
             self._cache.pop(record.hash, None)
         return record
 
-    async def _lookup(self, digest: str) -> KeyRecord | None:
+    def _digest(self, key: str, now: float) -> str:
+        known = self._digests.get(key)
+        if known is not None and known[0] > now:
+            return known[1]
+        digest = self.hash(key)
+        if len(self._digests) > 10_000:
+            self._digests.clear()
+        self._digests[key] = (now + self._ttl, digest)
+        return digest
+
+    async def _lookup(self, digest: str) -> tuple[KeyRecord | None, Caller | None]:
+        """The key's record and, for an active key, its caller; cached for the TTL."""
         now = time.monotonic()
         hit = self._cache.get(digest)
         if hit is not None and hit[0] > now:
-            return hit[1]
+            return hit[1], hit[2]
         record = await self._store.get_key(digest)
+        caller = Caller(record.project, record.key_id) \
+            if record is not None and record.active else None
         if len(self._cache) > 10_000:
             self._cache.clear()
-        self._cache[digest] = (now + self._ttl, record)
-        return record
+        self._cache[digest] = (now + self._ttl, record, caller)
+        return record, caller
 
     async def authenticate(self, headers: dict[str, str]) -> Caller:
         key = bearer_token(headers)
@@ -82,13 +99,13 @@ class KeyService:
             raise AuthenticationFailed(
                 "You didn't provide an API key. Send it as 'Authorization: Bearer KEY' "
                 "or as an 'api-key' header.", code="missing_api_key")
-        digest = self.hash(key)
-        record = await self._lookup(digest)
+        digest = self._digest(key, time.monotonic())
+        record, caller = await self._lookup(digest)
         # The point read found the row by hash; compare once more in constant time so no
         # branch depends on how much of a guessed key matched.
-        if record is None or not hmac.compare_digest(record.hash, digest) or not record.active:
+        if caller is None or not hmac.compare_digest(record.hash, digest):  # type: ignore[union-attr]
             raise AuthenticationFailed("Incorrect API key provided.")
-        return Caller(project=record.project, key_id=record.key_id)
+        return caller
 
     async def authenticate_admin(self, headers: dict[str, str]) -> None:
         key = bearer_token(headers)
@@ -97,8 +114,7 @@ class KeyService:
                                        code="missing_api_key")
         if self._admin_key and hmac.compare_digest(key.encode(), self._admin_key):
             return
-        digest = self.hash(key)
-        record = await self._lookup(digest)
-        if record is not None and record.active:
+        _, caller = await self._lookup(self.hash(key))
+        if caller is not None:
             raise PermissionDenied("Project keys cannot use the admin API.")
         raise AuthenticationFailed("Incorrect admin key provided.")

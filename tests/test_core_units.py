@@ -7,7 +7,8 @@ import pytest
 
 from shared.catalog import Costs, ModelDocument
 from shared.config import Settings
-from shared.errors import sanitize
+from shared import json_codec
+from shared.errors import AuthenticationFailed, sanitize
 from shared.gateway import Gateway
 from shared.handlers import admin as admin_handlers
 from shared.handlers import chat, health
@@ -96,6 +97,43 @@ async def test_keys_are_stored_only_as_keyed_hashes(tmp_path):
     assert key.encode() not in raw
     await gw.close()
     await other.close()
+
+
+async def test_a_key_seen_before_is_not_hashed_again_and_its_revocation_is_immediate(tmp_path):
+    gw = await Gateway(settings(tmp_path)).ready()
+    key, record = await gw.keys.issue("p1")
+    headers = {"authorization": f"Bearer {key}"}
+    hashed = []
+    real_hash = gw.keys.hash
+    gw.keys.hash = lambda k: hashed.append(k) or real_hash(k)        # type: ignore[method-assign]
+    first = await gw.keys.authenticate(headers)
+    again = await gw.keys.authenticate(headers)
+    assert (first.project, first.key_id) == ("p1", record.key_id) and again is first
+    assert hashed == [key]                        # the second call reused the digest
+    await gw.keys.revoke(record.key_id)
+    with pytest.raises(AuthenticationFailed):
+        await gw.keys.authenticate(headers)       # no stale cache entry survives revocation
+    with pytest.raises(AuthenticationFailed):
+        await gw.keys.authenticate({"authorization": f"Bearer {key[:-1]}x"})
+    await gw.close()
+
+
+def test_json_codec_matches_the_standard_library():
+    doc = {"model": "m", "messages": [{"role": "user", "content": "caf\u00e9 \u2603 \"q\" \n"}],
+           "n": 1, "t": 0.5, "x": None, "ok": True, "big": 10**20, "nested": {"a": [1, [2, {}]]}}
+    assert json_codec.dumps_compact(doc) == json.dumps(doc, separators=(",", ":")).encode()
+    raw = json.dumps(doc).encode()
+    assert json_codec.loads(raw) == json.loads(raw) == doc
+    assert json_codec.loads(json.dumps(doc).encode("utf-16")) == doc        # sniffed, as before
+    assert json_codec.loads(b"\xef\xbb\xbf{}") == json.loads(b"\xef\xbb\xbf{}") == {}
+    for bad in (b"{", b'{"a": "\xff"}', b"[1,]", b"\xef\xbb\xbf"):
+        with pytest.raises(ValueError) as ours:
+            json_codec.loads(bad)
+        with pytest.raises(ValueError) as theirs:
+            json.loads(bad)
+        assert type(ours.value) is type(theirs.value)
+    with pytest.raises(TypeError):
+        json_codec.dumps_compact({"when": object()})
 
 
 class RacingStore(SqliteStore):

@@ -69,6 +69,20 @@ def test_invalid_json_is_400(gateway, key):
     assert "not valid JSON" in envelope(resp)["message"]
 
 
+def test_body_that_is_not_utf8_is_400(gateway, key):
+    # Invalid UTF-8 inside a string: was an unhandled 500 (the decode error has no position).
+    resp = post_chat(gateway, key, b'{"model": "gpt-4o-mini", "messages": [{"role": "user", '
+                                   b'"content": "caf\xe9"}]}')
+    assert resp.status_code == 400
+    assert "not UTF-8" in envelope(resp)["message"]
+
+
+def test_utf16_json_body_is_still_accepted(gateway, key):
+    body = '{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}'
+    resp = post_chat(gateway, key, body.encode("utf-16"))
+    assert resp.status_code == 200, resp.text
+
+
 @pytest.mark.parametrize("field", ["api_base", "base_url", "api_key", "custom_llm_provider",
                                    "vertex_credentials", "api_version"])
 def test_routing_fields_are_refused(client, field):

@@ -30,6 +30,7 @@ from typing import Any, AsyncIterator, Literal
 from pydantic import BaseModel, ConfigDict
 
 from ..catalog import ModelDocument, Operation
+from ..json_codec import dumps_compact
 from ..validation import parse_parameters
 from .. import azure_auth
 from ..config import Settings
@@ -41,13 +42,7 @@ from .base import AudioStream, Completion, CompletionStream, Upload, Usage
 
 log = logging.getLogger(__name__)
 
-# One encoder for every forwarded body: json.dumps with `separators` builds a new one per call.
-_compact_json_str = json.JSONEncoder(separators=(",", ":")).encode
-
-
-def _compact_json(body: dict[str, Any]) -> bytes:
-    return _compact_json_str(body).encode()
-
+_compact_json = dumps_compact         # every forwarded body
 
 class OpenAIWireParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
