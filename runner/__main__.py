@@ -45,9 +45,9 @@ def server_options() -> dict:
         try:
             __import__(package)
             options[name] = package
-            if name == "http":       # one write per response (runner/http_protocol.py)
-                from .http_protocol import OneWriteHttpToolsProtocol
-                options[name] = OneWriteHttpToolsProtocol
+            if name == "http":       # the runner's own protocol (runner/http_protocol.py)
+                from .http_protocol import HttpProtocol
+                options[name] = HttpProtocol
         except ImportError:
             logging.getLogger("llmproxy.runner").warning(
                 "%s is not installed; the local runner uses a slower default", package)

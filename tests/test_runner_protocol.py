@@ -1,7 +1,10 @@
 """The local runner's HTTP protocol (runner/http_protocol.py) over a real socket: a response's
 head leaves together with its body (or a stream's first chunk) in one write; a stream whose
 first chunk is slow still gets its head at once; HEAD answers, empty bodies, 100 Continue and
-closing connections still go out whole and in order."""
+closing connections still go out whole and in order; pipelined requests are answered in
+order; bodies arrive whole however they are sent; a client that leaves is seen as
+`http.disconnect`; idle connections close after the keep-alive timeout, busy ones do not;
+malformed requests get a 400 and failing apps a 500."""
 from __future__ import annotations
 
 import asyncio
@@ -11,7 +14,7 @@ import pytest
 import uvicorn
 from starlette.responses import Response, StreamingResponse
 
-from runner.http_protocol import OneWriteHttpToolsProtocol
+from runner.http_protocol import HttpProtocol
 
 BODY = b'{"ok": true}'
 
@@ -30,15 +33,15 @@ class _Spy:
         return getattr(self._transport, name)
 
 
-async def _serve(app, writes: list[bytes]):
-    class Recording(OneWriteHttpToolsProtocol):
+async def _serve(app, writes: list[bytes], **options):
+    class Recording(HttpProtocol):
         def connection_made(self, transport):
             super().connection_made(_Spy(transport, writes))
 
     sock = socket.socket()
     sock.bind(("127.0.0.1", 0))
     config = uvicorn.Config(app, http=Recording, loop="asyncio", log_level="warning",
-                            lifespan="off")
+                            lifespan="off", **options)
     server = uvicorn.Server(config)
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started:
@@ -77,6 +80,28 @@ def _app(gate: asyncio.Event):
             while (await receive()).get("more_body"):
                 pass
             response = Response(BODY, media_type="application/json")
+        elif path == "/echo":                 # the body's size and how many parts it came in
+            size = parts = 0
+            while True:
+                message = await receive()
+                size, parts = size + len(message["body"]), parts + 1
+                if not message["more_body"]:
+                    break
+            response = Response(b"%d %d" % (size, parts), media_type="text/plain")
+        elif path == "/wait-for-leave":       # answers nothing until the client has left
+            await receive()
+            gate.disconnect = await receive()   # type: ignore[attr-defined]
+            gate.set()
+            return
+        elif path == "/sleep":
+            await asyncio.sleep(0.6)
+            response = Response(BODY, media_type="application/json")
+        elif path == "/bad-header":
+            response = Response(BODY, headers={"x-injected": "a\r\nset-cookie: b"})
+        elif path == "/fail":
+            raise RuntimeError("the app failed")
+        elif path == "/silent":
+            return
         elif path == "/stream":
             async def chunks():
                 yield b"first"
@@ -169,6 +194,99 @@ async def test_continue_then_response_and_connection_close(gate):
         rest = await asyncio.wait_for(reader.read(), 5)       # until the server closes
         assert rest.startswith(b"HTTP/1.1 200") and rest.endswith(BODY)
         assert b"connection: close" in rest
+        writer.close()
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_pipelined_requests_are_answered_in_order_on_one_connection(gate):
+    server, task, port = await _serve(_app(gate), [])
+    try:
+        two = (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
+               b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n")
+        data = await _exchange(port, two, BODY)
+        first, second = data.split(b"HTTP/1.1 200 OK")[1:]
+        assert first.endswith(b"3 1") and second.endswith(BODY)
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_bodies_arrive_whole_in_parts_and_past_the_read_limit(gate):
+    server, task, port = await _serve(_app(gate), [])
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+        for part in (b"hello", b" ", b"world"):
+            writer.write(b"%x\r\n%b\r\n" % (len(part), part))
+            await writer.drain()
+            await asyncio.sleep(0.05)
+        writer.write(b"0\r\n\r\n")
+        answer = await asyncio.wait_for(reader.readuntil(b"11 "), 5)
+        assert answer.startswith(b"HTTP/1.1 200")
+        big = b"x" * (1024 * 1024)               # far past the 64 KiB the server buffers
+        writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: %d\r\n\r\n" % len(big))
+        writer.write(big)
+        answer = await asyncio.wait_for(reader.readuntil(b"%d " % len(big)), 10)
+        assert b"HTTP/1.1 200" in answer
+        writer.close()
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_a_client_that_leaves_is_seen_as_disconnect(gate):
+    server, task, port = await _serve(_app(gate), [])
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /wait-for-leave HTTP/1.1\r\nHost: x\r\n\r\n")
+        await writer.drain()
+        await asyncio.sleep(0.1)
+        assert not gate.is_set()                 # the body is read; receive() now waits
+        writer.close()
+        await asyncio.wait_for(gate.wait(), 5)
+        assert gate.disconnect == {"type": "http.disconnect"}
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def test_idle_connections_close_after_the_keep_alive_timeout_busy_ones_do_not(gate):
+    server, task, port = await _serve(_app(gate), [], timeout_keep_alive=0.3)
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET /sleep HTTP/1.1\r\nHost: x\r\n\r\n")    # 0.6 s: twice the timeout
+        answer = await asyncio.wait_for(reader.readuntil(BODY), 5)
+        assert answer.startswith(b"HTTP/1.1 200")
+        for _ in range(3):                       # reused within the timeout: still open
+            await asyncio.sleep(0.15)
+            writer.write(b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert (await asyncio.wait_for(reader.readuntil(BODY), 5)).startswith(b"HTTP/1.1 200")
+        started = asyncio.get_running_loop().time()
+        assert await asyncio.wait_for(reader.read(), 5) == b""     # closed by the server
+        assert 0.2 < asyncio.get_running_loop().time() - started < 2
+        writer.close()
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.mark.parametrize("request_bytes, status", [
+    (b"NOT HTTP AT ALL\r\n\r\n", b"400"),
+    (b"GET /fail HTTP/1.1\r\nHost: x\r\n\r\n", b"500"),
+    (b"GET /silent HTTP/1.1\r\nHost: x\r\n\r\n", b"500"),
+    (b"GET /bad-header HTTP/1.1\r\nHost: x\r\n\r\n", b"500"),
+])
+async def test_malformed_requests_and_failing_apps_get_an_error_and_a_closed_connection(
+        gate, request_bytes, status):
+    server, task, port = await _serve(_app(gate), [])
+    try:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(request_bytes)
+        data = await asyncio.wait_for(reader.read(), 5)        # until the server closes
+        assert data.startswith(b"HTTP/1.1 " + status) and b"connection: close" in data
+        assert b"set-cookie" not in data
         writer.close()
     finally:
         server.should_exit = True
