@@ -214,6 +214,37 @@ async def test_read_timeout_before_the_head_and_between_chunks():
         await c.close()
 
 
+async def test_each_wait_keeps_its_own_deadline_on_a_reused_connection():
+    """One watchdog per connection: a wait with a shorter timeout than the one before still
+    times out on time, and a slow but steady answer is not cut by an earlier, later deadline."""
+    async def script(srv, reader, writer, n):
+        while True:
+            await srv.read_request(reader)
+            if n == 1 and not getattr(srv, "answered", False):
+                srv.answered = True
+                writer.write(ok(b"first"))             # answered at once, connection kept
+                await writer.drain()
+                continue
+            writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for _ in range(6):                          # one chunk every 0.15 s
+                await asyncio.sleep(0.15)
+                writer.write(b"1\r\nx\r\n")
+                await writer.drain()
+            await asyncio.sleep(5)                      # then silence
+    async with Scripted(script) as base:
+        c = client()
+        first = await c.request("POST", base, b"x", read_timeout=30)   # arms a 30 s watchdog
+        assert await first.read() == b"first" and c.idle_connections() == 1
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        resp = await c.request("POST", base, b"x", read_timeout=0.4)   # same connection
+        with pytest.raises(TimeoutError):
+            await resp.read()                # 6 chunks, each within 0.4 s; then 0.4 s silence
+        took = loop.time() - started
+        assert 0.9 + 0.35 < took < 2.5, took
+        await c.close()
+
+
 async def test_total_timeout_bounds_a_body_that_keeps_trickling():
     async def script(srv, reader, writer, n):
         await srv.read_request(reader)

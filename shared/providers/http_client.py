@@ -103,6 +103,9 @@ class _Connection(asyncio.Protocol):
         self.idle_since = 0.0
         self.counted = True            # in its pool's count of open connections
         self._waiter: asyncio.Future | None = None
+        self._wait_until = 0.0           # when the current wait times out (loop time)
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._watchdog_at = 0.0
         # One parser for the connection's life: llhttp reads one response after the other.
         self.parser = httptools.HttpResponseParser(self)
         self._reset()
@@ -145,6 +148,9 @@ class _Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
         if not self.complete and self.error is None:
             if self.headers_done and not self.length_known and exc is None:
                 self.complete = True                     # a body delimited by closing
@@ -199,14 +205,35 @@ class _Connection(asyncio.Protocol):
             waiter.set_result(None)
 
     async def wait(self, timeout: float) -> None:
-        """Until more of the response arrived, the connection ended, or `timeout` seconds."""
-        waiter = self._waiter = self.loop.create_future()
-        timer = self.loop.call_later(timeout, _expire, waiter)
+        """Until more of the response arrived, the connection ended, or `timeout` seconds.
+
+        Not a timer per wait (arming and cancelling one cost more than the rest of a wait): the
+        connection keeps one watchdog, armed for the earliest deadline it has been asked for.
+        When it fires before the current wait's deadline it is armed again for that deadline;
+        for a connection back in the pool it stops."""
+        loop = self.loop
+        waiter = self._waiter = loop.create_future()
+        until = self._wait_until = loop.time() + timeout
+        if self._watchdog is None or self._watchdog_at > until:
+            if self._watchdog is not None:
+                self._watchdog.cancel()
+            self._watchdog_at = until
+            self._watchdog = loop.call_at(until, self._on_watchdog)
         try:
             await waiter
         finally:
             self._waiter = None
-            timer.cancel()
+
+    def _on_watchdog(self) -> None:
+        self._watchdog = None
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            return                                       # nobody waits: stay unarmed
+        if self.loop.time() + 0.001 >= self._wait_until:     # the loop's clock ticks in ms
+            waiter.set_exception(TimeoutError())
+        else:
+            self._watchdog_at = self._wait_until
+            self._watchdog = self.loop.call_at(self._wait_until, self._on_watchdog)
 
     def take_chunks(self) -> bytes:
         data = self.chunks[0] if len(self.chunks) == 1 else b"".join(self.chunks)
@@ -216,11 +243,6 @@ class _Connection(asyncio.Protocol):
             self.paused = False
             self.transport.resume_reading()
         return data
-
-
-def _expire(waiter: asyncio.Future) -> None:
-    if not waiter.done():
-        waiter.set_exception(TimeoutError())
 
 
 class Response:
