@@ -40,6 +40,7 @@ _HEADER_NAME_INVALID = re.compile(b'[\x00-\x1f\x7f()<>@,;:[\\]={} \t\\\\"]')
 _HEADER_VALUE_INVALID = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
 _READ_HIGH_WATER = 64 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_default_heads: dict[int, tuple[list, bytes]] = {}
 _ERROR_500 = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21"),
               (b"connection", b"close")]
 
@@ -125,6 +126,16 @@ class HttpProtocol(asyncio.Protocol):
             self.writable = self.loop.create_future()
         await self.writable
 
+    def default_head(self) -> bytes:
+        """uvicorn's default headers (`date`, once a second) as head lines, joined once."""
+        defaults = self.server_state.default_headers
+        cached = _default_heads.get(id(defaults))
+        if cached is None or cached[0] is not defaults:
+            _default_heads.clear()
+            cached = _default_heads[id(defaults)] = (
+                defaults, b"".join(n + b": " + v + b"\r\n" for n, v in defaults))
+        return cached[1]
+
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: close now if idle, else after the current answer."""
         if self.cycle is None or self.cycle.complete:
@@ -133,11 +144,8 @@ class HttpProtocol(asyncio.Protocol):
             self.cycle.keep_alive = False
 
     # -- httptools callbacks -----------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        self.url = b""
-        self.headers = []
-        self.expect_continue = False
-
+    # No on_message_begin: httptools calls only the callbacks a protocol has, and the state of
+    # the next request is reset where the last one's headers are taken.
     def on_url(self, url: bytes) -> None:
         self.url += url
 
@@ -167,6 +175,7 @@ class HttpProtocol(asyncio.Protocol):
                  "state": self.app_state.copy()}
         keep_alive = version != "1.0" and parser.should_keep_alive()
         cycle = self.parsing = Cycle(self, scope, keep_alive, self.expect_continue)
+        self.url, self.headers, self.expect_continue = b"", [], False
         if self.cycle is None or self.cycle.complete:
             self._start(cycle)
         else:
@@ -380,10 +389,10 @@ class Cycle:
         """The head, held for the first body bytes. Marked started only once it is built: a
         header that cannot be sent fails the call with a clean 500 instead."""
         status = message["status"]
-        head = [STATUS_LINE[status]]
+        head = [STATUS_LINE[status], self.conn.default_head()]
         length: int | None = None
         chunked = closing = False
-        for name, value in (*self.conn.server_state.default_headers, *message.get("headers", ())):
+        for name, value in message.get("headers", ()):
             if _HEADER_NAME_INVALID.search(name):
                 raise RuntimeError("Invalid HTTP header name.")
             if _HEADER_VALUE_INVALID.search(value):

@@ -66,13 +66,16 @@ class GuardedCall:
             self.ticket.finish_soon(0, 0.0)
             raise
         result, served_by = routed.result, routed.member
-        result.headers = {**(getattr(result, "headers", None) or {}), **self.headers}
+        limit_headers = self.ticket.headers               # none without limits: nothing to add
+        if limit_headers or not isinstance(getattr(result, "headers", None), dict):
+            result.headers = {**(getattr(result, "headers", None) or {}), **limit_headers}
         if isinstance(result, (CompletionStream, AudioStream)):
             self._meter_when_done(result, served_by, sse=isinstance(result, CompletionStream))
             return result
         usage = result.usage
         cost = self._meter(usage, 200, served_by)
-        await self.ticket.finish(usage.prompt_tokens + usage.completion_tokens, cost)
+        if self.ticket.limiter is not None:
+            await self.ticket.finish(usage.prompt_tokens + usage.completion_tokens, cost)
         return result
 
     def _meter_when_done(self, result: CompletionStream | AudioStream, served_by: ResolvedModel,

@@ -40,6 +40,8 @@ import httptools
 _PAUSE_AT = 256 * 1024               # stop reading the socket while this much body is unread
 _MAX_HEADER_BYTES = 64 * 1024        # a provider's headers are a few hundred bytes
 _MAX_CONNECTIONS = 1000              # per host; beyond this requests wait for a free one
+# len(b"content-length"), len(b"content-encoding"), len(b"transfer-encoding")
+_FRAMING_NAME_LENGTHS = frozenset({14, 16, 17})
 
 
 class HttpClientError(Exception):
@@ -166,12 +168,13 @@ class _Connection(asyncio.Protocol):
         if self.header_bytes > _MAX_HEADER_BYTES:
             raise ProtocolError("the response headers are too large")
         self.raw_headers.append((name, value))
-        lowered = name.lower()
-        if lowered == b"content-length" or (lowered == b"transfer-encoding"
-                                            and b"chunked" in value.lower()):
-            self.length_known = True
-        elif lowered == b"content-encoding":
-            self.encoded = True
+        if len(name) in _FRAMING_NAME_LENGTHS:           # most headers are none of these
+            lowered = name.lower()
+            if lowered == b"content-length" or (lowered == b"transfer-encoding"
+                                                and b"chunked" in value.lower()):
+                self.length_known = True
+            elif lowered == b"content-encoding":
+                self.encoded = True
 
     def on_headers_complete(self) -> None:
         self.status = self.parser.get_status_code()
