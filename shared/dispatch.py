@@ -62,10 +62,10 @@ async def chat(gw: Gateway, caller: Caller, model_name: str, body: dict[str, Any
     check_chat_limits(model.policy, body)
     prompt = estimate_prompt_tokens(body)
 
-    async def attempt(deployment: ResolvedModel) -> Completion | CompletionStream:
+    def attempt(deployment: ResolvedModel) -> Awaitable[Completion | CompletionStream]:
         # A copy per attempt: adapters adjust the body for their provider.
-        return await deployment.adapter.chat(deployment.prepared, dict(body), stream,
-                                             deployment.secrets)
+        return deployment.adapter.chat(deployment.prepared, dict(body), stream,
+                                       deployment.secrets)
     return await _guarded(gw, caller, model, Operation.CHAT, attempt, stream=stream,
                           reserve_tokens=prompt + requested_output_tokens(body),
                           prompt_estimate=prompt)

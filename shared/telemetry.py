@@ -211,10 +211,7 @@ class TracedAdapter:
         if name.startswith("_") or name in _NOT_PROVIDER_CALLS or not _is_coroutine_function(attr):
             return attr
 
-        async def call(*args: Any, **kwargs: Any) -> Any:
-            span = _start_upstream(self._inner, name, args[0] if args else None)
-            if span is None:
-                return await attr(*args, **kwargs)
+        async def traced(span: Any, args: tuple, kwargs: dict) -> Any:
             started = time.perf_counter()
             try:
                 result = await attr(*args, **kwargs)
@@ -223,6 +220,14 @@ class TracedAdapter:
                               getattr(exc, "code", None) or type(exc).__name__)
                 raise
             return _end_with(result, span, started)
+
+        def call(*args: Any, **kwargs: Any) -> Any:
+            # Not a coroutine itself: untraced, the adapter's own coroutine is handed back
+            # as it is (no extra layer for every await on the request path).
+            span = _start_upstream(self._inner, name, args[0] if args else None)
+            if span is None:
+                return attr(*args, **kwargs)
+            return traced(span, args, kwargs)
         # Kept on the instance: later lookups find it without coming back here (the hot path
         # calls one of these on every request).
         setattr(self, name, call)

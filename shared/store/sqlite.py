@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import operator
 import sqlite3
 import threading
 import time
@@ -54,6 +55,8 @@ CREATE INDEX IF NOT EXISTS usage_expiry ON usage (expires_at);
 _KEY_COLS = [f.name for f in fields(KeyRecord)]
 _USAGE_COLS = [f.name for f in fields(UsageRecord)]
 _USAGE_ROWS_PER_INSERT = 50
+_USAGE_COLS_PER_ROW = len(_USAGE_COLS) + 1          # and expires_at
+_usage_values = operator.attrgetter(*_USAGE_COLS)
 
 
 @functools.lru_cache(maxsize=_USAGE_ROWS_PER_INSERT)
@@ -196,15 +199,19 @@ class SqliteStore(SqliteJobs, SqliteSessions):
             return
         now = self._clock()
         expires_at = now + self._usage_ttl if self._usage_ttl else None
-        values = [[getattr(r, col) for col in _USAGE_COLS] + [expires_at] for r in rows]
+        columns = _USAGE_COLS_PER_ROW * _USAGE_ROWS_PER_INSERT
+        values: list[Any] = []                       # every row's columns, one flat list
+        for row in rows:
+            values += _usage_values(row)
+            values.append(expires_at)
 
         def insert(c: sqlite3.Connection) -> None:
             c.execute("BEGIN")
             try:
                 c.execute("DELETE FROM usage WHERE expires_at <= ?", (now,))
-                for start in range(0, len(values), _USAGE_ROWS_PER_INSERT):
-                    part = values[start:start + _USAGE_ROWS_PER_INSERT]
-                    c.execute(_insert_usage(len(part)), [v for row in part for v in row])
+                for start in range(0, len(values), columns):
+                    part = values[start:start + columns]
+                    c.execute(_insert_usage(len(part) // _USAGE_COLS_PER_ROW), part)
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
