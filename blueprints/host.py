@@ -3,7 +3,7 @@ and the core's host-neutral `ApiRequest`/`ApiResponse`. The local runner serves 
 functions, so this is the only HTTP adapter there is."""
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any, Callable, Iterator, Mapping
 
 from azurefunctions.extensions.http.fastapi import Request, Response
 from starlette.requests import ClientDisconnect
@@ -17,11 +17,38 @@ from shared.http_types import ApiRequest, ApiResponse
 from .streaming import RelayedStream
 
 
-def _headers(scope: dict) -> dict[str, str]:
-    """The request's headers by name (ASGI names are lower-case); the first of repeated ones,
-    as Starlette's `Headers.get` answers. One dict, not a scan of the list per lookup."""
-    return {name.decode("latin-1"): value.decode("latin-1")
-            for name, value in reversed(scope["headers"])}
+class RequestHeaders(Mapping[str, str]):
+    """The request's headers by case-insensitive name, looked up in the ASGI list itself (whose
+    names are lower-case); the first of repeated ones, as Starlette's `Headers` answers. A
+    request reads two or three of the dozen or more headers an SDK sends: decoding them all
+    into a dict, or building Starlette's `Headers`, cost more than scanning for those."""
+
+    __slots__ = ("_raw",)
+
+    def __init__(self, raw: list[tuple[bytes, bytes]]):
+        self._raw = raw
+
+    def get(self, name: str, default: Any = None) -> Any:       # type: ignore[override]
+        key = name.lower().encode("latin-1")
+        for raw_name, value in self._raw:
+            if raw_name == key:
+                return value.decode("latin-1")
+        return default
+
+    def __getitem__(self, name: str) -> str:
+        value = self.get(name)
+        if value is None:
+            raise KeyError(name)
+        return value
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self.get(name) is not None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(dict.fromkeys(name.decode("latin-1") for name, _ in self._raw))
+
+    def __len__(self) -> int:
+        return len({name for name, _ in self._raw})
 
 
 async def _read_body(request: Request, declared: str | None, limit: int) -> bytes:
@@ -68,7 +95,7 @@ async def serve(request: Request, handler: Handler,
         return _to_response(error_response(startup_error(exc)))
     limit = body_limit(gateway.settings) if body_limit else gateway.settings.max_body_bytes
     scope = request.scope
-    method, headers = scope["method"], _headers(scope)
+    method, headers = scope["method"], RequestHeaders(scope["headers"])
     try:
         body = b"" if method in ("GET", "HEAD", "DELETE") else \
             await _read_body(request, headers.get("content-length"), limit)

@@ -17,7 +17,7 @@ from .errors import InvalidRequest
 class ApiRequest:
     method: str
     path: str
-    headers: Mapping[str, str]               # by lower-case name
+    headers: Mapping[str, str]               # case-insensitive lookups, lower-case names
     query: Mapping[str, str] = field(default_factory=dict)
     path_params: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""

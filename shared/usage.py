@@ -12,12 +12,13 @@ import itertools
 import logging
 import os
 import secrets
+import time
+from datetime import datetime, timezone
 
 from . import telemetry
 from .catalog import ResolvedModel
 from .providers import Usage
 from .store import Store, UsageRecord
-from .store.base import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,27 @@ class _RowIds:
 _row_ids = _RowIds()
 
 
+class _Timestamps:
+    """`datetime.now(timezone.utc).isoformat()` with microseconds always shown, from a prefix
+    formatted once a second: the datetime round trip cost more than the rest of the row."""
+
+    def __init__(self) -> None:
+        self._second = -1
+        self._prefix = ""
+
+    def now(self) -> str:
+        now = time.time()
+        second = int(now)
+        if second != self._second:
+            self._prefix = datetime.fromtimestamp(second, timezone.utc).strftime(
+                "%Y-%m-%dT%H:%M:%S.")
+            self._second = second
+        return f"{self._prefix}{int((now - second) * 1_000_000):06d}+00:00"
+
+
+_timestamps = _Timestamps()
+
+
 class UsageRecorder:
     def __init__(self, store: Store, interval: float = 0.25):
         self._store = store
@@ -65,7 +87,7 @@ class UsageRecorder:
                           operation=operation, prompt_tokens=usage.prompt_tokens,
                           completion_tokens=usage.completion_tokens, cost=round(cost, 10),
                           latency_ms=round(latency_ms, 3), status=status,
-                          created_at=utcnow().isoformat(), key_id=key_id, stream=stream)
+                          created_at=_timestamps.now(), key_id=key_id, stream=stream)
         if telemetry.enabled():
             telemetry.annotate_usage(project=project, key_id=key_id, model=model_name,
                                      operation=operation, prompt_tokens=row.prompt_tokens,

@@ -151,3 +151,16 @@ async def test_a_lost_write_race_is_reported_as_409_not_dropped(tmp_path):
     error = json.loads(resp.body)["error"]
     assert error["code"] == "conflict" and "retry" in error["message"]
     await gw.close()
+
+
+def test_request_headers_are_read_from_the_asgi_list_by_any_case():
+    from blueprints.host import RequestHeaders
+    headers = RequestHeaders([(b"authorization", b"Bearer first"), (b"x-seen", b"1"),
+                              (b"authorization", b"Bearer second")])
+    assert headers.get("Authorization") == "Bearer first"        # the first, as Starlette
+    assert headers["x-seen"] == "1" and "X-Seen" in headers and "api-key" not in headers
+    assert headers.get("api-key") is None and headers.get("api-key", "") == ""
+    with pytest.raises(KeyError):
+        headers["api-key"]
+    assert list(headers) == ["authorization", "x-seen"] and len(headers) == 2
+    assert dict(headers) == {"authorization": "Bearer first", "x-seen": "1"}

@@ -48,3 +48,17 @@ def test_failed_requests_are_recorded_with_their_status(gateway, admin, make_key
 
 def test_usage_is_per_project(admin, make_key):
     assert usage_rows(admin, "nobody-called-yet") == []
+
+
+def test_row_timestamps_are_utc_iso_8601_with_microseconds_and_sort_as_text():
+    import time as _time
+    from datetime import datetime, timezone
+    from shared.usage import _timestamps
+    stamps = []
+    for _ in range(3):
+        stamps.append(_timestamps.now())
+        _time.sleep(0.4)                      # across a second boundary at least once
+    parsed = [datetime.fromisoformat(s) for s in stamps]
+    assert all(p.tzinfo == timezone.utc and len(s) == 32 for p, s in zip(parsed, stamps))
+    assert stamps == sorted(stamps) and parsed == sorted(parsed)
+    assert abs((datetime.now(timezone.utc) - parsed[-1]).total_seconds()) < 1
