@@ -138,7 +138,10 @@ class Router:
         return self._clock() if self._clock else asyncio.get_running_loop().time()
 
     def breaker(self, member_id: str) -> Breaker:
-        return self._breakers.setdefault(member_id, Breaker())
+        breaker = self._breakers.get(member_id)
+        if breaker is None:
+            breaker = self._breakers[member_id] = Breaker()
+        return breaker
 
     def order(self, model: ResolvedModel) -> list[Member]:
         """Priority groups in order; inside one, a weighted random permutation."""
@@ -173,7 +176,8 @@ class Router:
                           use_breaker: bool) -> Routed | None:
         target = member.model
         policy = target.policy
-        breaker = self.breaker(target.doc.id)
+        # A member alone has no breaker to keep (it is always tried): none is looked up.
+        breaker: Any = self.breaker(target.doc.id) if use_breaker else None
         for retry in range(policy.retries + 1):
             if self.now() >= call.deadline:
                 call.last_error = call.last_error or _timeout(call.model)
