@@ -74,3 +74,13 @@ def test_the_gateway_table_is_left_out_when_those_phases_did_not_run():
     assert "direct producer" not in table
     assert "realtime (4 turns, 1000 ms of audio each): added by the gateway p99 (ms) | 1.0 |" \
         in table
+
+
+def test_instruction_counts_come_from_the_dump_totals_not_its_summary(tmp_path):
+    from bench import instructions
+    dump = tmp_path / "callgrind.out.1"
+    dump.write_text("# callgrind format\nevents: Ir\nsummary: 0\n\nfn=(1) main\n0 12\n"
+                    "totals: 1219653774\n")
+    assert instructions.totals(dump) == 1219653774
+    (tmp_path / "empty").write_text("events: Ir\n")
+    assert instructions.totals(tmp_path / "empty") == 0
