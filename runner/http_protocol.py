@@ -201,11 +201,11 @@ class HttpProtocol(asyncio.Protocol):
 
     # -- the connection between answers ------------------------------------------------------
     def _start(self, cycle: "Cycle") -> None:
+        """Answer `cycle` in a task of its own, known to uvicorn's graceful shutdown (which
+        waits for `server_state.tasks`) until the task itself takes it off the set."""
         self.cycle = cycle
-        task = self.loop.create_task(cycle.run(self.app))
-        tasks = self.server_state.tasks
-        tasks.add(task)
-        task.add_done_callback(tasks.discard)
+        cycle.task = self.loop.create_task(cycle.run(self.app))
+        self.server_state.tasks.add(cycle.task)
 
     def response_complete(self) -> None:
         self.server_state.total_requests += 1
@@ -284,7 +284,7 @@ class Cycle:
 
     __slots__ = ("conn", "scope", "keep_alive", "waiting_for_continue", "body", "buffered",
                  "more_body", "delivered", "disconnected", "started", "complete", "chunked",
-                 "left", "head", "waiters")
+                 "left", "head", "waiters", "task")
 
     def __init__(self, conn: HttpProtocol, scope: dict, keep_alive: bool, expect_continue: bool):
         self.conn = conn
@@ -302,6 +302,7 @@ class Cycle:
         self.left = 0                     # Content-Length bytes still to send
         self.head: bytes | None = None    # held until the first body bytes
         self.waiters: list[asyncio.Future] | None = None
+        self.task: asyncio.Task | None = None
 
     def wake(self) -> None:
         waiters, self.waiters = self.waiters, None
@@ -316,23 +317,26 @@ class Cycle:
 
     async def run(self, app: Any) -> None:
         try:
-            result = await app(self.scope, self.receive, self.send)
-        except BaseException as exc:
-            log.error("Exception in ASGI application\n", exc_info=exc)
-            if not self.started:
-                await self._send_500()
-            else:
+            try:
+                result = await app(self.scope, self.receive, self.send)
+            except BaseException as exc:
+                log.error("Exception in ASGI application\n", exc_info=exc)
+                if not self.started:
+                    await self._send_500()
+                else:
+                    self.conn.transport.close()
+                return
+            if result is not None:
+                log.error("ASGI callable should return None, but returned '%s'.", result)
                 self.conn.transport.close()
-            return
-        if result is not None:
-            log.error("ASGI callable should return None, but returned '%s'.", result)
-            self.conn.transport.close()
-        elif not self.started and not self.disconnected:
-            log.error("ASGI callable returned without starting response.")
-            await self._send_500()
-        elif not self.complete and not self.disconnected:
-            log.error("ASGI callable returned without completing response.")
-            self.conn.transport.close()
+            elif not self.started and not self.disconnected:
+                log.error("ASGI callable returned without starting response.")
+                await self._send_500()
+            elif not self.complete and not self.disconnected:
+                log.error("ASGI callable returned without completing response.")
+                self.conn.transport.close()
+        finally:
+            self.conn.server_state.tasks.discard(self.task)
 
     async def _send_500(self) -> None:
         await self.send({"type": "http.response.start", "status": 500, "headers": _ERROR_500})

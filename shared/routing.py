@@ -27,7 +27,7 @@ import email.utils
 import logging
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, AsyncIterator, Awaitable, Callable, Generic, TypeVar
 
 from .catalog import Member, ResolvedModel
@@ -122,7 +122,6 @@ class _Call:
     deadline: float
     attempts: int = 0
     last_error: GatewayError | None = None
-    tried: list[str] = field(default_factory=list)
 
 
 class Router:
@@ -146,7 +145,7 @@ class Router:
     def order(self, model: ResolvedModel) -> list[Member]:
         """Priority groups in order; inside one, a weighted random permutation."""
         if len(model.members) == 1:
-            return list(model.members)
+            return model.members                    # read, never changed, by the caller
         keyed = [(m.priority, -self._rng.random() ** (1.0 / m.weight), i, m)
                  for i, m in enumerate(model.members)]
         return [entry[-1] for entry in sorted(keyed)]
@@ -183,7 +182,6 @@ class Router:
                 call.last_error = call.last_error or _timeout(call.model)
                 return None
             call.attempts += 1
-            call.tried.append(target.doc.id)
             try:
                 result = await self._attempt(call, target, attempt, stream)
             except GatewayError as err:
