@@ -102,6 +102,17 @@ def _app(gate: asyncio.Event):
             raise RuntimeError("the app failed")
         elif path == "/silent":
             return
+        elif path == "/flood":                # 64 MiB as fast as send() lets it go
+            gate.sent = 0                       # type: ignore[attr-defined]
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/octet-stream")]})
+            for _ in range(64):
+                await send({"type": "http.response.body", "body": b"x" * 2**20,
+                            "more_body": True})
+                gate.sent += 1                  # type: ignore[attr-defined]
+            await send({"type": "http.response.body", "body": b""})
+            gate.set()
+            return
         elif path == "/stream":
             async def chunks():
                 yield b"first"
@@ -291,3 +302,20 @@ async def test_malformed_requests_and_failing_apps_get_an_error_and_a_closed_con
     finally:
         server.should_exit = True
         await task
+
+
+async def test_a_slow_reader_holds_the_app_back_and_one_that_leaves_releases_it(gate):
+    server, task, port = await _serve(_app(gate), [])
+    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**16)
+    try:
+        writer.write(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+        await asyncio.sleep(0.5)               # not reading: the socket buffers fill up
+        held = gate.sent
+        assert held < 32                        # send() waited instead of buffering 64 MiB
+        writer.close()                          # the reader leaves
+        await asyncio.wait_for(gate.wait(), 5)  # and the app's sends return at once
+    finally:
+        writer.close()                          # (also when an assertion failed)
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
