@@ -40,7 +40,7 @@ _HEADER_NAME_INVALID = re.compile(b'[\x00-\x1f\x7f()<>@,;:[\\]={} \t\\\\"]')
 _HEADER_VALUE_INVALID = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
 _READ_HIGH_WATER = 64 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_default_heads: dict[int, tuple[list, bytes]] = {}
+_default_head: tuple[list | None, bytes] = (None, b"")    # uvicorn's list, as head lines
 _ERROR_500 = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21"),
               (b"connection", b"close")]
 
@@ -128,13 +128,11 @@ class HttpProtocol(asyncio.Protocol):
 
     def default_head(self) -> bytes:
         """uvicorn's default headers (`date`, once a second) as head lines, joined once."""
-        defaults = self.server_state.default_headers
-        cached = _default_heads.get(id(defaults))
-        if cached is None or cached[0] is not defaults:
-            _default_heads.clear()
-            cached = _default_heads[id(defaults)] = (
-                defaults, b"".join(n + b": " + v + b"\r\n" for n, v in defaults))
-        return cached[1]
+        global _default_head
+        defaults = self.server_state.default_headers      # a new list when the date changes
+        if _default_head[0] is not defaults:
+            _default_head = (defaults, b"".join(n + b": " + v + b"\r\n" for n, v in defaults))
+        return _default_head[1]
 
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: close now if idle, else after the current answer."""

@@ -66,9 +66,8 @@ class GuardedCall:
             self.ticket.finish_soon(0, 0.0)
             raise
         result, served_by = routed.result, routed.member
-        limit_headers = self.ticket.headers               # none without limits: nothing to add
-        if limit_headers or not isinstance(getattr(result, "headers", None), dict):
-            result.headers = {**(getattr(result, "headers", None) or {}), **limit_headers}
+        if self.ticket.headers:           # x-ratelimit-*; a project without limits has none
+            result.headers = {**result.headers, **self.ticket.headers}
         if isinstance(result, (CompletionStream, AudioStream)):
             self._meter_when_done(result, served_by, sse=isinstance(result, CompletionStream))
             return result

@@ -19,19 +19,15 @@ def _unserializable(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-# The arguments `JSONEncoder(separators=(",", ":")).iterencode` passes, in its order:
-# markers (None: no cycle check, bodies come from json.loads), default, string encoder,
+# The C encoder `JSONEncoder(separators=(",", ":")).iterencode` builds, with its arguments in
+# order: markers (None: no cycle check, bodies come from json.loads), default, string encoder,
 # indent, key separator, item separator, sort_keys, skipkeys, allow_nan.
-_make = getattr(_encoder, "c_make_encoder", None)
-_compact = (_make(None, _unserializable, _encoder.encode_basestring_ascii, None, ":", ",",
-                  False, False, True) if _make is not None else None)
-_fallback = json.JSONEncoder(separators=(",", ":"), default=_unserializable).encode
+_compact = _encoder.c_make_encoder(None, _unserializable, _encoder.encode_basestring_ascii,
+                                   None, ":", ",", False, False, True)
 
 
 def dumps_compact(data: Any) -> bytes:
     """`json.dumps(data, separators=(",", ":")).encode()`, for JSON that came from `loads`."""
-    if _compact is None:
-        return _fallback(data).encode()
     return "".join(_compact(data, 0)).encode()
 
 

@@ -42,7 +42,6 @@ from .base import AudioStream, Completion, CompletionStream, Upload, Usage
 
 log = logging.getLogger(__name__)
 
-_compact_json = dumps_compact         # every forwarded body
 
 class OpenAIWireParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -144,7 +143,7 @@ class OpenAIWireAdapter:
             options = body.get("stream_options") or {}
             client_wants_usage = bool(options.get("include_usage"))
             body["stream_options"] = {**options, "include_usage": True}
-        payload = _compact_json(body)
+        payload = dumps_compact(body)
         resp = await self._post(target, "chat/completions", payload, secrets)
         if not stream:
             raw = await self._read(resp)
@@ -164,7 +163,7 @@ class OpenAIWireAdapter:
     async def _post_json(self, target: Target, path: str, body: dict[str, Any],
                          secrets: tuple[str, ...]) -> tuple[bytes, dict[str, Any]]:
         body["model"] = target.model
-        payload = _compact_json(body)
+        payload = dumps_compact(body)
         raw = await self._read(await self._post(target, path, payload, secrets))
         try:
             data = json.loads(raw)
@@ -189,7 +188,7 @@ class OpenAIWireAdapter:
     async def speech(self, target: Target, body: dict[str, Any],
                      secrets: tuple[str, ...]) -> AudioStream:
         body["model"] = target.model
-        payload = _compact_json(body)
+        payload = dumps_compact(body)
         resp = await self._post(target, "audio/speech", payload, secrets)
         content_type = resp.headers.get("Content-Type", "application/octet-stream")
 
