@@ -8,6 +8,7 @@ malformed requests get a 400 and failing apps a 500."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 
 import pytest
@@ -33,7 +34,9 @@ class _Spy:
         return getattr(self._transport, name)
 
 
+@contextlib.asynccontextmanager
 async def _serve(app, writes: list[bytes], **options):
+    """The app on a real socket behind the runner's protocol; the port. Stopped on exit."""
     class Recording(HttpProtocol):
         def connection_made(self, transport):
             super().connection_made(_Spy(transport, writes))
@@ -46,7 +49,11 @@ async def _serve(app, writes: list[bytes], **options):
     task = asyncio.ensure_future(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.01)
-    return server, task, sock.getsockname()[1]
+    try:
+        yield sock.getsockname()[1]
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, 10)
 
 
 async def _exchange(port: int, request: bytes, until: bytes) -> bytes:
@@ -130,20 +137,15 @@ def _app(gate: asyncio.Event):
 
 async def test_head_and_body_leave_in_one_write(gate):
     writes: list[bytes] = []
-    server, task, port = await _serve(_app(gate), writes)
-    try:
+    async with _serve(_app(gate), writes) as port:
         data = await _exchange(port, b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n", BODY)
         assert data.startswith(b"HTTP/1.1 200") and data.endswith(BODY)
         assert len(writes) == 1 and writes[0] == data
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_streamed_response_is_written_as_it_is_produced(gate):
     writes: list[bytes] = []
-    server, task, port = await _serve(_app(gate), writes)
-    try:
+    async with _serve(_app(gate), writes) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n")
         head = await asyncio.wait_for(reader.readuntil(b"first\r\n"), 5)
@@ -154,15 +156,11 @@ async def test_streamed_response_is_written_as_it_is_produced(gate):
         writer.close()
         assert writes[0] == head                    # the head went with the first chunk
         assert len(writes) >= 3                     # later chunks each on their own
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_a_stream_head_is_not_held_for_a_slow_first_chunk(gate):
     writes: list[bytes] = []
-    server, task, port = await _serve(_app(gate), writes)
-    try:
+    async with _serve(_app(gate), writes) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /slow HTTP/1.1\r\nHost: x\r\n\r\n")
         head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
@@ -171,9 +169,6 @@ async def test_a_stream_head_is_not_held_for_a_slow_first_chunk(gate):
         rest = await asyncio.wait_for(reader.readuntil(b"0\r\n\r\n"), 5)
         assert b"late" in rest
         writer.close()
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.mark.parametrize("request_line, expect", [
@@ -182,19 +177,14 @@ async def test_a_stream_head_is_not_held_for_a_slow_first_chunk(gate):
 ])
 async def test_responses_without_a_body_write_still_arrive(gate, request_line, expect):
     writes: list[bytes] = []
-    server, task, port = await _serve(_app(gate), writes)
-    try:
+    async with _serve(_app(gate), writes) as port:
         data = await _exchange(port, request_line, b"\r\n\r\n")
         assert expect in data and not data.endswith(BODY)
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_continue_then_response_and_connection_close(gate):
     writes: list[bytes] = []
-    server, task, port = await _serve(_app(gate), writes)
-    try:
+    async with _serve(_app(gate), writes) as port:
         request = (b"POST /upload HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
                    b"Content-Length: 4\r\nConnection: close\r\n\r\n")
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -206,27 +196,19 @@ async def test_continue_then_response_and_connection_close(gate):
         assert rest.startswith(b"HTTP/1.1 200") and rest.endswith(BODY)
         assert b"connection: close" in rest
         writer.close()
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_pipelined_requests_are_answered_in_order_on_one_connection(gate):
-    server, task, port = await _serve(_app(gate), [])
-    try:
+    async with _serve(_app(gate), []) as port:
         two = (b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc"
                b"GET /json HTTP/1.1\r\nHost: x\r\n\r\n")
         data = await _exchange(port, two, BODY)
         first, second = data.split(b"HTTP/1.1 200 OK")[1:]
         assert first.endswith(b"3 1") and second.endswith(BODY)
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_bodies_arrive_whole_in_parts_and_past_the_read_limit(gate):
-    server, task, port = await _serve(_app(gate), [])
-    try:
+    async with _serve(_app(gate), []) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
         for part in (b"hello", b" ", b"world"):
@@ -242,14 +224,10 @@ async def test_bodies_arrive_whole_in_parts_and_past_the_read_limit(gate):
         answer = await asyncio.wait_for(reader.readuntil(b"%d " % len(big)), 10)
         assert b"HTTP/1.1 200" in answer
         writer.close()
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_a_client_that_leaves_is_seen_as_disconnect(gate):
-    server, task, port = await _serve(_app(gate), [])
-    try:
+    async with _serve(_app(gate), []) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /wait-for-leave HTTP/1.1\r\nHost: x\r\n\r\n")
         await writer.drain()
@@ -258,14 +236,10 @@ async def test_a_client_that_leaves_is_seen_as_disconnect(gate):
         writer.close()
         await asyncio.wait_for(gate.wait(), 5)
         assert gate.disconnect == {"type": "http.disconnect"}
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_idle_connections_close_after_the_keep_alive_timeout_busy_ones_do_not(gate):
-    server, task, port = await _serve(_app(gate), [], timeout_keep_alive=0.3)
-    try:
+    async with _serve(_app(gate), [], timeout_keep_alive=0.3) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(b"GET /sleep HTTP/1.1\r\nHost: x\r\n\r\n")    # 0.6 s: twice the timeout
         answer = await asyncio.wait_for(reader.readuntil(BODY), 5)
@@ -278,9 +252,6 @@ async def test_idle_connections_close_after_the_keep_alive_timeout_busy_ones_do_
         assert await asyncio.wait_for(reader.read(), 5) == b""     # closed by the server
         assert 0.2 < asyncio.get_running_loop().time() - started < 2
         writer.close()
-    finally:
-        server.should_exit = True
-        await task
 
 
 @pytest.mark.parametrize("request_bytes, status", [
@@ -291,31 +262,25 @@ async def test_idle_connections_close_after_the_keep_alive_timeout_busy_ones_do_
 ])
 async def test_malformed_requests_and_failing_apps_get_an_error_and_a_closed_connection(
         gate, request_bytes, status):
-    server, task, port = await _serve(_app(gate), [])
-    try:
+    async with _serve(_app(gate), []) as port:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         writer.write(request_bytes)
         data = await asyncio.wait_for(reader.read(), 5)        # until the server closes
         assert data.startswith(b"HTTP/1.1 " + status) and b"connection: close" in data
         assert b"set-cookie" not in data
         writer.close()
-    finally:
-        server.should_exit = True
-        await task
 
 
 async def test_a_slow_reader_holds_the_app_back_and_one_that_leaves_releases_it(gate):
-    server, task, port = await _serve(_app(gate), [])
-    reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**16)
-    try:
-        writer.write(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
-        await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
-        await asyncio.sleep(0.5)               # not reading: the socket buffers fill up
-        held = gate.sent
-        assert held < 32                        # send() waited instead of buffering 64 MiB
-        writer.close()                          # the reader leaves
-        await asyncio.wait_for(gate.wait(), 5)  # and the app's sends return at once
-    finally:
-        writer.close()                          # (also when an assertion failed)
-        server.should_exit = True
-        await asyncio.wait_for(task, 10)
+    async with _serve(_app(gate), []) as port:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=2**16)
+        try:
+            writer.write(b"GET /flood HTTP/1.1\r\nHost: x\r\n\r\n")
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5)
+            await asyncio.sleep(0.5)               # not reading: the socket buffers fill up
+            held = gate.sent
+            assert held < 32                       # send() waited instead of buffering 64 MiB
+            writer.close()                         # the reader leaves
+            await asyncio.wait_for(gate.wait(), 5)  # and the app's sends return at once
+        finally:
+            writer.close()                         # (also when an assertion failed)
