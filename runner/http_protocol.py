@@ -17,12 +17,14 @@ several passes, and two writes per response. What it does that matters is kept:
 - header names and values checked as uvicorn checks them (no CR/LF injection);
 - write back-pressure (`pause_writing`) honoured by `send`; an idle connection closed after
   `timeout_keep_alive` seconds (one timer per idle period, not one per request);
-- an app that fails before answering gets a 500; one that fails mid-answer has its connection
-  closed; a malformed request gets a 400; WebSocket upgrades go to uvicorn's WebSocket protocol.
+- an app that fails before answering gets a 500 and a malformed request a 400, both as OpenAI
+  error envelopes; an app that fails mid-answer has its connection closed; WebSocket upgrades
+  go to uvicorn's WebSocket protocol.
 """
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import time
@@ -41,8 +43,20 @@ _HEADER_VALUE_INVALID = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
 _READ_HIGH_WATER = 64 * 1024
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _default_head: tuple[list | None, bytes] = (None, b"")    # uvicorn's list, as head lines
-_ERROR_500 = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", b"21"),
-              (b"connection", b"close")]
+
+
+def _envelope(message: str, kind: str, code: str) -> bytes:
+    """OpenAI's error envelope, as the gateway answers every other failure."""
+    return json.dumps({"error": {"message": message, "type": kind, "param": None,
+                                 "code": code}}).encode()
+
+
+_BAD_REQUEST = _envelope("The request is not valid HTTP/1.1.", "invalid_request_error",
+                         "invalid_http")
+_INTERNAL_ERROR = _envelope("The gateway failed to handle this request.", "api_error",
+                            "internal_error")
+_ERROR_500 = [(b"content-type", b"application/json"),
+              (b"content-length", b"%d" % len(_INTERNAL_ERROR)), (b"connection", b"close")]
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -107,7 +121,7 @@ class HttpProtocol(asyncio.Protocol):
                 log.warning("Unsupported upgrade request.")
         except httptools.HttpParserError:
             log.warning("Invalid HTTP request received.")
-            self._reject(b"Invalid HTTP request received.")
+            self._reject(_BAD_REQUEST)
 
     def eof_received(self) -> None:
         pass
@@ -242,11 +256,11 @@ class HttpProtocol(asyncio.Protocol):
             self.read_paused = False
             self.transport.resume_reading()
 
-    def _reject(self, message: bytes) -> None:
+    def _reject(self, body: bytes) -> None:
         head = [STATUS_LINE[400], *(n + b": " + v + b"\r\n"
                                     for n, v in self.server_state.default_headers),
-                b"content-type: text/plain; charset=utf-8\r\n",
-                b"content-length: %d\r\n" % len(message), b"connection: close\r\n\r\n", message]
+                b"content-type: application/json\r\n",
+                b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n", body]
         self.transport.write(b"".join(head))
         self.transport.close()
 
@@ -338,7 +352,7 @@ class Cycle:
 
     async def _send_500(self) -> None:
         await self.send({"type": "http.response.start", "status": 500, "headers": _ERROR_500})
-        await self.send({"type": "http.response.body", "body": b"Internal Server Error"})
+        await self.send({"type": "http.response.body", "body": _INTERNAL_ERROR})
 
     async def receive(self) -> dict:
         conn = self.conn

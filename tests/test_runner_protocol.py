@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import socket
 
 import pytest
@@ -268,6 +269,8 @@ async def test_malformed_requests_and_failing_apps_get_an_error_and_a_closed_con
         data = await asyncio.wait_for(reader.read(), 5)        # until the server closes
         assert data.startswith(b"HTTP/1.1 " + status) and b"connection: close" in data
         assert b"set-cookie" not in data
+        error = json.loads(data.split(b"\r\n\r\n", 1)[1])["error"]     # OpenAI's envelope
+        assert set(error) == {"message", "type", "param", "code"}
         writer.close()
 
 
