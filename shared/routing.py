@@ -134,7 +134,10 @@ class Router:
         self._breakers: dict[str, Breaker] = {}
 
     def now(self) -> float:
-        return self._clock() if self._clock else asyncio.get_running_loop().time()
+        # The monotonic clock, as asyncio's loop reads it: deadlines here are only compared with
+        # each other and turned into durations. (`get_running_loop()` makes a getpid system call
+        # each time on Python 3.11.)
+        return self._clock() if self._clock else time.monotonic()
 
     def breaker(self, member_id: str) -> Breaker:
         breaker = self._breakers.get(member_id)
