@@ -124,7 +124,12 @@ class HttpProtocol(asyncio.Protocol):
             self._reject(_BAD_REQUEST)
 
     def eof_received(self) -> None:
-        pass
+        """The client stopped sending: treated as gone (the transport closes, requests in
+        flight see `http.disconnect`). A half-close (`nc -N`) and a full close look the same
+        here, and noticing a client that left mid-answer at once (a stream's upstream call is
+        cancelled, not paid for to the end) matters more than answering half-closed sockets;
+        uvicorn does the same."""
+        return None
 
     def pause_writing(self) -> None:
         self.write_paused = True
