@@ -246,12 +246,13 @@ def main() -> None:
          "gateway_phases": {} if args.skip_async else gateway_phases(args.quick),
          "rounds": args.rounds,
          "targets": results,
-         "checks": checks}, indent=2))
+         "checks": checks,
+         "paired_c32_ratios": report.paired_rounds(results)}, indent=2))
     table = report.markdown_table(results)
     md = (f"Run {env['when']}, commit {env['commit']}, Python {env['python']}, "
           f"{env['cpus']} CPUs, load average {env['load_average_1m_before']} before and "
-          f"{env['load_average_1m']} after.\n\n{table}\n{report.checks_markdown(checks)}"
-          f"{report.gateway_markdown(results.get('gateway', {}))}")
+          f"{env['load_average_1m']} after.\n\n{table}\n{report.checks_markdown(checks)}\n"
+          f"{report.paired_markdown(results)}{report.gateway_markdown(results.get('gateway', {}))}")
     (args.out / "results.md").write_text(md)
     report.chart(results, args.out / "chart.png")
     print("\n" + md)

@@ -1,6 +1,8 @@
 """Turn one run's figures into the Markdown tables, the target checks and the PNG chart."""
 from __future__ import annotations
 
+import statistics
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -114,6 +116,27 @@ def target_checks(results: dict[str, dict]) -> list[dict[str, Any]]:
                           lambda v: v >= 25))
     return [{"target": name, "value": round(value, 3), "met": bool(ok(value))}
             for name, value, ok in checks]
+
+
+def paired_rounds(results: dict[str, dict], phase: str = "c32") -> list[float]:
+    """The gateway's throughput over direct's, round by round: each gateway round ran right
+    after that round's direct one, so the pair met the same machine. The best-of-rounds figure
+    can pair a fast-phase direct with a slow-phase gateway (or the other way round); these
+    show how far the machine's swings move the target figure."""
+    direct = (results.get("direct") or {}).get("rounds", {}).get(phase, [])
+    gateway = (results.get("gateway") or {}).get("rounds", {}).get(phase, [])
+    return [round(g["throughput_rps"] / d["throughput_rps"], 3)
+            for d, g in zip(direct, gateway)
+            if d.get("throughput_rps") and g.get("throughput_rps") is not None]
+
+
+def paired_markdown(results: dict[str, dict]) -> str:
+    ratios = paired_rounds(results)
+    if not ratios:
+        return ""
+    each = ", ".join(f"{r:.2f}x" for r in ratios)
+    return (f"c=32 throughput, gateway ÷ direct round by round (each pair ran back to back): "
+            f"{each}; median {statistics.median(ratios):.2f}x.\n")
 
 
 def checks_markdown(checks: list[dict[str, Any]]) -> str:

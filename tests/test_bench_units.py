@@ -84,3 +84,17 @@ def test_instruction_counts_come_from_the_dump_totals_not_its_summary(tmp_path):
     assert instructions.totals(dump) == 1219653774
     (tmp_path / "empty").write_text("events: Ir\n")
     assert instructions.totals(tmp_path / "empty") == 0
+
+
+def test_paired_rounds_divide_each_gateway_round_by_the_direct_round_before_it():
+    results = {"direct": {"rounds": {"c32": [{"throughput_rps": 10_000.0},
+                                             {"throughput_rps": 8_000.0},
+                                             {"throughput_rps": 12_000.0}]}},
+               "gateway": {"rounds": {"c32": [{"throughput_rps": 5_600.0},
+                                              {"throughput_rps": None},     # a failed round
+                                              {"throughput_rps": 5_760.0}]}}}
+    assert report.paired_rounds(results) == [0.56, 0.48]
+    assert report.paired_markdown(results) == (
+        "c=32 throughput, gateway ÷ direct round by round (each pair ran back to back): "
+        "0.56x, 0.48x; median 0.52x.\n")
+    assert report.paired_markdown({"direct": results["direct"]}) == ""   # --targets direct
