@@ -252,7 +252,8 @@ def main() -> None:
     md = (f"Run {env['when']}, commit {env['commit']}, Python {env['python']}, "
           f"{env['cpus']} CPUs, load average {env['load_average_1m_before']} before and "
           f"{env['load_average_1m']} after.\n\n{table}\n{report.checks_markdown(checks)}\n"
-          f"{report.paired_markdown(results)}{report.gateway_markdown(results.get('gateway', {}))}")
+          f"{report.paired_markdown(results)}"
+          f"{report.gateway_markdown(results.get('gateway', {}))}")
     (args.out / "results.md").write_text(md)
     report.chart(results, args.out / "chart.png")
     print("\n" + md)
