@@ -1,6 +1,10 @@
 """Every failure answers with OpenAI's error envelope and the right status."""
 from __future__ import annotations
 
+import socket
+import time
+from urllib.parse import urlsplit
+
 import httpx
 import openai
 import pytest
@@ -170,3 +174,20 @@ def test_wrong_method_is_405_envelope(gateway):
     resp = httpx.get(gateway + "/v1/chat/completions")
     assert resp.status_code == 405
     envelope(resp)
+
+
+def test_a_client_that_leaves_mid_upload_is_not_an_unhandled_error(gateway, key, gateway_log):
+    """A real socket closed halfway through its body: the gateway goes on serving, and the
+    log gets no 'unhandled error' traceback for an ordinary event."""
+    before = len(gateway_log.read_text())
+    url = urlsplit(gateway)
+    with socket.create_connection((url.hostname, url.port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\n"
+                     b"Authorization: Bearer " + key.encode() + b"\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+                     b'{"model": "gpt-4o-mini", "mess')
+        time.sleep(0.2)                               # the function is waiting for the rest
+    time.sleep(0.5)
+    assert httpx.get(gateway + "/health", timeout=10).status_code == 200
+    new = gateway_log.read_text()[before:]
+    assert "unhandled error" not in new and "Traceback" not in new, new
