@@ -164,4 +164,3 @@ def test_request_headers_are_read_from_the_asgi_list_by_any_case():
         headers["api-key"]
     assert list(headers) == ["authorization", "x-seen"] and len(headers) == 2
     assert dict(headers) == {"authorization": "Bearer first", "x-seen": "1"}
-
