@@ -262,9 +262,7 @@ class HttpProtocol(asyncio.Protocol):
             self.transport.resume_reading()
 
     def _reject(self, body: bytes) -> None:
-        head = [STATUS_LINE[400], *(n + b": " + v + b"\r\n"
-                                    for n, v in self.server_state.default_headers),
-                b"content-type: application/json\r\n",
+        head = [STATUS_LINE[400], self.default_head(), b"content-type: application/json\r\n",
                 b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n", body]
         self.transport.write(b"".join(head))
         self.transport.close()
