@@ -75,6 +75,13 @@ async def upsert_model(gw: Gateway, data: Any) -> tuple[ModelDocument, list[str]
     return doc, warnings
 
 
+def model_view(doc: ModelDocument) -> dict[str, Any]:
+    """A catalog document as the admin API shows it: with `priced_like_parent`, the token
+    classes that have no price of their own and are billed at the input or output price
+    (read-only; leave it out when writing the document back)."""
+    return {**doc.to_json(), "priced_like_parent": doc.costs.unpriced_classes()}
+
+
 async def get_model(gw: Gateway, model_id: str) -> ModelDocument:
     doc = await gw.store.get_model(model_id)
     if doc is None:

@@ -55,9 +55,26 @@ class Operation(str, Enum):
     AUDIO_REALTIME = "audio_realtime"
 
 
+# Token classes priced apart, each with the price it falls back to when the catalog gives it
+# none (docs/costs.md): (Usage field, Costs field, parent Costs field).
+TOKEN_CLASS_PRICES = (
+    ("cached_input_tokens", "cost_cached_input_1Mtokens", "cost_input_1Mtokens"),
+    ("cache_write_input_tokens", "cost_cache_write_input_1Mtokens", "cost_input_1Mtokens"),
+    ("audio_input_tokens", "cost_audio_input_1Mtokens", "cost_input_1Mtokens"),
+    ("reasoning_tokens", "cost_reasoning_1Mtokens", "cost_output_1Mtokens"),
+    ("audio_output_tokens", "cost_audio_output_1Mtokens", "cost_output_1Mtokens"),
+)
+_INPUT_PARTS = tuple(u for u, _, parent in TOKEN_CLASS_PRICES if parent == "cost_input_1Mtokens")
+_OUTPUT_PARTS = tuple(u for u, _, parent in TOKEN_CLASS_PRICES if parent == "cost_output_1Mtokens")
+
+
 class Costs(BaseModel):
     """Prices in the catalog's currency: per 1M tokens, and for operations priced in other units,
     per image, per 1M characters of speech input and per minute of transcribed audio.
+
+    Token classes that providers bill apart (cache reads and writes, audio, reasoning) have
+    their own optional price; a class left unset (None) is priced like its parent (input or
+    output) and listed by `unpriced_classes` so the admin view can flag it.
 
     The seed had two schemas; this one keeps `cost_input_1Mtokens`/`cost_output_1Mtokens` and
     converts the older per-1K `input`/`output` on the way in.
@@ -65,6 +82,11 @@ class Costs(BaseModel):
     model_config = ConfigDict(extra="forbid")
     cost_input_1Mtokens: float = Field(0.0, ge=0)
     cost_output_1Mtokens: float = Field(0.0, ge=0)
+    cost_cached_input_1Mtokens: float | None = Field(None, ge=0)
+    cost_cache_write_input_1Mtokens: float | None = Field(None, ge=0)
+    cost_audio_input_1Mtokens: float | None = Field(None, ge=0)
+    cost_reasoning_1Mtokens: float | None = Field(None, ge=0)
+    cost_audio_output_1Mtokens: float | None = Field(None, ge=0)
     cost_per_image: float = Field(0.0, ge=0)
     cost_1Mcharacters: float = Field(0.0, ge=0)
     cost_per_minute: float = Field(0.0, ge=0)
@@ -80,12 +102,39 @@ class Costs(BaseModel):
                 data.setdefault("cost_output_1Mtokens", float(data.pop("output")) * 1000)
         return data
 
+    def price_of(self, token_class: str) -> float:
+        """The price per 1M tokens of a `Usage` token class (its own, else its parent's)."""
+        for usage_field, own, parent in TOKEN_CLASS_PRICES:
+            if usage_field == token_class:
+                value = getattr(self, own)
+                return getattr(self, parent) if value is None else value
+        raise KeyError(token_class)
+
+    def unpriced_classes(self) -> list[str]:
+        """Token classes without a price of their own (priced like input or output)."""
+        return [usage_field for usage_field, own, _ in TOKEN_CLASS_PRICES
+                if getattr(self, own) is None]
+
     def cost(self, prompt_tokens: int, completion_tokens: int, *, images: int = 0,
-             characters: int = 0, audio_seconds: float = 0.0) -> float:
-        return ((prompt_tokens * self.cost_input_1Mtokens
-                 + completion_tokens * self.cost_output_1Mtokens
-                 + characters * self.cost_1Mcharacters) / 1_000_000
-                + images * self.cost_per_image + audio_seconds / 60 * self.cost_per_minute)
+             characters: int = 0, audio_seconds: float = 0.0, **token_classes: int) -> float:
+        """What a call cost. `token_classes` (Usage field names) are parts of the prompt and
+        completion tokens: the rest of each is priced at the input or output price."""
+        plain_input = prompt_tokens - sum(token_classes.get(n, 0) for n in _INPUT_PARTS)
+        plain_output = completion_tokens - sum(token_classes.get(n, 0) for n in _OUTPUT_PARTS)
+        per_million = (max(0, plain_input) * self.cost_input_1Mtokens
+                       + max(0, plain_output) * self.cost_output_1Mtokens
+                       + characters * self.cost_1Mcharacters)
+        for name, count in token_classes.items():
+            if count:
+                per_million += count * self.price_of(name)
+        return (per_million / 1_000_000 + images * self.cost_per_image
+                + audio_seconds / 60 * self.cost_per_minute)
+
+    def cost_of(self, usage: Any) -> float:
+        """`cost` of a `providers.Usage` (every class it carries)."""
+        return self.cost(usage.prompt_tokens, usage.completion_tokens, images=usage.images,
+                         characters=usage.characters, audio_seconds=usage.audio_seconds,
+                         **{n: getattr(usage, n) for n, _, _ in TOKEN_CLASS_PRICES})
 
 
 class PoolMember(BaseModel):
@@ -139,7 +188,10 @@ class ModelDocument(BaseModel):
         return not self.private or project in self.projects
 
     def to_json(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
+        data = self.model_dump(mode="json")
+        # A class price left unset is absent, not null: exported documents stay as written.
+        data["costs"] = {k: v for k, v in data["costs"].items() if v is not None}
+        return data
 
 
 def validate_document(data: Any) -> ModelDocument:

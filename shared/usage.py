@@ -80,14 +80,19 @@ class UsageRecorder:
                operation: str, usage: Usage, latency_ms: float, status: int,
                stream: bool = False) -> float:
         """Queue one usage row; the call's cost (from the catalog's prices of `model`)."""
-        cost = model.doc.costs.cost(usage.prompt_tokens, usage.completion_tokens,
-                                    images=usage.images, characters=usage.characters,
-                                    audio_seconds=usage.audio_seconds) if model else 0.0
+        cost = model.doc.costs.cost_of(usage) if model else 0.0
         row = UsageRecord(id=_row_ids.next(), project=project, model=model_name,
                           operation=operation, prompt_tokens=usage.prompt_tokens,
                           completion_tokens=usage.completion_tokens, cost=round(cost, 10),
                           latency_ms=round(latency_ms, 3), status=status,
-                          created_at=_timestamps.now(), key_id=key_id, stream=stream)
+                          created_at=_timestamps.now(), key_id=key_id, stream=stream,
+                          cached_input_tokens=usage.cached_input_tokens,
+                          cache_write_input_tokens=usage.cache_write_input_tokens,
+                          reasoning_tokens=usage.reasoning_tokens,
+                          audio_input_tokens=usage.audio_input_tokens,
+                          audio_output_tokens=usage.audio_output_tokens, images=usage.images,
+                          characters=usage.characters,
+                          audio_seconds=round(usage.audio_seconds, 3))
         if telemetry.enabled():
             telemetry.annotate_usage(project=project, key_id=key_id, model=model_name,
                                      operation=operation, prompt_tokens=row.prompt_tokens,

@@ -9,6 +9,7 @@ from aiohttp import web
 
 from .content import Reply, Tool, Turn, plan_reply, stable_id
 from .openai_chat import BadRequest
+from .state import note_usage
 from .streaming import EventStream
 
 VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
@@ -51,6 +52,16 @@ def parse_turn(body: Any) -> Turn:
                 choice.get("type") == "none", tool_result)
 
 
+def _usage(reply: Reply) -> dict[str, Any]:
+    """Anthropic's usage: `input_tokens` counts only the uncached prompt; cache reads and writes
+    are reported beside it. Extended thinking is billed inside `output_tokens` (no count of its
+    own), and there is no audio."""
+    d = reply.details
+    return {"input_tokens": reply.prompt_tokens, "cache_creation_input_tokens": d.cache_write,
+            "cache_read_input_tokens": d.cached,
+            "output_tokens": reply.completion_tokens + d.reasoning}
+
+
 def _message_id(body: Any, model: str) -> str:
     return stable_id("msg_sim_", model, json.dumps(body, sort_keys=True))
 
@@ -77,8 +88,9 @@ async def handle(request: web.Request, body: Any, model: str, stream: bool) -> w
         "content": _content(reply),
         "stop_reason": _stop_reason(reply),
         "stop_sequence": None,
-        "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": reply.completion_tokens},
+        "usage": _usage(reply),
     }
+    note_usage(request, message["usage"])
     if not stream:
         return web.json_response(message)
 
@@ -88,7 +100,7 @@ async def handle(request: web.Request, body: Any, model: str, stream: bool) -> w
         await events.send({"type": event, **data}, event=event)
 
     await send("message_start", {"message": {**message, "content": [], "stop_reason": None,
-                                             "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": 1}}})
+                                             "usage": {**_usage(reply), "output_tokens": 1}}})
     block = _content(reply)[0]
     if reply.tool_call:
         await send("content_block_start", {"index": 0, "content_block": {**block, "input": {}}})
@@ -103,6 +115,6 @@ async def handle(request: web.Request, body: Any, model: str, stream: bool) -> w
             await send("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": word}})
     await send("content_block_stop", {"index": 0})
     await send("message_delta", {"delta": {"stop_reason": _stop_reason(reply), "stop_sequence": None},
-                                 "usage": {"output_tokens": reply.completion_tokens}})
+                                 "usage": {"output_tokens": message["usage"]["output_tokens"]}})
     await send("message_stop", {})
     return await events.finish()

@@ -18,7 +18,7 @@ from .bodies import load_body
 from .errors import AZURE, GOOGLE, OPENAI, error_response
 from .faults import Fault, hang_until_disconnect
 from .openai_chat import BadRequest
-from .state import STATE, SimState, state
+from .state import LOG_ENTRY, STATE, SimState, state
 from .streaming import FAULT_KEY, StreamCut
 
 DEFAULT_API_KEY = "sim-azure-key"
@@ -98,7 +98,9 @@ async def provider_middleware(request: web.Request, handler: Handler) -> web.Str
 
     sim = state(request)
     body = await load_body(request)
-    sim.requests.append(_log_entry(request, body))
+    entry = _log_entry(request, body)
+    request[LOG_ENTRY] = entry
+    sim.requests.append(entry)
     flavor = flavor_of(request.path)
 
     if request.match_info.http_exception is not None:

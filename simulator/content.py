@@ -27,6 +27,32 @@ SIMULATED_PREFIX = "[simulated]"
 # for long streams.
 _WORDS_DIRECTIVE = re.compile(r"\[sim:words=(\d+)\]")
 MAX_WORDS = 100_000
+# `[sim:cached=N]`, `[sim:cache_write=N]`, `[sim:reasoning=N]`, `[sim:audio_in=N]`,
+# `[sim:audio_out=N]` make the usage report N tokens of that class on top of the word counts,
+# in each dialect's own way (see `UsageDetails`).
+_DETAIL_DIRECTIVE = re.compile(r"\[sim:(cached|cache_write|reasoning|audio_in|audio_out)=(\d+)\]")
+_ANY_DIRECTIVE = re.compile(r"\[sim:[a-z_]+=\d+\]")
+MAX_DETAIL = 10_000_000
+
+
+@dataclass
+class UsageDetails:
+    """Token classes a request asked the simulator to report, beyond the plain word counts:
+    prompt tokens read from a cache (`cached`) or written to one (`cache_write`, Claude), audio
+    prompt tokens, and completion tokens spent reasoning or on audio. Each dialect reports them
+    as its provider does (OpenAI: parts of prompt/completion tokens; Claude: cache counts
+    beside `input_tokens`; Gemini: `cachedContentTokenCount` inside `promptTokenCount`,
+    `thoughtsTokenCount` beside `candidatesTokenCount`)."""
+    cached: int = 0
+    cache_write: int = 0
+    reasoning: int = 0
+    audio_in: int = 0
+    audio_out: int = 0
+
+    @classmethod
+    def parse(cls, text: str) -> "UsageDetails":
+        found = {name: min(int(n), MAX_DETAIL) for name, n in _DETAIL_DIRECTIVE.findall(text)}
+        return cls(**found)
 
 
 @dataclass
@@ -65,6 +91,7 @@ class Reply:
     tool_call: ToolCall | None
     prompt_tokens: int
     completion_tokens: int
+    details: UsageDetails = field(default_factory=UsageDetails)
 
     @property
     def total_tokens(self) -> int:
@@ -90,7 +117,7 @@ def stable_id(prefix: str, *parts: str, length: int = 24) -> str:
 
 def reply_text(last_user_text: str) -> str:
     """`[simulated] <echo>`, resized to exactly N words when `[sim:words=N]` is present."""
-    echo = " ".join(_WORDS_DIRECTIVE.sub(" ", last_user_text).split())
+    echo = " ".join(_ANY_DIRECTIVE.sub(" ", last_user_text).split())
     text = f"{SIMULATED_PREFIX} {echo}".rstrip()
     match = _WORDS_DIRECTIVE.search(last_user_text)
     if not match:
@@ -128,6 +155,12 @@ def example_value(schema: Any) -> Any:
 
 
 def plan_reply(turn: Turn) -> Reply:
+    reply = _plan(turn)
+    reply.details = UsageDetails.parse(turn.last_user_text)
+    return reply
+
+
+def _plan(turn: Turn) -> Reply:
     prompt_tokens = sum(count_words(t) for t in turn.prompt_texts)
     if turn.tool_result is not None:
         text = f"{SIMULATED_PREFIX} tool result: {turn.tool_result}"

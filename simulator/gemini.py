@@ -10,6 +10,7 @@ from aiohttp import web
 
 from .content import Reply, Tool, Turn, plan_reply, stable_id
 from .openai_chat import BadRequest
+from .state import note_usage
 from .streaming import EventStream
 
 
@@ -58,12 +59,29 @@ def parse_turn(body: Any) -> Turn:
     return Turn(texts, last_user, tools, allowed[0] if allowed else None, mode == "NONE", tool_result)
 
 
-def _usage(reply: Reply) -> dict[str, int]:
-    return {
-        "promptTokenCount": reply.prompt_tokens,
-        "candidatesTokenCount": reply.completion_tokens,
-        "totalTokenCount": reply.total_tokens,
+def _usage(reply: Reply) -> dict[str, Any]:
+    """Gemini's usageMetadata: `promptTokenCount` includes cached and audio tokens (cached ones
+    also in `cachedContentTokenCount`, audio in the AUDIO modality of `promptTokensDetails`);
+    thinking is `thoughtsTokenCount`, beside `candidatesTokenCount` and counted in the total."""
+    d = reply.details
+    prompt = reply.prompt_tokens + d.cached + d.audio_in
+    candidates = reply.completion_tokens + d.audio_out
+    usage: dict[str, Any] = {
+        "promptTokenCount": prompt,
+        "candidatesTokenCount": candidates,
+        "totalTokenCount": prompt + candidates + d.reasoning,
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt - d.audio_in}],
+        "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": reply.completion_tokens}],
     }
+    if d.audio_in:
+        usage["promptTokensDetails"].append({"modality": "AUDIO", "tokenCount": d.audio_in})
+    if d.audio_out:
+        usage["candidatesTokensDetails"].append({"modality": "AUDIO", "tokenCount": d.audio_out})
+    if d.cached:
+        usage["cachedContentTokenCount"] = d.cached
+    if d.reasoning:
+        usage["thoughtsTokenCount"] = d.reasoning
+    return usage
 
 
 def _response(model: str, response_id: str, parts: list[dict[str, Any]], reply: Reply | None) -> dict[str, Any]:
@@ -85,6 +103,7 @@ def _function_call_part(reply: Reply) -> dict[str, Any]:
 
 async def handle(request: web.Request, body: Any, model: str, stream: bool) -> web.StreamResponse:
     reply = plan_reply(parse_turn(body))
+    note_usage(request, _usage(reply))
     response_id = stable_id("sim-", model, json.dumps(body, sort_keys=True), length=20)
     if not stream:
         parts = [_function_call_part(reply)] if reply.tool_call else [{"text": reply.text or ""}]

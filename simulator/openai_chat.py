@@ -13,6 +13,7 @@ from typing import Any
 from aiohttp import web
 
 from .content import Reply, Tool, Turn, plan_reply, stable_id
+from .state import note_usage
 from .streaming import EventStream
 
 SYSTEM_FINGERPRINT = "fp_simulator"
@@ -66,11 +67,21 @@ def _message(reply: Reply) -> dict[str, Any]:
     return message
 
 
-def _usage(reply: Reply) -> dict[str, int]:
+def _usage(reply: Reply) -> dict[str, Any]:
+    """OpenAI's usage: cached and audio tokens are parts of `prompt_tokens`, reasoning and audio
+    output parts of `completion_tokens`; the details objects are always present, as from
+    OpenAI. OpenAI reports no cache writes."""
+    d = reply.details
+    prompt = reply.prompt_tokens + d.cached + d.audio_in
+    completion = reply.completion_tokens + d.reasoning + d.audio_out
     return {
-        "prompt_tokens": reply.prompt_tokens,
-        "completion_tokens": reply.completion_tokens,
-        "total_tokens": reply.total_tokens,
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": {"cached_tokens": d.cached, "audio_tokens": d.audio_in},
+        "completion_tokens_details": {"reasoning_tokens": d.reasoning, "audio_tokens": d.audio_out,
+                                      "accepted_prediction_tokens": 0,
+                                      "rejected_prediction_tokens": 0},
     }
 
 
@@ -78,8 +89,10 @@ def _finish_reason(reply: Reply) -> str:
     return "tool_calls" if reply.tool_call else "stop"
 
 
-def completion(body: dict[str, Any], model: str) -> dict[str, Any]:
+def completion(body: dict[str, Any], model: str, request: web.Request | None = None) -> dict[str, Any]:
     reply = plan_reply(parse_turn(body))
+    if request is not None:
+        note_usage(request, _usage(reply))
     return {
         "id": stable_id("chatcmpl-sim", model, json.dumps(body, sort_keys=True)),
         "object": "chat.completion",
@@ -121,6 +134,7 @@ async def stream_completion(request: web.Request, body: dict[str, Any], model: s
         for piece in _pieces(call.arguments_json, 3):
             await stream.send(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
     await stream.send(chunk({}, _finish_reason(reply)))
+    note_usage(request, _usage(reply))
     if include_usage:
         await stream.send({**base, "choices": [], "usage": _usage(reply)})
     await stream.send("[DONE]")
@@ -137,4 +151,4 @@ async def handle(request: web.Request, body: Any, model: str) -> web.StreamRespo
     parse_turn(body)  # validate before committing to a stream
     if body.get("stream"):
         return await stream_completion(request, body, model)
-    return web.json_response(completion(body, model))
+    return web.json_response(completion(body, model, request))

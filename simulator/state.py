@@ -32,3 +32,14 @@ def state(request: web.Request) -> SimState:
 def base_url(request: web.Request) -> str:
     """This server's own base URL, as the client reached it."""
     return f"{request.scheme}://{request.host}"
+
+
+LOG_ENTRY = "sim_log_entry"
+
+
+def note_usage(request: web.Request, usage: dict[str, Any]) -> None:
+    """Keep the usage object an answer reported in the request's log entry (`usage`), so tests
+    can price a call from exactly what the provider said."""
+    entry = request.get(LOG_ENTRY)
+    if entry is not None:
+        entry["usage"] = usage

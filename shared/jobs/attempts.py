@@ -64,7 +64,7 @@ async def _call_once(gw: Any, doc: dict[str, Any]) -> Outcome:
     usage = {"prompt_tokens": result.usage.prompt_tokens,
              "completion_tokens": result.usage.completion_tokens,
              "total_tokens": result.usage.prompt_tokens + result.usage.completion_tokens}
-    cost = model.doc.costs.cost(result.usage.prompt_tokens, result.usage.completion_tokens)
+    cost = model.doc.costs.cost_of(result.usage)
     return Outcome(result=json.loads(result.body), usage=usage, cost=round(cost, 10))
 
 

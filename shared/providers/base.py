@@ -14,21 +14,80 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Protocol
 from ..catalog import ModelDocument, Operation
 
 
+# The token classes inside prompt and completion tokens, as `Usage` fields (and usage row
+# columns); `catalog.Costs` prices each. OpenAI's convention, which every adapter follows: the
+# classes are *parts* of `prompt_tokens` / `completion_tokens`, never added on top.
+INPUT_CLASSES = ("cached_input_tokens", "cache_write_input_tokens", "audio_input_tokens")
+OUTPUT_CLASSES = ("reasoning_tokens", "audio_output_tokens")
+TOKEN_CLASSES = INPUT_CLASSES + OUTPUT_CLASSES
+
+
 @dataclass
 class Usage:
-    """What one call consumed: tokens where the provider reports them, and the units that
+    """What one call consumed: tokens where the provider reports them (in total, and the parts
+    of them priced apart: cache reads and writes, reasoning, audio), and the units that
     non-token operations are priced in (images made, characters spoken, seconds transcribed)."""
     prompt_tokens: int = 0
     completion_tokens: int = 0
     images: int = 0
     characters: int = 0
     audio_seconds: float = 0.0
+    cached_input_tokens: int = 0         # cache reads (OpenAI cached_tokens, Claude cache reads)
+    cache_write_input_tokens: int = 0    # Claude cache writes (cache_creation_input_tokens)
+    reasoning_tokens: int = 0
+    audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
 
     @classmethod
     def from_openai(cls, data: Any) -> "Usage":
+        """OpenAI's `usage` object (chat, embeddings), including the details LiteLLM fills in
+        for Vertex models: Claude's cache writes as `cache_creation_input_tokens` (or
+        `prompt_tokens_details.cache_creation_tokens`) and reads as `cached_tokens`, Gemini's
+        thoughts as `reasoning_tokens`. LiteLLM already adds cache reads and writes into
+        `prompt_tokens`, as OpenAI does."""
         if not isinstance(data, dict):
             return cls()
-        return cls(int(data.get("prompt_tokens") or 0), int(data.get("completion_tokens") or 0))
+        prompt = _dict(data.get("prompt_tokens_details"))
+        completion = _dict(data.get("completion_tokens_details"))
+        return cls(
+            _int(data.get("prompt_tokens")), _int(data.get("completion_tokens")),
+            cached_input_tokens=_int(prompt.get("cached_tokens")
+                                     or data.get("cache_read_input_tokens")),
+            cache_write_input_tokens=_int(data.get("cache_creation_input_tokens")
+                                          or prompt.get("cache_creation_tokens")),
+            reasoning_tokens=_int(completion.get("reasoning_tokens")),
+            audio_input_tokens=_int(prompt.get("audio_tokens")),
+            audio_output_tokens=_int(completion.get("audio_tokens")))
+
+    @classmethod
+    def from_responses(cls, data: Any) -> "Usage":
+        """The Responses API's and gpt-image's `usage`: `input_tokens`/`output_tokens` with
+        `input_tokens_details.cached_tokens` and `output_tokens_details.reasoning_tokens`."""
+        if not isinstance(data, dict):
+            return cls()
+        inputs = _dict(data.get("input_tokens_details"))
+        outputs = _dict(data.get("output_tokens_details"))
+        return cls(_int(data.get("input_tokens")), _int(data.get("output_tokens")),
+                   cached_input_tokens=_int(inputs.get("cached_tokens")),
+                   reasoning_tokens=_int(outputs.get("reasoning_tokens")),
+                   audio_input_tokens=_int(inputs.get("audio_tokens")),
+                   audio_output_tokens=_int(outputs.get("audio_tokens")))
+
+    def update(self, found: "Usage") -> None:
+        """Take what a stream's usage chunk reported, keeping earlier values it leaves at 0
+        (a provider may report input in its first event and output in its last)."""
+        for name in ("prompt_tokens", "completion_tokens") + TOKEN_CLASSES:
+            value = getattr(found, name)
+            if value:
+                setattr(self, name, value)
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _int(value: Any) -> int:
+    return int(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0
 
 
 @dataclass

@@ -153,8 +153,11 @@ class LiteLLMVertexAdapter:
         except Exception as exc:
             raise _map_error(exc, self.name, secrets) from None
         if not stream:
-            data = openai_shape(response.model_dump(exclude_none=True))
-            return Completion(json.dumps(data).encode(), Usage.from_openai(data.get("usage")))
+            raw = response.model_dump(exclude_none=True)
+            # Usage from LiteLLM's own object: `openai_shape` drops its top-level
+            # `cache_creation_input_tokens` (Claude's cache writes), which is priced.
+            data = openai_shape(raw)
+            return Completion(json.dumps(data).encode(), Usage.from_openai(raw.get("usage")))
         usage = Usage()
 
         async def close() -> None:
@@ -222,12 +225,10 @@ async def _encode_stream(response: Any, usage: Usage, keep_usage_chunk: bool, pr
                          secrets: tuple[str, ...]) -> AsyncIterator[bytes]:
     try:
         async for chunk in response:
-            data = openai_shape(chunk.model_dump(exclude_none=True))
-            found = data.get("usage")
-            if found:
-                u = Usage.from_openai(found)
-                usage.prompt_tokens = u.prompt_tokens or usage.prompt_tokens
-                usage.completion_tokens = u.completion_tokens or usage.completion_tokens
+            raw = chunk.model_dump(exclude_none=True)
+            data = openai_shape(raw)
+            if data.get("usage"):
+                usage.update(Usage.from_openai(raw.get("usage")))
                 if not keep_usage_chunk:
                     if not data.get("choices"):
                         continue

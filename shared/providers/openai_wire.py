@@ -181,7 +181,7 @@ class OpenAIWireAdapter:
     async def image_generation(self, target: Target, body: dict[str, Any],
                                secrets: tuple[str, ...]) -> Completion:
         raw, data = await self._post_json(target, "images/generations", body, secrets)
-        usage = image_usage(data.get("usage"))           # gpt-image-* reports tokens
+        usage = Usage.from_responses(data.get("usage"))      # gpt-image-* reports tokens
         usage.images = len(data.get("data") or [])
         return Completion(raw, usage)
 
@@ -242,18 +242,12 @@ def completion_usage(raw: bytes, provider: str) -> Usage:
     return Usage.from_openai(data.get("usage"))
 
 
-def image_usage(data: Any) -> Usage:
-    if not isinstance(data, dict):
-        return Usage()
-    return Usage(int(data.get("input_tokens") or 0), int(data.get("output_tokens") or 0))
-
-
 def transcription_usage(data: Any) -> Usage:
     """gpt-4o-transcribe reports tokens (`usage.type == "tokens"`), whisper-1 seconds
     (`usage.type == "duration"`, or `duration` in verbose_json)."""
     if not isinstance(data, dict):
         return Usage()
-    usage = image_usage(data.get("usage"))
+    usage = Usage.from_responses(data.get("usage"))
     reported = data.get("usage") if isinstance(data.get("usage"), dict) else {}
     seconds = reported.get("seconds") or data.get("duration") or 0
     usage.audio_seconds = float(seconds) if isinstance(seconds, (int, float)) else 0.0
@@ -314,9 +308,7 @@ def _take_usage(events: bytes, usage: Usage, keep_usage_chunk: bool) -> bytes:
                         chunk = json.loads(line[5:])
                     except ValueError:
                         continue
-                    found = Usage.from_openai(chunk.get("usage"))
-                    usage.prompt_tokens = found.prompt_tokens or usage.prompt_tokens
-                    usage.completion_tokens = found.completion_tokens or usage.completion_tokens
+                    usage.update(Usage.from_openai(chunk.get("usage")))
                     if not keep_usage_chunk and not chunk.get("choices"):
                         event = b""
         if event:

@@ -67,9 +67,7 @@ def _apply(chunk: dict, result: ChatResult) -> str:
         raise GatewayError(str(err.get("message", "the chat model's stream failed")),
                            code=err.get("code") or "upstream_stream_interrupted")
     if isinstance(chunk.get("usage"), dict):
-        found = Usage.from_openai(chunk["usage"])
-        result.usage.prompt_tokens = found.prompt_tokens or result.usage.prompt_tokens
-        result.usage.completion_tokens = found.completion_tokens or result.usage.completion_tokens
+        result.usage.update(Usage.from_openai(chunk["usage"]))
     text = ""
     for choice in chunk.get("choices") or []:
         delta = choice.get("delta") or {}
@@ -101,6 +99,5 @@ async def stream_chat(gw: Gateway, session: RealtimeSession, messages: list[dict
                     yield text
     finally:
         await stream.chunks.aclose()
-        result.usage.prompt_tokens = result.usage.prompt_tokens or stream.usage.prompt_tokens
-        result.usage.completion_tokens = (result.usage.completion_tokens
-                                          or stream.usage.completion_tokens)
+        if not (result.usage.prompt_tokens or result.usage.completion_tokens):
+            result.usage.update(stream.usage)

@@ -179,8 +179,7 @@ class ResponseRun:
             model = await self.gw.catalog.get(self.session.models["chat"], self.session.project)
         except GatewayError:
             return 0.0
-        return model.doc.costs.cost(self.chat.usage.prompt_tokens,
-                                    self.chat.usage.completion_tokens)
+        return model.doc.costs.cost_of(self.chat.usage)
 
     async def send_done(self) -> None:
         message = self._message_item()

@@ -64,6 +64,16 @@ class UsageRecord:
     created_at: str
     key_id: str = ""
     stream: bool = False
+    # The parts of prompt/completion tokens priced apart (see providers.base.TOKEN_CLASSES),
+    # and the units of operations not priced in tokens.
+    cached_input_tokens: int = 0
+    cache_write_input_tokens: int = 0
+    reasoning_tokens: int = 0
+    audio_input_tokens: int = 0
+    audio_output_tokens: int = 0
+    images: int = 0
+    characters: int = 0
+    audio_seconds: float = 0.0
 
 
 @dataclass(frozen=True)
