@@ -210,6 +210,11 @@ var cosmosContainers = [
     expiring: true
   }
   {
+    name: 'usage_rollups'
+    partitionKey: '/project'
+    expiring: false
+  }
+  {
     name: 'counters'
     partitionKey: '/id'
     expiring: true

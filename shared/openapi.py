@@ -68,10 +68,28 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
      "Set a project's limits and budget"),
     ("admin_delete_limits", "delete", "/admin/projects/{project}/limits", "admin", None,
      "Remove a project's limits"),
+    ("org_usage_completions", "get", "/v1/organization/usage/completions", "admin", None,
+     "Chat and Responses usage in time buckets (OpenAI's usage API)"),
+    ("org_usage_embeddings", "get", "/v1/organization/usage/embeddings", "admin", None,
+     "Embeddings usage in time buckets"),
+    ("org_usage_images", "get", "/v1/organization/usage/images", "admin", None,
+     "Images usage in time buckets"),
+    ("org_usage_audio_speeches", "get", "/v1/organization/usage/audio_speeches", "admin", None,
+     "Speech usage (characters) in time buckets"),
+    ("org_usage_audio_transcriptions", "get", "/v1/organization/usage/audio_transcriptions",
+     "admin", None, "Transcription usage (seconds) in time buckets"),
+    ("org_costs", "get", "/v1/organization/costs", "admin", None,
+     "Costs in time buckets (OpenAI's costs API)"),
 ]
 
 _MULTIPART = {"TranscriptionRequest"}
-_QUERY = {"admin_usage": [("project", True), ("since", False), ("until", False),
+_USAGE_QUERY = [("start_time", True), ("end_time", False), ("bucket_width", False),
+                ("group_by", False), ("project_ids", False), ("api_key_ids", False),
+                ("models", False), ("limit", False), ("page", False)]
+_QUERY = {**{name: _USAGE_QUERY for name in (
+              "org_usage_completions", "org_usage_embeddings", "org_usage_images",
+              "org_usage_audio_speeches", "org_usage_audio_transcriptions", "org_costs")},
+          "admin_usage": [("project", True), ("since", False), ("until", False),
                           ("limit", False)],
           "list_chat_jobs": [("status", False), ("limit", False), ("after", False)]}
 

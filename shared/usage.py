@@ -75,6 +75,7 @@ class UsageRecorder:
         self._wake = asyncio.Event()
         self._task: asyncio.Task | None = None
         self._write_lock = asyncio.Lock()
+        self._retry_size = 0
 
     def record(self, *, project: str, key_id: str, model: ResolvedModel | None, model_name: str,
                operation: str, usage: Usage, latency_ms: float, status: int,
@@ -101,6 +102,7 @@ class UsageRecorder:
         if len(self._pending) >= _MAX_PENDING:
             log.error("usage queue full; dropping the oldest row")
             self._pending.pop(0)
+            self._retry_size = max(0, self._retry_size - 1)
         self._pending.append(row)
         if self._task is None or self._task.done():
             self._task = asyncio.ensure_future(self._run())
@@ -122,10 +124,15 @@ class UsageRecorder:
     async def flush(self) -> None:
         async with self._write_lock:
             while self._pending:
-                batch = self._pending[:_BATCH]
+                # A batch that failed is sent again with exactly the same rows, so the store
+                # recognises the rollup deltas it may already have applied (rollups.merge).
+                size = self._retry_size or _BATCH
+                batch = self._pending[:size]
                 try:
                     await self._store.record_usage(batch)
                 except Exception as exc:
                     log.warning("usage write failed, will retry: %s", type(exc).__name__)
+                    self._retry_size = len(batch)
                     return
+                self._retry_size = 0
                 del self._pending[:len(batch)]

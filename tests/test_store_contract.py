@@ -249,6 +249,49 @@ async def test_writing_a_usage_batch_again_does_not_duplicate_rows(store):
     assert got == list(reversed(rows)) and got[1].stream is True
 
 
+async def test_usage_rows_keep_every_token_class(store):
+    row = usage("alpha", "2026-03-01T00:00:00+00:00", prompt_tokens=900, cached_input_tokens=500,
+                cache_write_input_tokens=100, reasoning_tokens=40, audio_input_tokens=30,
+                audio_output_tokens=20, images=2, characters=11, audio_seconds=1.5)
+    await store.record_usage([row])
+    assert await store.query_usage("alpha") == [row]
+
+
+# -- rollups -------------------------------------------------------------------------------
+T0 = 1_772_323_200                    # 2026-03-01T00:00:00Z
+
+
+async def test_rollups_sum_rows_per_hour_and_day_and_a_retried_batch_counts_once(store):
+    rows = [usage("alpha", "2026-03-01T00:10:00+00:00", prompt_tokens=10, cost=0.5),
+            usage("alpha", "2026-03-01T00:50:00+00:00", prompt_tokens=20, cost=0.25,
+                  cached_input_tokens=5, status=500),
+            usage("alpha", "2026-03-01T05:00:00+00:00", prompt_tokens=1, latency_ms=3000.0),
+            usage("beta", "2026-03-02T00:00:00+00:00", prompt_tokens=7)]
+    await store.record_usage(rows[:2])
+    await store.record_usage(rows[:2])                # the same batch again (a retry)
+    await store.record_usage(rows[2:])
+    hours = sorted(await store.query_rollups("1h", T0, T0 + 86400), key=lambda d: d["start"])
+    assert [(d["start"] - T0, d["requests"], d["errors"], d["prompt_tokens"]) for d in hours] == [
+        (0, 2, 1, 30), (5 * 3600, 1, 0, 1)]
+    assert hours[0]["cost"] == pytest.approx(0.75) and hours[0]["cached_input_tokens"] == 5
+    days = await store.query_rollups("1d", T0, T0 + 2 * 86400)
+    assert sorted((d["project"], d["requests"], d["prompt_tokens"]) for d in days) == [
+        ("alpha", 3, 31), ("beta", 1, 7)]
+    (alpha_day,) = await store.query_rollups("1d", T0, T0 + 2 * 86400, ["alpha"])
+    assert sum(alpha_day["latency_hist"]) == 3 and alpha_day["latency_ms_sum"] == pytest.approx(
+        sum(r.latency_ms for r in rows[:3]))
+    assert await store.query_rollups("1d", T0 + 2 * 86400, T0 + 3 * 86400) == []
+
+
+async def test_rows_are_scanned_across_projects_oldest_first(store):
+    rows = [usage(p, f"2026-03-01T00:0{i}:00+00:00") for i, p in enumerate(["b", "a", "b"])]
+    await store.record_usage(rows)
+    assert await store.scan_usage("2026-03-01T00:00:00+00:00", "2026-03-01T00:02:00+00:00") == \
+        rows[:2]
+    assert await store.scan_usage("2026-03-01T00:00:00+00:00", "2026-03-02T00:00:00+00:00",
+                                  ["b"]) == [rows[0], rows[2]]
+
+
 # -- expiry --------------------------------------------------------------------------------
 async def test_usage_rows_expire_after_the_retention(make_store, clock):
     store = await make_store(usage_ttl_seconds=60)

@@ -132,6 +132,14 @@ class UsageStore(Protocol):
     async def query_usage(self, project: str, since: str | None = None,
                           until: str | None = None, limit: int = 1000) -> list[UsageRecord]:
         """Newest first; `since` inclusive, `until` exclusive (ISO-8601 timestamps)."""
+    async def scan_usage(self, since: str, until: str, projects: list[str] | None = None,
+                         limit: int = 100_000) -> list[UsageRecord]:
+        """Rows of every project (or those listed) in [since, until), oldest first."""
+    async def query_rollups(self, width: str, start: int, end: int,
+                            projects: list[str] | None = None) -> list[dict[str, Any]]:
+        """Rollup documents (`shared/rollups.py`) of `width` ("1h"/"1d") whose bucket starts in
+        [start, end) (epoch seconds), of every project or those listed. `record_usage` keeps
+        them up to date with the rows it writes."""
 
 
 @dataclass

@@ -18,6 +18,7 @@ from ..catalog import ModelDocument
 from ..config import Settings
 from .base import KeyRecord, StoreUnavailable, UsageRecord, Versioned, utcnow
 from .cosmos_counters import CosmosCounters
+from .cosmos_rollups import CosmosRollups
 from .cosmos_sessions import CosmosSessions
 from .cosmos_jobs import CosmosJobs
 from .cosmos_support import (NOT_EXPIRED, clean, cosmos_read_modify_write, is_missing_document,
@@ -37,7 +38,7 @@ def _key_record(doc: dict[str, Any]) -> KeyRecord:
     return KeyRecord(**{name: doc.get(name) for name in _KEY_FIELDS})
 
 
-class CosmosStore(CosmosCounters, CosmosJobs, CosmosSessions):
+class CosmosStore(CosmosCounters, CosmosJobs, CosmosSessions, CosmosRollups):
     def __init__(self, settings: Settings, *, usage_ttl_seconds: float | None = None,
                  clock: Callable[[], float] = time.time):
         self._settings = settings
@@ -160,6 +161,7 @@ class CosmosStore(CosmosCounters, CosmosJobs, CosmosSessions):
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             raise failures[0]
+        await self._apply_rollups(rows)
 
     async def query_usage(self, project: str, since: str | None = None,
                           until: str | None = None, limit: int = 1000) -> list[UsageRecord]:

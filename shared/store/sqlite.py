@@ -24,6 +24,7 @@ from typing import Any, Callable, TypeVar
 from ..catalog import ModelDocument
 from .base import (CounterResult, KeyRecord, StoreConflict, StoreUnavailable, UsageRecord,
                    Versioned, utcnow)
+from .sqlite_rollups import ROLLUP_SCHEMA, SqliteRollups, apply_rollups, usage_record
 from .sqlite_sessions import SESSION_SCHEMA, SqliteSessions
 from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
 
@@ -67,13 +68,6 @@ _USAGE_COLS = [f.name for f in fields(UsageRecord)]
 _USAGE_ROWS_PER_INSERT = 50
 _USAGE_COLS_PER_ROW = len(_USAGE_COLS) + 1          # and expires_at
 _usage_values = operator.attrgetter(*_USAGE_COLS)
-_STREAM_AT = _USAGE_COLS.index("stream")
-
-
-def _usage_record(row: tuple) -> UsageRecord:
-    record = UsageRecord(*row)
-    record.stream = bool(row[_STREAM_AT])
-    return record
 
 
 @functools.lru_cache(maxsize=_USAGE_ROWS_PER_INSERT)
@@ -84,7 +78,7 @@ def _insert_usage(rows: int) -> str:
             + ", ".join([row] * rows))
 
 
-class SqliteStore(SqliteJobs, SqliteSessions):
+class SqliteStore(SqliteJobs, SqliteSessions, SqliteRollups):
     def __init__(self, path: Path | str, *, usage_ttl_seconds: float | None = None,
                  clock: Callable[[], float] = time.time):
         self.path = Path(path)
@@ -107,6 +101,7 @@ class SqliteStore(SqliteJobs, SqliteSessions):
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         conn.executescript(_INDEXES)
         conn.executescript(SESSION_SCHEMA)
+        conn.executescript(ROLLUP_SCHEMA)
         self._conn = conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -229,6 +224,7 @@ class SqliteStore(SqliteJobs, SqliteSessions):
                 for start in range(0, len(values), columns):
                     part = values[start:start + columns]
                     c.execute(_insert_usage(len(part) // _USAGE_COLS_PER_ROW), part)
+                apply_rollups(c, rows)
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")
@@ -249,7 +245,7 @@ class SqliteStore(SqliteJobs, SqliteSessions):
         sql += " ORDER BY created_at DESC LIMIT ?"
         args.append(limit)
         rows = await self._run(lambda c: c.execute(sql, args).fetchall())
-        return [_usage_record(r) for r in rows]
+        return [usage_record(r) for r in rows]
 
     # -- counters (limits, budgets) -----------------------------------------------------------
     async def add_to_counter(self, key: str, delta: float, *, limit: float | None,
