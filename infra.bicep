@@ -210,7 +210,12 @@ var cosmosContainers = [
     expiring: true
   }
   {
-    name: 'usage_rollups'
+    name: 'usage_hourly'
+    partitionKey: '/project'
+    expiring: false
+  }
+  {
+    name: 'usage_daily'
     partitionKey: '/project'
     expiring: false
   }

@@ -1,6 +1,7 @@
 """Cosmos DB side of the usage rollups (`shared/rollups.py`).
 
-Container `usage_rollups`, partitioned by `/project` like the rows. After a batch's rows are
+Containers `usage_hourly` and `usage_daily` (one per width, so a month of daily buckets reads
+only daily documents), partitioned by `/project` like the rows. After a batch's rows are
 upserted, each of its rollup deltas is applied with an ETag-guarded read-modify-write (creating
 the document when it is the first of its hour or day); a retried batch is recognised by its
 `batch_key` (rollups.merge), so a failure between rows and rollups never counts a row twice.
@@ -20,16 +21,17 @@ from .cosmos_support import (NOT_EXPIRED, clean, cosmos_read_modify_write, query
 
 _USAGE_FIELDS = [f.name for f in fields(UsageRecord)]
 _CONCURRENCY = 16
+CONTAINER = {"1h": "usage_hourly", "1d": "usage_daily"}
 
 
 class CosmosRollups:
     """Mixed into `CosmosStore` (which provides `container` and `_clock`)."""
 
     async def _apply_rollups(self, rows: list[UsageRecord]) -> None:
-        container = self.container("usage_rollups")
         limit = asyncio.Semaphore(_CONCURRENCY)
 
         async def apply(key: rollups.RollupKey, delta: dict[str, Any]) -> None:
+            container = self.container(CONTAINER[key.width])
             async with limit:
                 for _ in range(DEFAULT_ATTEMPTS):
                     written = await cosmos_read_modify_write(
@@ -57,7 +59,7 @@ class CosmosRollups:
         if projects:
             sql += " AND ARRAY_CONTAINS(@projects, c.project)"
             params["@projects"] = projects
-        return [clean(d) for d in await query(self.container("usage_rollups"), sql, params)]
+        return [clean(d) for d in await query(self.container(CONTAINER[width]), sql, params)]
 
     async def scan_usage(self, since: str, until: str, projects: list[str] | None = None,
                          limit: int = 100_000) -> list[UsageRecord]:

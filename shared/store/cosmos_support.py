@@ -9,8 +9,8 @@ Container design (partition key chosen for each container's hot access pattern):
                        listing a project's keys and revoking by key_id are rare admin queries
     usage    /project  written once per request, read per project and time range: the admin
                        query stays inside one logical partition; rows may carry a retention `ttl`
-    usage_rollups /project  hourly and daily sums per project, model, key and operation, kept
-                       with each batch of rows (cosmos_rollups.py; read by the usage API)
+    usage_hourly, usage_daily  /project  sums per hour (day) and project, model, key and
+                       operation, kept with each batch of rows (cosmos_rollups.py; the usage API)
     counters /id       limit and budget counters: point reads and ETag-guarded replaces of one
                        small document per key (a project's minute window, budget period ...)
     limits   /id       one limits document per project, point-read (and cached) per request
@@ -59,7 +59,8 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("models", "/id"),
     ContainerSpec("keys", "/id"),
     ContainerSpec("usage", "/project", expiring=True),
-    ContainerSpec("usage_rollups", "/project"),
+    ContainerSpec("usage_hourly", "/project"),
+    ContainerSpec("usage_daily", "/project"),
     ContainerSpec("counters", "/id", expiring=True),   # limits and budgets (cosmos_counters.py)
     ContainerSpec("limits", "/id"),
     # Async chat jobs (shared/store/cosmos_jobs.py explains each).
