@@ -6,7 +6,7 @@ VENV ?= .venv
 PORT ?= 7071
 BIN := $(VENV)/bin
 
-.PHONY: run test bench clean espeak lock
+.PHONY: run test bench clean espeak chromium lock
 
 # Installs exactly the hash-locked set (requirements-dev.lock includes the runtime lock's pins):
 # a package whose file does not match its recorded hash is refused.
@@ -31,12 +31,17 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 # The realtime voice tests speak to the gateway with espeak-ng (a Debian package, not on PyPI).
-test: $(BIN)/.installed node_modules/.installed espeak
+# The console's browser tests drive Debian's chromium through Playwright.
+test: $(BIN)/.installed node_modules/.installed espeak chromium
 	$(BIN)/python -m pytest
 
 espeak:
 	@command -v espeak-ng >/dev/null 2>&1 || { echo "installing espeak-ng for the voice tests"; \
 		apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null; }
+
+chromium:
+	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium for the console tests"; \
+		apt-get update -qq && apt-get install -y -qq chromium >/dev/null; }
 
 # The side-by-side benchmark (README, Performance): not a test, CI does not run it. Installs
 # LiteLLM's proxy into bench/.venv-litellm on first use.

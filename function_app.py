@@ -1,8 +1,8 @@
 """The Azure Functions app: creates the FunctionApp and registers the blueprints. Nothing else."""
 import azure.functions as func
 
-from blueprints import (admin_api, jobs_api, jobs_worker, openai_api, ops, realtime_api,
-                        usage_api)
+from blueprints import (admin_api, console, jobs_api, jobs_worker, openai_api, ops,
+                        realtime_api, usage_api)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(openai_api.bp)
@@ -12,3 +12,4 @@ app.register_functions(ops.bp)
 app.register_functions(admin_api.bp)
 app.register_functions(realtime_api.bp)
 app.register_functions(usage_api.bp)
+app.register_functions(console.bp)

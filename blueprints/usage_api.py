@@ -44,3 +44,16 @@ async def org_usage_audio_transcriptions(req: Request) -> Response:
 @bp.route(route="v1/organization/costs", methods=["GET"], auth_level=ANON)
 async def org_costs(req: Request) -> Response:
     return await serve(req, usage_api.costs)
+
+
+@bp.function_name("org_usage_summary")
+@bp.route(route="v1/organization/usage/summary", methods=["GET"], auth_level=ANON)
+async def org_usage_summary(req: Request) -> Response:
+    return await serve(req, usage_api.summary)
+
+
+@bp.function_name("org_project_status")
+@bp.route(route="v1/organization/projects/{project_id}/status", methods=["GET"],
+          auth_level=ANON)
+async def org_project_status(req: Request) -> Response:
+    return await serve(req, usage_api.project_status)

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,12 @@ def _route_order(fn: Hosted) -> tuple[int, ...]:
     return tuple(1 if seg.startswith("{") else 0 for seg in fn.trigger.route.split("/"))
 
 
+def _starlette_path(route: str) -> str:
+    """A Functions route template in Starlette's syntax: the host's catch-all `{*name}` is
+    Starlette's `{name:path}`."""
+    return re.sub(r"\{\*(\w+)\}", r"{\1:path}", route.lstrip("/"))
+
+
 def _batch_size() -> int:
     host = json.loads((ROOT / "host.json").read_text())
     return int(host.get("extensions", {}).get("eventHubs", {}).get("maxEventBatchSize", 100))
@@ -96,7 +103,7 @@ def build_asgi(function_app: Any, hub_path: Path, on_shutdown: Any = None,
     functions: AppFunctions = read_functions(function_app)      # get_functions(), once
     hub = LocalHub(hub_path)
     sinks = OutputSinks(hub, store_getter)
-    routes = [Route("/" + fn.trigger.route.lstrip("/"), endpoint=_endpoint(fn, sinks),
+    routes = [Route("/" + _starlette_path(fn.trigger.route), endpoint=_endpoint(fn, sinks),
                     methods=[getattr(m, "value", str(m)) for m in (fn.trigger.methods or [])],
                     name=fn.name)
               for fn in sorted(functions.http, key=_route_order)]

@@ -49,6 +49,10 @@ def _ratio(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in env.get(name, "").split(",") if v.strip())
+
+
 _KEY_VAULT_REFERENCE = "@Microsoft.KeyVault("
 
 
@@ -108,6 +112,12 @@ class Settings:
     realtime_session_minutes: int = 30        # LLMPROXY_REALTIME_SESSION_MINUTES: session life
     realtime_max_buffer_seconds: int = 60     # LLMPROXY_REALTIME_MAX_BUFFER_SECONDS
     trace_sample_ratio: float = 1.0           # LLMPROXY_TRACE_SAMPLE_RATIO (0..1, when tracing is on)
+    # Entra ID sign-in for the console and management API through App Service Authentication
+    # (docs/console.md): members of these app roles or groups are admins. Trusted only when the
+    # platform says that authentication is on (WEBSITE_AUTH_ENABLED, set by App Service).
+    entra_admin_roles: tuple[str, ...] = ()   # LLMPROXY_ENTRA_ADMIN_ROLES (comma-separated)
+    entra_admin_groups: tuple[str, ...] = ()  # LLMPROXY_ENTRA_ADMIN_GROUPS (object ids)
+    platform_auth_enabled: bool = False       # WEBSITE_AUTH_ENABLED (App Service sets it)
     # Settings whose value was a Key Vault reference the platform could not resolve (see below).
     unresolved: tuple[str, ...] = ()
     values: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -157,6 +167,9 @@ class Settings:
             realtime_session_minutes=_int(env, "LLMPROXY_REALTIME_SESSION_MINUTES", 30),
             realtime_max_buffer_seconds=_int(env, "LLMPROXY_REALTIME_MAX_BUFFER_SECONDS", 60),
             trace_sample_ratio=_ratio(env, "LLMPROXY_TRACE_SAMPLE_RATIO", 1.0),
+            entra_admin_roles=_names(env, "LLMPROXY_ENTRA_ADMIN_ROLES"),
+            entra_admin_groups=_names(env, "LLMPROXY_ENTRA_ADMIN_GROUPS"),
+            platform_auth_enabled=_bool(env, "WEBSITE_AUTH_ENABLED", False),
             unresolved=unresolved,
             values=env,
         )

@@ -17,6 +17,7 @@ import string
 import time
 from dataclasses import dataclass
 
+from . import platform_identity
 from .config import Settings
 from .errors import AuthenticationFailed, PermissionDenied
 from .store import KeyRecord, Store
@@ -50,6 +51,7 @@ class KeyService:
         self._pepper = settings.key_pepper.encode()
         self._ttl = settings.key_cache_ttl
         self._admin_key = settings.admin_key.encode()
+        self._settings = settings
         self._cache: dict[str, tuple[float, KeyRecord | None, Caller | None]] = {}
         self._digests: dict[str, tuple[float, str]] = {}      # presented key -> its HMAC
 
@@ -109,6 +111,8 @@ class KeyService:
 
     async def authenticate_admin(self, headers: dict[str, str]) -> None:
         key = bearer_token(headers)
+        if key is None and platform_identity.admin_principal(headers, self._settings):
+            return                    # an Entra admin signed in through App Service (console)
         if key is None:
             raise AuthenticationFailed("The admin API needs the admin key as a bearer token.",
                                        code="missing_api_key")

@@ -250,3 +250,22 @@ def _too_many(scope: str, kind: str, limit: int, reset: float,
     return RateLimited(f"Rate limit reached: {_who(scope)} allows {limit} {kind} per minute. "
                        f"Try again in {math.ceil(reset)} s.", code="rate_limit_exceeded",
                        headers={**headers, "Retry-After": str(max(1, math.ceil(reset)))})
+
+
+async def consumption(store: Any, project: str, limits: LimitSpec,
+                      now: float | None = None) -> dict[str, Any]:
+    """What a project has used against its limits right now (the console shows it beside the
+    limits): this minute's requests and tokens, requests in flight, the budget period's spend."""
+    now = time.time() if now is None else now
+    scope, window = f"p:{project}", int(now // MINUTE)
+    bucket = int(now // CONCURRENCY_BUCKET)
+    period, ends = _period_key(limits.budget_period, now)
+    return {
+        "requests_this_minute": await store.get_counter(f"{scope}|rpm|{window}"),
+        "tokens_this_minute": await store.get_counter(f"{scope}|tpm|{window}"),
+        "concurrent_requests": (await store.get_counter(f"{scope}|conc|{bucket}")
+                                + await store.get_counter(f"{scope}|conc|{bucket - 1}")),
+        "budget_spent": await store.get_counter(f"{scope}|spend|{period}"),
+        "budget_period": period,
+        "budget_renews_at": int(ends),
+    }

@@ -80,6 +80,12 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
      "admin", None, "Transcription usage (seconds) in time buckets"),
     ("org_costs", "get", "/v1/organization/costs", "admin", None,
      "Costs in time buckets (OpenAI's costs API)"),
+    ("org_usage_summary", "get", "/v1/organization/usage/summary", "admin", None,
+     "Per model and project: requests, errors, cost, tokens, latency p50/p95"),
+    ("org_project_status", "get", "/v1/organization/projects/{project_id}/status", "admin",
+     None, "A project's limits with consumption, jobs by status, live realtime sessions"),
+    ("console", "get", "/console/{path}", "none", None,
+     "The console web page and its assets (sign in with the admin key or Entra ID)"),
 ]
 
 _MULTIPART = {"TranscriptionRequest"}
@@ -89,6 +95,7 @@ _USAGE_QUERY = [("start_time", True), ("end_time", False), ("bucket_width", Fals
 _QUERY = {**{name: _USAGE_QUERY for name in (
               "org_usage_completions", "org_usage_embeddings", "org_usage_images",
               "org_usage_audio_speeches", "org_usage_audio_transcriptions", "org_costs")},
+          "org_usage_summary": [("start_time", False), ("end_time", False)],
           "admin_usage": [("project", True), ("since", False), ("until", False),
                           ("limit", False)],
           "list_chat_jobs": [("status", False), ("limit", False), ("after", False)]}

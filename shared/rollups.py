@@ -135,7 +135,8 @@ def merge(current: dict[str, Any] | None, delta: dict[str, Any]) -> dict[str, An
 
 
 def percentile(hist: list[int], fraction: float) -> float | None:
-    """The histogram bucket bound (ms) under which `fraction` of the calls fall."""
+    """The histogram bucket bound (ms) under which `fraction` of the calls fall (the last
+    bound when they fall beyond it: "at least that")."""
     total = sum(hist)
     if not total:
         return None
@@ -143,5 +144,5 @@ def percentile(hist: list[int], fraction: float) -> float | None:
     for i, count in enumerate(hist):
         seen += count
         if seen >= wanted:
-            return float(LATENCY_BOUNDS_MS[i]) if i < len(LATENCY_BOUNDS_MS) else float("inf")
-    return float("inf")
+            return float(LATENCY_BOUNDS_MS[min(i, len(LATENCY_BOUNDS_MS) - 1)])
+    return float(LATENCY_BOUNDS_MS[-1])

@@ -53,6 +53,9 @@ DOCUMENTED = {
     "org_usage_audio_speeches": ("v1/organization/usage/audio_speeches", ["GET"]),
     "org_usage_audio_transcriptions": ("v1/organization/usage/audio_transcriptions", ["GET"]),
     "org_costs": ("v1/organization/costs", ["GET"]),
+    "org_usage_summary": ("v1/organization/usage/summary", ["GET"]),
+    "org_project_status": ("v1/organization/projects/{project_id}/status", ["GET"]),
+    "console": ("console/{*path}", ["GET"]),
 }
 # Non-HTTP functions: name -> (trigger type, output binding types by parameter name).
 TRIGGERED = {

@@ -26,7 +26,9 @@ def test_openapi_lists_exactly_the_registered_functions(gateway):
              for path, ops in doc["paths"].items() for method, op in ops.items()}
     # test_function_app checks DOCUMENTED against the registered functions (get_functions()
     # may be called once per process), so equal to DOCUMENTED is equal to what is registered.
-    assert found == DOCUMENTED
+    # OpenAPI has no catch-all segment: the host's `{*path}` is written `{path}` there.
+    assert found == {name: (route.replace("{*", "{"), methods)
+                     for name, (route, methods) in DOCUMENTED.items()}
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,8 @@
 OpenAI's Admin API shape; authorized by the admin key like every management route."""
 from __future__ import annotations
 
-from .. import usage_api
+from .. import console_data, usage_api
+from ..admin import check_project
 from ..gateway import Gateway
 from ..http_types import ApiRequest, ApiResponse
 
@@ -27,3 +28,17 @@ async def costs(gw: Gateway, req: ApiRequest) -> ApiResponse:
     await gw.keys.authenticate_admin(req.headers)
     await gw.usage.flush()
     return ApiResponse.json(await usage_api.costs(gw.store, req.query))
+
+
+async def summary(gw: Gateway, req: ApiRequest) -> ApiResponse:
+    """Per model and project: requests, errors, cost, tokens, latency p50/p95 (the console)."""
+    await gw.keys.authenticate_admin(req.headers)
+    await gw.usage.flush()
+    return ApiResponse.json(await console_data.summary(gw.store, req.query))
+
+
+async def project_status(gw: Gateway, req: ApiRequest) -> ApiResponse:
+    """A project's limits with current consumption, jobs by status, live realtime sessions."""
+    await gw.keys.authenticate_admin(req.headers)
+    project = check_project(req.path_params["project_id"])
+    return ApiResponse.json(await console_data.project(gw.store, project))
