@@ -24,7 +24,8 @@ from typing import Any, Callable, TypeVar
 from ..catalog import ModelDocument
 from .base import (CounterResult, KeyRecord, StoreConflict, StoreUnavailable, UsageRecord,
                    Versioned, utcnow)
-from .sqlite_rollups import ROLLUP_SCHEMA, SqliteRollups, apply_rollups, usage_record
+from .sqlite_rollups import (ROLLUP_SCHEMA, SqliteRollups, apply_rollups, new_rows,
+                             usage_record)
 from .sqlite_sessions import SESSION_SCHEMA, SqliteSessions
 from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
 
@@ -221,10 +222,10 @@ class SqliteStore(SqliteJobs, SqliteSessions, SqliteRollups):
             c.execute("BEGIN")
             try:
                 c.execute("DELETE FROM usage WHERE expires_at <= ?", (now,))
+                apply_rollups(c, new_rows(c, rows))
                 for start in range(0, len(values), columns):
                     part = values[start:start + columns]
                     c.execute(_insert_usage(len(part) // _USAGE_COLS_PER_ROW), part)
-                apply_rollups(c, rows)
                 c.execute("COMMIT")
             except BaseException:
                 c.execute("ROLLBACK")

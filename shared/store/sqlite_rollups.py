@@ -1,5 +1,6 @@
 """SQLite side of the usage rollups (`shared/rollups.py`): one table of JSON documents keyed by
-the rollup id, updated in the same transaction as the usage rows of a batch."""
+the rollup id, updated in the same transaction as the usage rows of a batch (so, unlike Cosmos,
+a batch is applied whole or not at all)."""
 from __future__ import annotations
 
 import json
@@ -28,8 +29,22 @@ def usage_record(row: tuple) -> UsageRecord:
     return record
 
 
+def new_rows(c: sqlite3.Connection, rows: list[UsageRecord]) -> list[UsageRecord]:
+    """The rows of a batch not stored yet (a batch written again adds to no rollup)."""
+    ids = [r.id for r in rows]
+    stored: set[str] = set()
+    for start in range(0, len(ids), 500):
+        part = ids[start:start + 500]
+        stored.update(r[0] for r in c.execute(
+            f"SELECT id FROM usage WHERE id IN ({', '.join('?' * len(part))})", part))
+    return [r for r in rows if r.id not in stored] if stored else rows
+
+
 def apply_rollups(c: sqlite3.Connection, rows: list[UsageRecord]) -> None:
-    """Add a batch's deltas to its rollups (inside the caller's transaction)."""
+    """Add a batch's deltas to its rollups (inside the caller's transaction, before the rows
+    are inserted: `rows` are those `new_rows` found not stored yet)."""
+    if not rows:
+        return
     found = rollups.deltas(rows)
     ids = [key.doc_id for key in found]
     current: dict[str, Any] = {}
@@ -42,6 +57,9 @@ def apply_rollups(c: sqlite3.Connection, rows: list[UsageRecord]) -> None:
     for key, delta in found.items():
         doc = rollups.merge(current.get(key.doc_id), delta)
         if doc is not None:
+            # Rows and rollups commit in one transaction and only new rows are added, so the
+            # batch keys Cosmos needs are not kept (nor read back by every query).
+            doc.pop("batches", None)
             writes.append((key.doc_id, key.width, key.start, key.project, json.dumps(doc)))
     c.executemany("INSERT OR REPLACE INTO usage_rollups (id, width, start, project, doc) "
                   "VALUES (?, ?, ?, ?, ?)", writes)
