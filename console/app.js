@@ -45,7 +45,7 @@ function query(params) {
   return q.toString();
 }
 
-const money = (v) => `$${v.toFixed(v < 1 ? 6 : 2)}`;
+const money = (v) => `$${v >= 100 ? v.toFixed(2) : Number(v.toPrecision(6))}`;
 const count = (v) => Math.round(v).toLocaleString("en-US");
 
 function el(tag, attrs = {}, ...children) {
@@ -174,8 +174,12 @@ function stackedBars(figureId, title, buckets, series, format) {
   const first = buckets[0], last = buckets[buckets.length - 1];
   if (first) svg.append(add("text", { x: pad, y: H + 15, class: "axis" }, new Date(first.start * 1000).toISOString().slice(0, 10)));
   if (last) svg.append(add("text", { x: W - 80, y: H + 15, class: "axis" }, new Date(last.start * 1000).toISOString().slice(0, 10)));
-  const legend = el("ul", { class: "legend" }, series.map((name, s) =>
-    el("li", {}, el("span", { class: "swatch", style: `background:${COLORS[s % COLORS.length]}` }), name)));
+  const swatch = (s) => {      // colored through the CSSOM: the page's CSP allows no inline styles
+    const span = el("span", { class: "swatch" });
+    span.style.background = COLORS[s % COLORS.length];
+    return span;
+  };
+  const legend = el("ul", { class: "legend" }, series.map((name, s) => el("li", {}, swatch(s), name)));
   const caption = el("figcaption", {}, `${title}: total ${format(total)}`);
   $(figureId).replaceChildren(svg, legend, caption);
 }
