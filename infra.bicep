@@ -123,6 +123,18 @@ param realtimeTranscriptionModel string = ''
 @description('Default speech model for realtime sessions (LLMPROXY_REALTIME_SPEECH_MODEL).')
 param realtimeSpeechModel string = ''
 
+@description('Client id of the Entra ID app registration that signs admins in to the console (/console/) through App Service Authentication. Empty: no Entra sign-in (the console takes the admin key). docs/console.md')
+param consoleEntraClientId string = ''
+
+@description('Tenant of that app registration.')
+param consoleEntraTenantId string = subscription().tenantId
+
+@description('App role (of that registration) whose members are admins (LLMPROXY_ENTRA_ADMIN_ROLES).')
+param consoleAdminRole string = 'LLMProxy.Admin'
+
+@description('Object id of an Entra group whose members are admins too (LLMPROXY_ENTRA_ADMIN_GROUPS; the registration must emit group claims). Empty: the app role only.')
+param consoleAdminGroup string = ''
+
 @description('Days usage rows are kept in Cosmos DB (0 = forever). Matches LLMPROXY_USAGE_RETENTION_DAYS.')
 @minValue(0)
 param usageRetentionDays int = 0
@@ -621,6 +633,45 @@ resource functionApp 'Microsoft.Web/sites@2024-04-01' = {
 // App settings. Flex Consumption takes the runtime from functionAppConfig, so neither
 // FUNCTIONS_WORKER_RUNTIME nor FUNCTIONS_EXTENSION_VERSION belongs here. The names are checked
 // against what the code reads by tests/test_deploy_consistency.py.
+// App Service Authentication ("Easy Auth") with Entra ID, for the console: it signs people in
+// at /.auth/login/aad and adds the signed-in user's claims to each request of theirs
+// (X-MS-CLIENT-PRINCIPAL), removing any such header a client sent. Anonymous requests still
+// pass: the OpenAI-compatible API stays authenticated by project keys, the management API by the
+// admin key or an admin's sign-in (shared/platform_identity.py).
+resource authSettings 'Microsoft.Web/sites/config@2024-04-01' = if (!empty(consoleEntraClientId)) {
+  parent: functionApp
+  name: 'authsettingsV2'
+  properties: {
+    platform: {
+      enabled: true
+    }
+    globalValidation: {
+      requireAuthentication: false
+      unauthenticatedClientAction: 'AllowAnonymous'
+    }
+    identityProviders: {
+      azureActiveDirectory: {
+        enabled: true
+        registration: {
+          clientId: consoleEntraClientId
+          openIdIssuer: '${environment().authentication.loginEndpoint}${consoleEntraTenantId}/v2.0'
+        }
+        validation: {
+          allowedAudiences: [
+            consoleEntraClientId
+            'api://${consoleEntraClientId}'
+          ]
+        }
+      }
+    }
+    login: {
+      tokenStore: {
+        enabled: true
+      }
+    }
+  }
+}
+
 resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
   parent: functionApp
   name: 'appsettings'
@@ -655,6 +706,12 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     LLMPROXY_MAX_AUDIO_BYTES: '26214400'
     LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS: '60'
     LLMPROXY_LIMITS_TTL_SECONDS: '10'
+
+    // Console sign-in with Entra ID (authSettings below): who counts as an admin. The app reads
+    // the platform's identity header only when App Service Authentication is on (the platform
+    // sets WEBSITE_AUTH_ENABLED itself) and these name a role or group.
+    LLMPROXY_ENTRA_ADMIN_ROLES: empty(consoleEntraClientId) ? '' : consoleAdminRole
+    LLMPROXY_ENTRA_ADMIN_GROUPS: empty(consoleEntraClientId) ? '' : consoleAdminGroup
 
     // Async chat jobs and their webhooks.
     LLMPROXY_JOB_CONCURRENCY: '8'

@@ -16,6 +16,8 @@ from .deploy_scan import ROOT, defines
 
 # Read by the deployed code but deliberately absent from Azure's app settings.
 LOCAL_ONLY = {
+    "WEBSITE_AUTH_ENABLED": "App Service sets it itself when its authentication is on; set by "
+                            "hand it would make the app trust an identity header nothing strips",
     "LLMPROXY_DATA_DIR": "the SQLite store's folder; Azure uses Cosmos DB",
     "COSMOS_KEY": "an account key; Azure uses the managed identity (local auth is off there)",
     "COSMOS_VERIFY_TLS": "only for a local Cosmos test server with a self-signed certificate",
@@ -111,6 +113,7 @@ def test_pending_settings_leave_the_list_once_the_code_reads_them(needed):
 
 def test_the_readme_documents_every_setting(needed):
     readme = (ROOT / "README.md").read_text()
+    readme += "".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md")))   # feature pages
     names = re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)(?:__\*)?`", readme)
     documented = {*names, *(n.split("__", 1)[0] for n in names)}   # `CONN__accountEndpoint`
     missing = sorted(n for n in needed if n not in documented)
