@@ -20,11 +20,13 @@ import time
 from contextvars import ContextVar
 from typing import Any, AsyncIterator
 
+from . import genai_semconv
 from .config import Settings
 
 log = logging.getLogger(__name__)
 
 _tracer: Any = None                       # an opentelemetry Tracer once configured
+_metrics: Any = None                      # genai_semconv.Metrics once configured
 _current: ContextVar["RequestTrace | None"] = ContextVar("llmproxy_request_trace", default=None)
 
 # Instrumentations azure-monitor-opentelemetry would switch on by default. HTTP-library ones are
@@ -49,11 +51,13 @@ def configure(settings: Settings) -> bool:
         credential=_ingestion_credential(settings.get("APPLICATIONINSIGHTS_AUTHENTICATION_STRING")),
         sampling_ratio=settings.trace_sample_ratio,
         disable_logging=True,       # the Functions host already ships the worker's log lines
-        disable_metrics=True,
+        disable_metrics=False,      # the GenAI client metrics (genai_semconv.Metrics)
         enable_live_metrics=False,
         instrumentation_options={name: {"enabled": False} for name in _INSTRUMENTATIONS_OFF},
     )
     _tracer = trace.get_tracer("llmproxy")
+    from opentelemetry import metrics
+    use_meter_provider(metrics.get_meter_provider())
     return True
 
 
@@ -73,6 +77,13 @@ def use_tracer_provider(provider: Any | None) -> None:
     """Trace into `provider` (an OpenTelemetry TracerProvider), or stop tracing with None."""
     global _tracer
     _tracer = provider.get_tracer("llmproxy") if provider is not None else None
+
+
+def use_meter_provider(provider: Any | None) -> None:
+    """Record the GenAI metrics into `provider` (an OpenTelemetry MeterProvider), or stop."""
+    global _metrics
+    from .genai_semconv import Metrics
+    _metrics = Metrics(provider) if provider is not None else None
 
 
 def enabled() -> bool:
@@ -185,7 +196,8 @@ def annotate_usage(*, project: str, key_id: str, model: str, operation: str, pro
         "llmproxy.project": project, "llmproxy.key_id": key_id, "gen_ai.request.model": models[0],
         "llmproxy.models": models if len(models) > 1 else None,
         "llmproxy.model_calls": len(calls) if len(calls) > 1 else None,
-        "gen_ai.operation.name": operation,
+        "gen_ai.operation.name": genai_semconv.request_operation(operation),
+        "llmproxy.catalog_operation": operation,
         "gen_ai.usage.input_tokens": sum(c["input"] for c in calls),
         "gen_ai.usage.output_tokens": sum(c["output"] for c in calls),
         "llmproxy.cost": round(sum(c["cost"] for c in calls), 10),
@@ -251,38 +263,67 @@ def _start_upstream(adapter: Any, method: str, prepared: Any) -> Any:
         return None
     from opentelemetry import trace as otel
     from opentelemetry.trace import SpanKind
-    return _tracer.start_span(
-        f"upstream {method}", kind=SpanKind.CLIENT,
-        context=otel.set_span_in_context(trace.span),
-        attributes={k: v for k, v in {
-            "llmproxy.provider": getattr(adapter, "name", type(adapter).__name__),
-            "llmproxy.upstream_method": method,
-            "gen_ai.response.model": getattr(prepared, "model", None)
-            if isinstance(getattr(prepared, "model", None), str) else None,
-        }.items() if v is not None})
+    attributes = genai_semconv.start_attributes(adapter, method, prepared)
+    attributes.update({"llmproxy.provider": getattr(adapter, "name", type(adapter).__name__),
+                       "llmproxy.upstream_method": method})
+    return _tracer.start_span(genai_semconv.span_name(attributes), kind=SpanKind.CLIENT,
+                              context=otel.set_span_in_context(trace.span),
+                              attributes=attributes)
 
 
-def _end_upstream(span: Any, started: float, status: int, error: str | None = None) -> None:
+def _end_upstream(span: Any, started: float, status: int, error: str | None = None, *,
+                  usage: Any = None, scan: genai_semconv.ResponseScan | None = None,
+                  first_chunk: float | None = None) -> None:
     from opentelemetry.trace import Status, StatusCode
-    span.set_attribute("llmproxy.upstream_latency_ms", round((time.perf_counter() - started) * 1000, 3))
+    seconds = time.perf_counter() - started
+    span.set_attribute("llmproxy.upstream_latency_ms", round(seconds * 1000, 3))
     span.set_attribute("llmproxy.upstream_status", status)
+    if scan is not None:
+        span.set_attributes(scan.attributes())
+    span.set_attributes(genai_semconv.usage_attributes(usage))
     if error:
         span.set_attribute("error.type", error)
         span.set_status(Status(StatusCode.ERROR, error))
+    if _metrics is not None:
+        attributes = dict(getattr(span, "attributes", None) or {})
+        _metrics.record(attributes, seconds, usage, error, first_chunk)
     span.end()
 
 
 def _end_with(result: Any, span: Any, started: float) -> Any:
-    """A finished response ends the span now; a stream ends it when it is closed."""
+    """A finished response ends the span now; a stream ends it when it is closed, after its
+    chunks were scanned for finish reasons (and timed to the first one) on the way through."""
     close = getattr(result, "close", None)
+    scan = genai_semconv.ResponseScan()
     if close is None or not callable(close) or not hasattr(result, "chunks"):
-        _end_upstream(span, started, 200)
+        body = getattr(result, "body", None)
+        if isinstance(body, bytes) and getattr(result, "media_type", "") == "application/json":
+            scan.feed(body)
+        _end_upstream(span, started, 200, usage=getattr(result, "usage", None), scan=scan)
         return result
+    first: list[float] = []
+    chunks = result.chunks
+
+    sse = not hasattr(result, "content_type")                 # not an AudioStream's bytes
+
+    async def scanned() -> AsyncIterator[bytes]:
+        try:
+            async for chunk in chunks:
+                if not first:
+                    first.append(time.perf_counter() - started)
+                if sse:
+                    scan.feed(chunk)
+                yield chunk
+        finally:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
 
     async def close_and_end() -> None:
         try:
             await close()
         finally:
-            _end_upstream(span, started, 200)
-    result.close = close_and_end
+            _end_upstream(span, started, 200, usage=getattr(result, "usage", None), scan=scan,
+                          first_chunk=first[0] if first else None)
+    result.chunks, result.close = scanned(), close_and_end
     return result

@@ -96,7 +96,7 @@ async def test_a_request_is_one_trace_with_the_upstream_call_as_its_child(gatewa
     assert attrs["http.request.method"] == "POST"
     assert attrs["http.response.status_code"] == 200
     assert attrs["gen_ai.request.model"] == "gpt-4o-mini"
-    assert attrs["gen_ai.operation.name"] == "ChatCompletion"
+    assert attrs["gen_ai.operation.name"] == "chat"
     assert attrs["llmproxy.project"] == "tracing"
     assert attrs["gen_ai.usage.input_tokens"] == reply["usage"]["prompt_tokens"] > 0
     assert attrs["gen_ai.usage.output_tokens"] == reply["usage"]["completion_tokens"] > 0
@@ -242,7 +242,7 @@ async def test_the_traced_adapter_leaves_set_up_calls_alone(spans):
         trace.leave()
     trace.finish(200)
     names = sorted(s.name for s in spans.get_finished_spans())
-    assert names == ["llmproxy unit", "upstream chat"]
+    assert names == ["chat", "llmproxy unit"]       # `{operation} {model}`; no model known
 
 
 def json_request(key: str, path: str, body: dict) -> ApiRequest:
@@ -259,7 +259,7 @@ async def test_every_operation_is_traced_the_same_way(gateway, spans):
     assert request.name == "llmproxy embeddings"
     assert request.attributes["gen_ai.request.model"] == "text-embedding-3-small"
     assert request.attributes["gen_ai.usage.input_tokens"] > 0
-    assert [u.name for u in upstream] == ["upstream embeddings"]
+    assert [u.name for u in upstream] == ["embeddings text-embedding-3-small"]
     assert upstream[0].parent.span_id == request.context.span_id
     assert_nothing_private(spans, PROMPT, key, SIM_KEY)
 
@@ -275,7 +275,7 @@ async def test_streamed_speech_is_traced_until_the_audio_ends(gateway, spans):
     assert audio_bytes[:4] == b"RIFF"
     request, upstream = by_kind(spans)
     assert request.name == "llmproxy speech"
-    assert [u.name for u in upstream] == ["upstream speech"]
+    assert [u.name for u in upstream] == ["generate_content tts-1"]
     assert upstream[0].end_time <= request.end_time
     assert_nothing_private(spans, PROMPT, key, SIM_KEY)
 
@@ -321,3 +321,78 @@ def test_several_model_calls_in_one_request_are_summed(spans):
     assert span.attributes["llmproxy.cost"] == pytest.approx(0.006)
     assert list(span.attributes["llmproxy.models"]) == ["whisper-1", "gpt-4o-mini", "tts-1"]
     assert span.attributes["llmproxy.model_calls"] == 3
+
+
+# -- the GenAI semantic conventions --------------------------------------------------------------
+@pytest.fixture
+def genai_metrics():
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+    reader = InMemoryMetricReader()
+    provider = MeterProvider(metric_readers=[reader])
+    telemetry.use_meter_provider(provider)
+    yield reader
+    telemetry.use_meter_provider(None)
+    provider.shutdown()
+
+
+def points(reader) -> dict[str, list]:
+    found: dict[str, list] = {}
+    for resource in reader.get_metrics_data().resource_metrics:
+        for scope in resource.scope_metrics:
+            for metric in scope.metrics:
+                found.setdefault(metric.name, []).extend(
+                    (dict(p.attributes), p.sum, p.count, metric.unit)
+                    for p in metric.data.data_points)
+    return found
+
+
+@pytest.mark.parametrize("stream", [False, True])
+async def test_the_provider_call_follows_the_genai_conventions(gateway, spans, genai_metrics,
+                                                                simulator, stream):
+    gw, key = gateway
+    response = await respond(gw, chat.chat_completions, chat_request(key, stream=stream))
+    body = b"".join([c async for c in response.stream]) if stream else response.body
+    request, (client,) = by_kind(spans)
+    a = client.attributes
+    assert client.name == "chat gpt-4o-mini"
+    assert a["gen_ai.operation.name"] == "chat"
+    assert a["gen_ai.provider.name"] == "azure.ai.openai"
+    assert a["gen_ai.request.model"] == "gpt-4o-mini"
+    assert a["gen_ai.response.model"] == "gpt-4o-mini"          # what the simulator answered
+    assert a["gen_ai.response.finish_reasons"] == ("stop",)
+    host = simulator.split("//")[1]
+    assert f"{a['server.address']}:{a['server.port']}" == host
+    assert a["gen_ai.usage.input_tokens"] == request.attributes["gen_ai.usage.input_tokens"] > 0
+    assert a["gen_ai.usage.output_tokens"] == request.attributes["gen_ai.usage.output_tokens"] > 0
+    assert request.attributes["gen_ai.operation.name"] == "chat"
+
+    found = points(genai_metrics)
+    tokens = {p[0]["gen_ai.token.type"]: p for p in found["gen_ai.client.token.usage"]}
+    assert tokens["input"][1] == a["gen_ai.usage.input_tokens"] and tokens["input"][3] == "{token}"
+    assert tokens["output"][1] == a["gen_ai.usage.output_tokens"]
+    assert tokens["input"][0]["gen_ai.provider.name"] == "azure.ai.openai"
+    (duration,) = found["gen_ai.client.operation.duration"]
+    assert duration[2] == 1 and 0 < duration[1] < 5 and duration[3] == "s"
+    assert duration[0]["gen_ai.request.model"] == "gpt-4o-mini" and "error.type" not in duration[0]
+    first = found.get("gen_ai.client.operation.time_to_first_chunk", [])
+    if stream:                                  # streams only, as the conventions say
+        assert len(first) == 1 and 0 < first[0][1] <= duration[1]
+    else:
+        assert first == []
+    completion = body.decode()
+    assert_nothing_private(spans, PROMPT, key, SIM_KEY)
+    for name, series in found.items():
+        assert PROMPT not in repr(series) and "[simulated]" not in repr(series), name
+    assert "[simulated]" in completion                        # the answer was there to leak
+
+
+async def test_a_failed_provider_call_is_an_error_in_the_duration_metric(gateway, spans,
+                                                                         genai_metrics, sim):
+    gw, key = gateway
+    sim.post("/_sim/faults", json={"match": "gpt-4o-mini", "status": 500, "count": 10})
+    response = await respond(gw, chat.chat_completions, chat_request(key))
+    assert response.status == 502
+    durations = points(genai_metrics)["gen_ai.client.operation.duration"]
+    assert durations and all(p[0]["error.type"] for p in durations)
+    assert "gen_ai.client.token.usage" not in points(genai_metrics)
