@@ -104,8 +104,9 @@ def main() -> None:
         os.environ.setdefault("COSMOS_CREATE_IF_MISSING", "true")
     from .webpubsub import configure_local
     local_pubsub = configure_local(args.host, args.port)
+    import shared.request_context        # every log record gets the request id it ran under
     logging.basicConfig(level=os.environ.get("LLMPROXY_LOG_LEVEL", "WARNING"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+                        format="%(asctime)s %(levelname)s %(name)s [%(request_id)s]: %(message)s")
     if os.environ.get("LLMPROXY_SIMULATOR_URL"):
         use_simulator(os.environ["LLMPROXY_SIMULATOR_URL"])
         mode, catalog = "simulator", ROOT / "catalog" / "simulator.json"
