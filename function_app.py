@@ -1,7 +1,7 @@
 """The Azure Functions app: creates the FunctionApp and registers the blueprints. Nothing else."""
 import azure.functions as func
 
-from blueprints import (admin_api, console, jobs_api, jobs_worker, openai_api, ops,
+from blueprints import (console, jobs_api, jobs_worker, management_api, openai_api, ops,
                         realtime_api, usage_api)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
@@ -9,7 +9,7 @@ app.register_functions(openai_api.bp)
 app.register_functions(jobs_api.bp)
 app.register_functions(jobs_worker.bp)
 app.register_functions(ops.bp)
-app.register_functions(admin_api.bp)
+app.register_functions(management_api.bp)
 app.register_functions(realtime_api.bp)
 app.register_functions(usage_api.bp)
 app.register_functions(console.bp)

@@ -8,11 +8,11 @@ const API = {
   completions: "/v1/organization/usage/completions",
   summary: "/v1/organization/usage/summary",
   projectStatus: (p) => `/v1/organization/projects/${enc(p)}/status`,
-  models: "/admin/models",
-  model: (id) => `/admin/models/${enc(id)}`,
-  keys: (p) => `/admin/projects/${enc(p)}/keys`,
-  key: (id) => `/admin/keys/${enc(id)}`,
-  limits: (p) => `/admin/projects/${enc(p)}/limits`,
+  models: "/v1/organization/models",
+  model: (id) => `/v1/organization/models/${enc(id)}`,
+  keys: (p) => `/v1/organization/projects/${enc(p)}/api_keys`,
+  key: (p, id) => `/v1/organization/projects/${enc(p)}/api_keys/${enc(id)}`,
+  limits: (p) => `/v1/organization/projects/${enc(p)}/limits`,
 };
 const RANGES = { "24h": [86400, "1h", 25], "7d": [7 * 86400, "1d", 8], "30d": [30 * 86400, "1d", 31] };
 const COLORS = ["#2563eb", "#d97706", "#059669", "#dc2626", "#7c3aed", "#0891b2", "#65a30d",
@@ -261,10 +261,11 @@ async function loadProject(project) {
   currentProject = project;
   const [keys, status] = await Promise.all([api(API.keys(project)), api(API.projectStatus(project))]);
   $("project-detail").hidden = false;
+  const when = (unix) => (unix ? new Date(unix * 1000).toISOString().slice(0, 19) : "");
   table("keys-table", ["Key id", "Name", "Created", "Revoked", ""], keys.data.map((k) => [
-    k.key_id, k.name, k.created_at.slice(0, 19), k.revoked_at ? k.revoked_at.slice(0, 19) : "",
-    k.revoked_at ? "" : el("button", { type: "button", "aria-label": `Revoke ${k.key_id}`,
-      onclick: () => revokeKey(k.key_id).catch(showError) }, "Revoke"),
+    k.id, k.name, when(k.created_at), when(k.revoked_at),
+    k.revoked_at ? "" : el("button", { type: "button", "aria-label": `Revoke ${k.id}`,
+      onclick: () => revokeKey(k.id).catch(showError) }, "Revoke"),
   ]));
   const lim = status.limits, use = status.consumption;
   $("lim-rpm").value = lim.requests_per_minute ?? "";
@@ -283,7 +284,7 @@ async function loadProject(project) {
 }
 
 async function revokeKey(keyId) {
-  await api(API.key(keyId), { method: "DELETE" });
+  await api(API.key(currentProject, keyId), { method: "DELETE" });
   $("new-key").textContent = `Key ${keyId} revoked.`;
   await loadProject(currentProject);
 }
@@ -341,7 +342,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   onSubmit("project-form", () => loadProject($("project").value.trim()));
   onSubmit("key-form", async () => {
     const made = await api(API.keys(currentProject), { method: "POST", body: { name: $("key-name").value } });
-    $("new-key").textContent = `New key (shown once): ${made.key}`;
+    $("new-key").textContent = `New key (shown once): ${made.value}`;
     $("key-name").value = "";
     await loadProject(currentProject);
   });

@@ -15,7 +15,7 @@ import secrets
 import time
 from datetime import datetime, timezone
 
-from . import telemetry
+from . import request_context, telemetry
 from .catalog import ResolvedModel
 from .providers import Usage
 from .store import Store, UsageRecord
@@ -93,7 +93,8 @@ class UsageRecorder:
                           audio_input_tokens=usage.audio_input_tokens,
                           audio_output_tokens=usage.audio_output_tokens, images=usage.images,
                           characters=usage.characters,
-                          audio_seconds=round(usage.audio_seconds, 3))
+                          audio_seconds=round(usage.audio_seconds, 3),
+                          request_id=request_context.current.get())
         if telemetry.enabled():
             telemetry.annotate_usage(project=project, key_id=key_id, model=model_name,
                                      operation=operation, prompt_tokens=row.prompt_tokens,

@@ -58,7 +58,7 @@ def test_summary_has_error_rate_and_latency_per_model(gateway, admin, make_key, 
 
 def test_project_status_shows_limits_consumption_and_jobs(gateway, admin, make_key):
     project = "console-status"
-    assert admin.put(f"/admin/projects/{project}/limits",
+    assert admin.put(f"/v1/organization/projects/{project}/limits",
                      json={"requests_per_minute": 50, "budget": 1.0}).status_code == 200
     c = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key(project), max_retries=0)
     c.chat.completions.create(model="gpt-4o-mini", messages=[{"role": "user", "content": "hi"}])
@@ -77,7 +77,7 @@ def test_a_forged_principal_grants_nothing_without_platform_auth(gateway):
     resp = httpx.get(gateway + "/v1/organization/usage/summary",
                      headers={"X-MS-CLIENT-PRINCIPAL": ADMIN, "X-MS-CLIENT-PRINCIPAL-IDP": "aad"})
     assert resp.status_code == 401
-    assert httpx.get(gateway + "/admin/models",
+    assert httpx.get(gateway + "/v1/organization/models",
                      headers={"X-MS-CLIENT-PRINCIPAL": ADMIN}).status_code == 401
 
 

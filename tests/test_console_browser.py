@@ -38,10 +38,10 @@ def org(console_gateway):
 
 
 def new_key(org, project: str) -> str:
-    resp = org.post(f"/admin/projects/{project}/keys", json={"name": "traffic"})
+    resp = org.post(f"/v1/organization/projects/{project}/api_keys", json={"name": "traffic"})
     assert resp.status_code == 201, resp.text
-    ISSUED_KEYS.append(resp.json()["key"])
-    return resp.json()["key"]
+    ISSUED_KEYS.append(resp.json()["value"])
+    return resp.json()["value"]
 
 
 def sdk(gateway: str, key: str) -> openai.OpenAI:
@@ -62,7 +62,7 @@ def traffic(console_gateway, org) -> dict:
             for _ in range(n):
                 chat(client, model)
     rows = [r for p in PROJECTS
-            for r in org.get("/admin/usage", params={"project": p}).json()["data"]]
+            for r in org.get(f"/v1/organization/projects/{p}/usage").json()["data"]]
     return {"rows": rows, "cost": sum(r["cost"] for r in rows),
             "input": sum(r["prompt_tokens"] for r in rows),
             "output": sum(r["completion_tokens"] for r in rows)}
@@ -175,7 +175,7 @@ def test_change_a_limit_and_see_it_enforced(page, console_gateway, org, traffic)
     page.get_by_label("Requests per minute").fill("1")
     page.get_by_role("button", name="Save limits").click()
     page.locator("#limits-result", has_text="saved").wait_for()
-    assert org.get("/admin/projects/search/limits").json()["requests_per_minute"] == 1
+    assert org.get("/v1/organization/projects/search/limits").json()["requests_per_minute"] == 1
     client = sdk(console_gateway, new_key(org, "search"))
     chat(client)
     with pytest.raises(openai.RateLimitError):
@@ -183,7 +183,7 @@ def test_change_a_limit_and_see_it_enforced(page, console_gateway, org, traffic)
     page.get_by_role("button", name="Open").click()             # consumption, read again
     page.locator("#use-rpm", has_text="this minute").wait_for()
     assert page.locator("#use-rpm").text_content().startswith(("1 ", "2 "))
-    org.delete("/admin/projects/search/limits")
+    org.delete("/v1/organization/projects/search/limits")
 
 
 def test_every_control_has_a_label_and_the_tabs_follow_the_aria_pattern(page, console_gateway):
@@ -217,5 +217,5 @@ def test_catalog_flags_unpriced_classes_and_edits_a_model(page, console_gateway,
                     '"cost_reasoning_1Mtokens": 0.6'))
     page.get_by_role("button", name="Save model").click()
     page.locator("#catalog-result", has_text="gpt-4o-mini saved").wait_for()
-    assert "reasoning_tokens" not in org.get("/admin/models/gpt-4o-mini").json()[
+    assert "reasoning_tokens" not in org.get("/v1/organization/models/gpt-4o-mini").json()[
         "priced_like_parent"]

@@ -65,13 +65,13 @@ PROVIDERS = {          # catalog model cloned -> (hand computation, simulator pa
 
 
 def put_model(admin, doc: dict) -> dict:
-    resp = admin.put(f"/admin/models/{doc['id']}", json=doc)
+    resp = admin.put(f"/v1/organization/models/{doc['id']}", json=doc)
     assert resp.status_code == 200, resp.text
     return resp.json()
 
 
 def get_model(admin, model_id: str) -> dict:
-    resp = admin.get(f"/admin/models/{model_id}")
+    resp = admin.get(f"/v1/organization/models/{model_id}")
     assert resp.status_code == 200, resp.text
     return resp.json()
 
@@ -85,7 +85,7 @@ def priced_clone(admin, source: str, prices: dict) -> str:
 
 
 def usage_rows(admin, project: str) -> list[dict]:
-    resp = admin.get("/admin/usage", params={"project": project})
+    resp = admin.get(f"/v1/organization/projects/{project}/usage")
     assert resp.status_code == 200, resp.text
     return resp.json()["data"]
 
@@ -155,7 +155,7 @@ def test_a_class_without_a_price_is_priced_like_its_parent_and_flagged(gateway, 
 def test_a_negative_class_price_is_a_400_naming_it(admin):
     doc = get_model(admin, "gpt-4o-mini")
     doc.pop("priced_like_parent")
-    resp = admin.put("/admin/models/bad-price", json={
+    resp = admin.put("/v1/organization/models/bad-price", json={
         **doc, "id": "bad-price", "costs": {"cost_reasoning_1Mtokens": -1}})
     assert resp.status_code == 400
     assert "cost_reasoning_1Mtokens" in resp.json()["error"]["param"]

@@ -34,7 +34,7 @@ def traffic(gateway, make_key, admin):
         c.embeddings.create(model="text-embedding-3-small", input=["one two", "three"])
         c.images.generate(model="dall-e-3", prompt="a square", size="1024x1024")
         c.audio.speech.create(model="tts-1", voice="alloy", input="hello there").read()
-        rows = admin.get("/admin/usage", params={"project": project}).json()["data"]
+        rows = admin.get(f"/v1/organization/projects/{project}/usage").json()["data"]
         made[project] = {"rows": rows, "key_id": rows[0]["key_id"]}
     return made
 

@@ -74,6 +74,7 @@ class UsageRecord:
     images: int = 0
     characters: int = 0
     audio_seconds: float = 0.0
+    request_id: str = ""   # the HTTP request's x-request-id (shared/request_context.py)
 
 
 @dataclass(frozen=True)
