@@ -78,7 +78,7 @@ async def upsert_model(gw: Gateway, data: Any) -> tuple[ModelDocument, list[str]
 def model_view(doc: ModelDocument) -> dict[str, Any]:
     """A catalog document as the admin API shows it: with `priced_like_parent`, the token
     classes that have no price of their own and are billed at the input or output price
-    (read-only; leave it out when writing the document back)."""
+    (read-only: a PUT ignores it, so a document read can be written back as it is)."""
     return {**doc.to_json(), "priced_like_parent": doc.costs.unpriced_classes()}
 
 

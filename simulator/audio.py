@@ -79,9 +79,10 @@ async def read_transcription_form(request: web.Request) -> tuple[bytes, dict[str
 def _usage(model: str, text: str, duration: float) -> dict[str, Any]:
     """As OpenAI reports it: tokens for gpt-4o-*-transcribe, seconds for whisper."""
     if model.startswith("gpt-"):
-        words = count_words(text)
-        return {"type": "tokens", "input_tokens": max(1, int(duration * 10)), "output_tokens": words,
-                "total_tokens": max(1, int(duration * 10)) + words}
+        words, audio_tokens = count_words(text), max(1, int(duration * 10))
+        return {"type": "tokens", "input_tokens": audio_tokens,
+                "input_token_details": {"text_tokens": 0, "audio_tokens": audio_tokens},
+                "output_tokens": words, "total_tokens": audio_tokens + words}
     return {"type": "duration", "seconds": max(1, round(duration))}
 
 

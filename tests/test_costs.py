@@ -152,6 +152,12 @@ def test_a_class_without_a_price_is_priced_like_its_parent_and_flagged(gateway, 
         "audio_output_tokens"]
 
 
+def test_a_document_read_can_be_written_back_as_it_is(admin):
+    doc = get_model(admin, "gpt-4o-mini")
+    assert "priced_like_parent" in doc
+    assert put_model(admin, doc)["costs"] == doc["costs"]
+
+
 def test_a_negative_class_price_is_a_400_naming_it(admin):
     doc = get_model(admin, "gpt-4o-mini")
     doc.pop("priced_like_parent")
@@ -159,3 +165,21 @@ def test_a_negative_class_price_is_a_400_naming_it(admin):
         **doc, "id": "bad-price", "costs": {"cost_reasoning_1Mtokens": -1}})
     assert resp.status_code == 400
     assert "cost_reasoning_1Mtokens" in resp.json()["error"]["param"]
+
+
+def test_transcription_audio_tokens_are_priced_as_audio(gateway, admin, make_key):
+    """gpt-4o-transcribe reports its input as audio tokens (`input_token_details`); whisper-1
+    reports seconds."""
+    from .test_audio import make_wav
+    model = priced_clone(admin, "gpt-4o-transcribe", PRICES)
+    client = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key("costs-stt"),
+                           max_retries=0)
+    result = client.audio.transcriptions.create(model=model, file=("a.wav", make_wav(1.2)))
+    u = result.usage.model_dump()                   # the provider's object, relayed as it is
+    audio = u["input_token_details"]["audio_tokens"]
+    assert audio == u["input_tokens"] > 0
+    expected = (audio * P["cost_audio_input_1Mtokens"]
+                + u["output_tokens"] * P["cost_output_1Mtokens"])
+    (row,) = usage_rows(admin, "costs-stt")
+    assert row["audio_input_tokens"] == audio
+    assert row["cost"] == pytest.approx(expected, rel=1e-9)

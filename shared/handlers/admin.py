@@ -27,6 +27,9 @@ async def get_model(gw: Gateway, req: ApiRequest) -> ApiResponse:
 async def put_model(gw: Gateway, req: ApiRequest) -> ApiResponse:
     await gw.keys.authenticate_admin(req.headers)
     data = req.json_object()
+    # Read-only, computed from `costs` (admin.model_view): a document read and written back
+    # carries it, and it says nothing the costs do not.
+    data.pop("priced_like_parent", None)
     path_id = req.path_params["id"]
     if data.setdefault("id", path_id) != path_id:
         raise InvalidRequest("The body's 'id' differs from the id in the path.", param="id")

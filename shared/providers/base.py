@@ -61,11 +61,12 @@ class Usage:
 
     @classmethod
     def from_responses(cls, data: Any) -> "Usage":
-        """The Responses API's and gpt-image's `usage`: `input_tokens`/`output_tokens` with
-        `input_tokens_details.cached_tokens` and `output_tokens_details.reasoning_tokens`."""
+        """The Responses API's, gpt-image's and gpt-4o-transcribe's `usage`: `input_tokens` /
+        `output_tokens` with `input_tokens_details` (transcription: `input_token_details`)
+        `cached_tokens` / `audio_tokens`, and `output_tokens_details.reasoning_tokens`."""
         if not isinstance(data, dict):
             return cls()
-        inputs = _dict(data.get("input_tokens_details"))
+        inputs = _dict(data.get("input_tokens_details") or data.get("input_token_details"))
         outputs = _dict(data.get("output_tokens_details"))
         return cls(_int(data.get("input_tokens")), _int(data.get("output_tokens")),
                    cached_input_tokens=_int(inputs.get("cached_tokens")),
