@@ -151,6 +151,7 @@ def main() -> None:
               f"simulator at {os.environ['LLMPROXY_SIMULATOR_URL']}.", flush=True)
     print(f"Catalog: {catalog} ({seeded}). Store: {_describe_store()}. "
           f"Admin key: {secrets_file}.", flush=True)
+    print(f"Console: {url}/console/ (sign in with the admin key).", flush=True)
     if local_pubsub:
         print(f"Web PubSub: local, at {local_pubsub} (clients: ws://{args.host}:{args.port}"
               f"/client/hubs/realtime).", flush=True)

@@ -13,7 +13,9 @@ from pathlib import Path
 
 from .conftest import ROOT
 
-SHIPPED_TOP_LEVEL = {"function_app.py", "host.json", "requirements.txt", "blueprints", "shared"}
+# console/: the page and assets the `console` function serves (docs/console.md).
+SHIPPED_TOP_LEVEL = {"function_app.py", "host.json", "requirements.txt", "blueprints", "shared",
+                     "console"}
 NEVER_SHIPPED = {".venv", "node_modules", ".data", "tests", "bench", "runner", "simulator",
                  "local.settings.json", ".git"}
 
