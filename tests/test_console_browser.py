@@ -3,6 +3,7 @@ gateway of its own (so its totals are exactly this module's traffic), with traff
 the openai SDK. Screenshots go to the test logs folder (console-*.png)."""
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -14,6 +15,7 @@ import pytest
 from playwright.sync_api import expect
 
 from .conftest import ADMIN_KEY, ISSUED_KEYS, ROOT, gateway_env, running_gateway
+from .jobs_support import Jobs
 
 CHROMIUM = "/usr/bin/chromium"
 pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(),
@@ -25,7 +27,9 @@ PROJECTS = {"shop": [("gpt-4o-mini", 3), ("claude-sonnet-4", 1)], "search": [("g
 def console_gateway(simulator, tmp_path_factory, logs_dir):
     # A roomier timeout than the suite's 3 s: the first Vertex call imports part of LiteLLM.
     env = {**gateway_env(simulator, tmp_path_factory.mktemp("console-data")),
-           "LLMPROXY_REQUEST_TIMEOUT_SECONDS": "30"}
+           "LLMPROXY_REQUEST_TIMEOUT_SECONDS": "30",
+           "LLMPROXY_REALTIME_CHAT_MODEL": "gpt-4o-mini"}
+    env.pop("WebPubSubConnectionString", None)        # the runner's local Web PubSub
     with running_gateway(env, logs_dir / "gateway-console.log") as url:
         yield url
 
@@ -219,3 +223,37 @@ def test_catalog_flags_unpriced_classes_and_edits_a_model(page, console_gateway,
     page.locator("#catalog-result", has_text="gpt-4o-mini saved").wait_for()
     assert "reasoning_tokens" not in org.get("/v1/organization/models/gpt-4o-mini").json()[
         "priced_like_parent"]
+
+
+def test_jobs_and_live_realtime_sessions_of_a_project(page, console_gateway, org, traffic):
+    key = new_key(org, "voice")
+    created = httpx.post(console_gateway + "/v1/realtime/sessions", json={},
+                         headers={"Authorization": f"Bearer {key}"})
+    assert created.status_code == 201, created.text
+    session_id = created.json()["id"]
+    jobs_api = Jobs(console_gateway, key)
+    job = jobs_api.submit("a job for the console")
+    assert job.status_code == 202, job.text
+    assert jobs_api.wait(job.json()["execution_id"])["status"] == "completed"
+    sign_in_with_keyboard(page, console_gateway)
+    page.get_by_role("tab", name="Projects").click()
+    page.get_by_label("Project", exact=True).and_(page.get_by_role("combobox")).fill("voice")
+    page.get_by_role("button", name="Open").click()
+    page.locator("#sessions-table tbody tr", has_text=session_id).wait_for()
+    jobs = {r.locator("td").first.text_content(): r.locator("td").nth(1).text_content()
+            for r in page.locator("#jobs-table tbody tr").all()}
+    assert jobs == {"queued": "0", "processing": "0", "completed": "1", "failed": "0",
+                    "cancelled": "0"}
+
+
+def test_catalog_import_of_a_json_array(page, console_gateway, org):
+    doc = org.get("/v1/organization/models/gpt-4o-mini").json()
+    doc.pop("priced_like_parent")
+    imported = [{**doc, "id": "imported-a"}, {**doc, "id": "imported-b"}]
+    sign_in_with_keyboard(page, console_gateway)
+    page.get_by_role("tab", name="Catalog").click()
+    page.get_by_label("A JSON array of model documents").fill(json.dumps(imported))
+    page.get_by_role("button", name="Import").click()
+    page.locator("#catalog-result", has_text="Imported 2: imported-a, imported-b").wait_for()
+    page.locator("#catalog-table tbody tr", has_text="imported-b").wait_for()
+    assert org.get("/v1/organization/models/imported-a").status_code == 200
