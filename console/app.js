@@ -202,15 +202,17 @@ async function loadOverview() {
   const [span, width, limit] = RANGES[$("range").value];
   const now = Math.floor(Date.now() / 1000);
   const params = { start_time: now - span, end_time: now + 60, bucket_width: width, limit };
+  const by = $("breakdown").value;                          // project_id or model
+  const label = by === "model" ? "model" : "project";
   const [costs, usage, summary] = await Promise.all([
-    api(`${API.costs}?${query({ ...params, group_by: ["project_id"] })}`),
-    api(`${API.completions}?${query({ ...params, group_by: ["model"] })}`),
+    api(`${API.costs}?${query({ ...params, group_by: [by] })}`),
+    api(`${API.completions}?${query({ ...params, group_by: [by] })}`),
     api(`${API.summary}?${query({ start_time: now - span, end_time: now + 3600 })}`),
   ]);
-  const spend = byBucket(costs, "project_id", (r) => r.amount.value);
-  stackedBars("chart-spend", "Spend by project", spend.buckets, spend.series, money);
-  const tokens = byBucket(usage, "model", (r) => r.input_tokens + r.output_tokens);
-  stackedBars("chart-tokens", "Tokens by model", tokens.buckets, tokens.series, count);
+  const spend = byBucket(costs, by, (r) => r.amount.value);
+  stackedBars("chart-spend", `Spend by ${label}`, spend.buckets, spend.series, money);
+  const tokens = byBucket(usage, by, (r) => r.input_tokens + r.output_tokens);
+  stackedBars("chart-tokens", `Tokens by ${label}`, tokens.buckets, tokens.series, count);
   const sum = (rows, f) => rows.reduce((a, r) => a + f(r), 0);
   $("total-spend").textContent = money(sum(costs.data, (b) => sum(b.results, (r) => r.amount.value)));
   $("total-requests").textContent = count(sum(summary.projects, (r) => r.requests));
@@ -323,6 +325,7 @@ document.addEventListener("DOMContentLoaded", async () => {
   });
   $("sign-out").addEventListener("click", signOut);
   onSubmit("range-form", loadOverview);
+  for (const id of ["range", "breakdown"]) $(id).addEventListener("change", () => loadOverview().catch(showError));
   onSubmit("model-form", async () => {
     $("catalog-result").textContent = await saveModel($("model-json").value);
     await loadCatalog();

@@ -125,11 +125,19 @@ def test_sign_in_and_the_charts_show_the_traffics_totals(page, console_gateway, 
     assert money(chart.get_attribute("aria-label").split("total")[1]) == pytest.approx(
         traffic["cost"], rel=1e-5)
     assert page.locator("#chart-spend .legend li").all_text_contents() == ["search", "shop"]
-    tokens = page.get_by_role("img", name=re.compile("^Tokens by model: total"))
+    tokens = page.get_by_role("img", name=re.compile("^Tokens by project: total"))
     assert tokens.get_attribute("aria-label").endswith(
         f"{traffic['input'] + traffic['output']:,}")
+    # The same traffic broken down by model instead.
+    page.get_by_label("Break down by").select_option("model")
+    by_model = page.get_by_role("img", name=re.compile("^Spend by model: total"))
+    by_model.wait_for()
+    assert money(by_model.get_attribute("aria-label").split("total")[1]) == pytest.approx(
+        traffic["cost"], rel=1e-5)
     assert page.locator("#chart-tokens .legend li").all_text_contents() == [
         "claude-sonnet-4", "gpt-4.1", "gpt-4o-mini"]
+    assert page.get_by_role("img", name=re.compile("^Tokens by model: total")).get_attribute(
+        "aria-label").endswith(f"{traffic['input'] + traffic['output']:,}")
     top = page.locator("#top-projects tbody tr").first.locator("td").all_text_contents()
     assert top[0] in PROJECTS and top[2] in ("4", "2")
     health = {r.locator("td").first.text_content(): r.locator("td").all_text_contents()
@@ -177,16 +185,24 @@ def test_change_a_limit_and_see_it_enforced(page, console_gateway, org, traffic)
     page.get_by_label("Project", exact=True).and_(page.get_by_role("combobox")).fill("search")
     page.get_by_role("button", name="Open").click()
     page.get_by_label("Requests per minute").fill("1")
+    page.get_by_label("Budget", exact=True).fill("5")
     page.get_by_role("button", name="Save limits").click()
     page.locator("#limits-result", has_text="saved").wait_for()
-    assert org.get("/v1/organization/projects/search/limits").json()["requests_per_minute"] == 1
+    saved = org.get("/v1/organization/projects/search/limits").json()
+    assert (saved["requests_per_minute"], saved["budget"]) == (1, 5)
+    expect(page.locator("#use-budget")).to_have_text(re.compile(r"^\$0 spent this day"))
     client = sdk(console_gateway, new_key(org, "search"))
     chat(client)
     with pytest.raises(openai.RateLimitError):
         chat(client)
+    rows = org.get("/v1/organization/projects/search/usage").json()["data"]    # newest first
+    assert [r["status"] for r in rows[:2]] == [429, 200]
+    spent = rows[1]["cost"]                  # the one call admitted since the limits were set
     page.get_by_role("button", name="Open").click()             # consumption, read again
-    page.locator("#use-rpm", has_text="this minute").wait_for()
-    assert page.locator("#use-rpm").text_content().startswith(("1 ", "2 "))
+    # The day's spend (a minute's request count could roll over to the next minute here).
+    expect(page.locator("#use-budget")).to_have_text(re.compile(r"^\$0\.0\d* spent this day"))
+    assert money(page.locator("#use-budget").text_content().split(" spent")[0]) == \
+        pytest.approx(spent, rel=1e-4)
     org.delete("/v1/organization/projects/search/limits")
 
 
