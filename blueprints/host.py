@@ -10,7 +10,7 @@ from azurefunctions.extensions.http.fastapi import Request, Response
 from shared.config import Settings
 from shared.errors import InvalidRequest, PayloadTooLarge, startup_error
 from shared.gateway import get_gateway
-from shared.handlers.respond import Handler, error_response, respond
+from shared.handlers.respond import Handler, error_response_for, respond
 from shared.http_types import ApiRequest, ApiResponse
 
 from .streaming import RelayedStream
@@ -90,6 +90,7 @@ async def serve(request: Request, handler: Handler,
     endpoint sets its own `body_limit` (uploads to transcribe use LLMPROXY_MAX_AUDIO_BYTES).
     `outputs` are the function's output-binding parameters (`func.Out`), set from the
     handler's `ApiResponse.outputs` by the same names."""
+    error_response = error_response_for(handler)
     try:
         gateway = await get_gateway()
     except Exception as exc:    # misconfiguration or store down at startup: still an envelope
