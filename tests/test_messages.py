@@ -290,32 +290,46 @@ def test_models_list_in_anthropic_shape(claude, client):
 
 
 # -- Claude Code-shaped traffic ----------------------------------------------------------------
-
-CLAUDE_CODE_BETAS = ["claude-code-20250219", "oauth-2025-04-20",
-                     "interleaved-thinking-2025-05-14", "fine-grained-tool-streaming-2025-05-14",
-                     "files-api-2025-04-14"]          # the last is Anthropic-API-only
+# Shaped after what Claude Code 2.1.328 sends (captured against a local listener): POST
+# /v1/messages?beta=true with a bearer token, these betas, `x-app: cli`, cache_control on the
+# system prompt, a mid-conversation `system` message, adaptive thinking, `output_config`,
+# `context_management`, a deferred-loading tool among its tools; streamed. files-api is added
+# as a beta Vertex does not know.
+CLAUDE_CODE_BETAS = ["claude-code-20250219", "interleaved-thinking-2025-05-14",
+                     "context-management-2025-06-27", "thinking-token-count-2026-05-13",
+                     "advanced-tool-use-2025-11-20", "files-api-2025-04-14"]
+FORWARDED_BETAS = ("claude-code-20250219,interleaved-thinking-2025-05-14,"
+                   "context-management-2025-06-27,thinking-token-count-2026-05-13,"
+                   "tool-search-tool-2025-10-19")
 
 
 def claude_code_request(model: str) -> dict:
     tools = [{"name": f"Tool{i}", "description": f"Tool number {i}. " * 20,
               "input_schema": {"type": "object", "properties": {"path": {"type": "string"}},
                                "required": ["path"]}} for i in range(30)]
-    tools[-1]["cache_control"] = {"type": "ephemeral"}
-    system = [{"type": "text", "text": "You are Claude Code, Anthropic's official CLI for Claude."},
+    tools.append({"name": "DeferredToolPlaceholder", "description": "never call this tool",
+                  "input_schema": {"type": "object", "properties": {}}, "defer_loading": True})
+    system = [{"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.328;"},
+              {"type": "text", "text": "You are a Claude agent.",
+               "cache_control": {"type": "ephemeral"}},
               {"type": "text", "text": "Follow the repository's rules. " * 2000,
                "cache_control": {"type": "ephemeral"}}]
-    messages = [{"role": "user", "content": [
-        {"type": "text", "text": "<system-reminder>context</system-reminder>"},
-        {"type": "text", "text": "list the files", "cache_control": {"type": "ephemeral"}}]}]
+    messages = [
+        {"role": "user", "content": [{"type": "text", "text": "<system-reminder>ctx</system-reminder>"}]},
+        {"role": "system", "content": [{"type": "text", "text": "# Environment\nPlatform: linux"}]},
+        {"role": "user", "content": [{"type": "text", "text": "list the files",
+                                      "cache_control": {"type": "ephemeral"}}]}]
     return dict(model=model, max_tokens=32000, system=system, tools=tools, messages=messages,
-                metadata={"user_id": "user_abc_account_def_session_ghi"},
-                extra_body={"temperature": 1}, betas=CLAUDE_CODE_BETAS)
+                metadata={"user_id": json.dumps({"device_id": "d", "session_id": "s"})},
+                betas=CLAUDE_CODE_BETAS, extra_headers={"x-app": "cli"},
+                extra_body={"thinking": {"type": "adaptive", "display": "omitted"},
+                            "output_config": {"effort": "high"},
+                            "context_management": {"edits": [{"type": "clear_thinking_20251015",
+                                                              "keep": "all"}]}})
 
 
 @pytest.mark.parametrize("model", MODELS)
 def test_claude_code_shaped_traffic(gateway, key, sim, model):
-    """Claude Code: bearer auth (ANTHROPIC_AUTH_TOKEN), `?beta=true` with its betas, cache_control
-    on tools, system and messages, 30 tools, a long system prompt, streamed."""
     code = anthropic.Anthropic(base_url=gateway, auth_token=key, max_retries=0, timeout=30)
     with code.beta.messages.stream(**claude_code_request(model)) as stream:
         final = stream.get_final_message()
@@ -323,12 +337,20 @@ def test_claude_code_shaped_traffic(gateway, key, sim, model):
     logged = sim.get("/_sim/requests").json()["requests"][-1]
     if model == NATIVE:
         assert logged["path"].endswith(f"{NATIVE_CODE}:streamRawPredict")
-        assert logged["headers"]["anthropic-beta"] == ",".join(CLAUDE_CODE_BETAS[:-1])
-        assert logged["body"]["tools"][-1]["cache_control"] == {"type": "ephemeral"}
-        assert logged["body"]["system"][1]["cache_control"] == {"type": "ephemeral"}
-        assert final.usage.cache_creation_input_tokens + final.usage.cache_read_input_tokens > 6000
+        assert logged["headers"]["anthropic-beta"] == FORWARDED_BETAS
+        body = logged["body"]
+        assert body["tools"][-1]["defer_loading"] is True
+        assert body["system"][2]["cache_control"] == {"type": "ephemeral"}
+        assert body["messages"][1]["role"] == "system"
+        assert body["thinking"]["type"] == "adaptive" and body["output_config"] == {"effort": "high"}
+        assert [b.type for b in final.content] == ["thinking", "tool_use"]
+        assert final.usage.cache_creation_input_tokens + final.usage.cache_read_input_tokens > 8000
     else:
         assert "anthropic-beta" not in {k.lower() for k in logged["headers"]}
+    if model == "gpt-4o-mini":               # the chat request as Azure OpenAI received it
+        chat = logged["body"]
+        assert [m["role"] for m in chat["messages"]] == ["system", "user", "system", "user"]
+        assert len(chat["tools"]) == 31
     counted = code.beta.messages.count_tokens(
         model=model, system=claude_code_request(model)["system"],
         messages=claude_code_request(model)["messages"], betas=CLAUDE_CODE_BETAS)

@@ -29,14 +29,27 @@ VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 # Betas Claude on Vertex accepts (Google's model pages and LiteLLM's provider table agree on
 # these); a client's others are not forwarded.
 VERTEX_BETAS = frozenset({
-    "claude-code-20250219", "compact-2026-01-12", "computer-use-2025-01-24",
-    "computer-use-2025-11-24", "context-1m-2025-08-07", "context-management-2025-06-27",
-    "effort-2025-11-24", "extended-cache-ttl-2025-04-11", "fine-grained-tool-streaming-2025-05-14",
-    "interleaved-thinking-2025-05-14", "model-context-window-exceeded-2025-08-26",
-    "oauth-2025-04-20", "output-128k-2025-02-19", "pdfs-2024-09-25", "prompt-caching-2024-07-31",
+    "afk-mode-2026-01-31", "ce-plugins-2026-09-01", "ce-user-management-2026-07-13",
+    "claude-code-20250219", "compact-2026-01-12", "compact-2026-09-04",
+    "computer-use-2025-01-24", "computer-use-2025-11-24", "context-1m-2025-08-07",
+    "context-management-2025-06-27", "dangerous-tool-use-2026-09-03", "dreaming-2026-04-21",
+    "effort-2025-11-24", "experimental-claude-tag-2026-10-21", "extended-cache-ttl-2025-04-11",
+    "fallback-credit-2026-06-01", "fallback-credit-2026-07-01",
+    "fine-grained-tool-streaming-2025-05-14", "inline-tools-2026-09-15",
+    "interleaved-thinking-2025-05-14", "managed-agents-2026-04-01", "mcp-tunnels-2026-06-22",
+    "mid-conversation-output-config-2026-07-01", "mid-conversation-system-clear-at-2026-08-21",
+    "mid-conversation-tool-changes-2026-07-01", "model-context-window-exceeded-2025-08-26",
+    "oauth-2025-04-20", "output-128k-2025-02-19", "pdfs-2024-09-25",
+    "per-turn-control-2026-07-01", "prompt-caching-2024-07-31",
     "prompt-caching-scope-2026-01-05", "redact-thinking-2026-02-12",
-    "structured-outputs-2025-11-13", "token-counting-2024-11-01",
-    "token-efficient-tools-2025-02-19", "tool-search-tool-2025-10-19", "web-search-2025-03-05",
+    "server-side-fallback-2026-06-01", "spend-limit-reads-2026-09-26",
+    "structured-outputs-2025-11-13", "structured-outputs-2025-12-15",
+    "task-budgets-2026-03-13", "telemetry-destinations-2026-08-11",
+    "thinking-binding-controls-2026-08-01", "thinking-display-updates-2026-08-18",
+    "thinking-token-count-2026-05-13", "token-counting-2024-11-01",
+    "token-efficient-tools-2025-02-19", "tool-examples-2025-10-29",
+    "tool-search-tool-2025-10-19", "user-profiles-2026-03-24", "user-profiles-2026-08-18",
+    "user-profiles-2026-09-04", "web-search-2025-03-05",
 })
 # Betas Vertex knows under another name.
 _BETA_NAMES = {"advanced-tool-use-2025-11-20": "tool-search-tool-2025-10-19"}

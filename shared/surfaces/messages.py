@@ -35,7 +35,7 @@ _FIELDS = frozenset({"model", "messages", "max_tokens", "system", "stop_sequence
                      "thinking", "service_tier", "context_management", "output_config",
                      "mcp_servers", "container", "output_format", "inference_geo",
                      "cache_control", "diagnostics", "speed"})
-_ROLES = ("user", "assistant")
+_ROLES = ("user", "assistant", "system")     # system: a mid-conversation instruction
 
 
 def error_status(err: GatewayError) -> tuple[int, str]:
@@ -75,7 +75,7 @@ def check_messages(body: dict[str, Any]) -> None:
         raise InvalidRequest("messages: must be a non-empty list", param="messages")
     for i, message in enumerate(messages):
         if not isinstance(message, dict) or message.get("role") not in _ROLES:
-            raise InvalidRequest(f"messages.{i}.role: must be 'user' or 'assistant'",
+            raise InvalidRequest(f"messages.{i}.role: must be 'user', 'assistant' or 'system'",
                                  param=f"messages.{i}.role")
         if not isinstance(message.get("content"), (str, list)):
             raise InvalidRequest(f"messages.{i}.content: must be a string or a list of blocks",
@@ -133,14 +133,14 @@ def _text(value: Any, where: str) -> str:
     return value
 
 
-def _system_text(system: Any) -> str:
+def _system_text(system: Any, where: str = "system") -> str:
     if isinstance(system, str):
         return system
     parts = []
     for i, block in enumerate(system):
         if not isinstance(block, dict) or block.get("type") != "text":
-            raise InvalidRequest(f"system.{i}: must be a text block", param=f"system.{i}")
-        parts.append(_text(block.get("text"), f"system.{i}.text"))
+            raise InvalidRequest(f"{where}.{i}: must be a text block", param=f"{where}.{i}")
+        parts.append(_text(block.get("text"), f"{where}.{i}.text"))
     return "\n\n".join(parts)
 
 
@@ -152,6 +152,8 @@ def _chat_messages(body: dict[str, Any]) -> list[dict[str, Any]]:
         content = message["content"]
         if message["role"] == "assistant":
             out.append(_assistant(content, i))
+        elif message["role"] == "system":
+            out.append({"role": "system", "content": _system_text(content, f"messages.{i}.content")})
         elif isinstance(content, str):
             out.append({"role": "user", "content": content})
         else:
