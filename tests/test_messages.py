@@ -355,3 +355,70 @@ def test_claude_code_shaped_traffic(gateway, key, sim, model):
         model=model, system=claude_code_request(model)["system"],
         messages=claude_code_request(model)["messages"], betas=CLAUDE_CODE_BETAS)
     assert counted.input_tokens > 6000
+
+
+# -- the same dispatch path as chat: routing, failover, timeouts, budgets ----------------------
+
+@pytest.fixture
+def claude_deployment(admin):
+    """A Claude deployment of this test's own (its own code, so faults and breakers are its)."""
+    made = []
+
+    def make(model_id: str, **params) -> dict:
+        doc = admin.get(f"/admin/models/{NATIVE}").json()
+        doc.update(id=model_id, name=model_id, code=f"{model_id}@1")
+        doc["parameters"] = {**doc["parameters"], **params}
+        assert admin.put(f"/admin/models/{model_id}", json=doc).status_code == 200
+        made.append(model_id)
+        return doc
+    yield make, made
+    for model_id in reversed(made):
+        admin.delete(f"/admin/models/{model_id}")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_pool_fails_over_from_native_claude_to_a_translated_model(admin, claude, sim,
+                                                                 claude_deployment, stream):
+    make, made = claude_deployment
+    member = make(f"msg-fo-claude-{int(stream)}")
+    front = {**admin.get("/admin/models/gpt-4o-mini").json(), "id": f"msg-fo-pool-{int(stream)}",
+             "pool": [{"model": member["id"], "priority": 0},
+                      {"model": "gpt-4o-mini", "priority": 1}]}
+    assert admin.put(f"/admin/models/{front['id']}", json=front).status_code == 200
+    made.append(front["id"])
+    sim.post("/_sim/faults", json={"match": member["code"], "status": 500, "count": 10})
+    if stream:
+        with claude.messages.stream(model=front["id"], max_tokens=50,
+                                    messages=ask("fail over please")) as s:
+            message = s.get_final_message()
+    else:
+        message = claude.messages.create(model=front["id"], max_tokens=50,
+                                         messages=ask("fail over please"))
+    assert message.content[0].text == "[simulated] fail over please"
+    assert message.model == front["id"]
+    paths = [r["path"] for r in sim.get("/_sim/requests").json()["requests"]]
+    assert sum(member["code"] in p for p in paths) == 3           # first try and two retries
+    assert paths[-1].endswith("/openai/deployments/gpt-4o-mini/chat/completions")
+
+
+def test_a_native_call_that_never_answers_is_a_timeout_error(claude, sim, claude_deployment):
+    make, _ = claude_deployment
+    member = make("msg-hang", timeout_total=1, retries=0)
+    sim.post("/_sim/faults", json={"match": member["code"], "hang": True, "count": 3})
+    with pytest.raises(anthropic.APIStatusError) as caught:
+        claude.messages.create(model=member["id"], max_tokens=10, messages=ask("x"))
+    assert caught.value.status_code == 504
+    assert caught.value.body["error"]["type"] == "timeout_error"
+
+
+def test_over_budget_is_permission_error(gateway, admin, make_key):
+    project = "msg-budget"
+    admin.put(f"/admin/projects/{project}/limits", json={"budget": 0.0000001})
+    c = anthropic.Anthropic(base_url=gateway, api_key=make_key(project), max_retries=0)
+    try:
+        c.messages.create(model=NATIVE, max_tokens=10, messages=ask("spend a little"))
+        with pytest.raises(anthropic.PermissionDeniedError) as caught:
+            c.messages.create(model=NATIVE, max_tokens=10, messages=ask("and more"))
+        assert caught.value.body["error"]["type"] == "permission_error"
+    finally:
+        admin.delete(f"/admin/projects/{project}/limits")
