@@ -9,15 +9,21 @@ carries zero tokens and `message_delta` the real figures, input included, as Ant
 """
 from __future__ import annotations
 
-import json
+from json import encoder
 from typing import Any, AsyncIterator
 
+from ..json_codec import dumps_compact, loads
 from .messages import STOP_REASONS, message_id, usage_from_chat
+
+_quote = encoder.encode_basestring_ascii          # a JSON string literal, in C
+# A delta per token is most of a stream: its event written from a template, not a dict.
+_DELTA = ('event: content_block_delta\ndata: {{"type":"content_block_delta","index":{index},'
+          '"delta":{{"type":"{kind}","{field}":{value}}}}}\n\n')
 
 
 def event(kind: str, data: dict[str, Any]) -> bytes:
-    return (f"event: {kind}\ndata: " + json.dumps({"type": kind, **data},
-                                                  separators=(",", ":")) + "\n\n").encode()
+    return b"event: " + kind.encode() + b"\ndata: " + dumps_compact({"type": kind, **data}) \
+        + b"\n\n"
 
 
 class _Blocks:
@@ -40,8 +46,9 @@ class _Blocks:
         self.kind = None
         return [event("content_block_stop", {"index": self.index})]
 
-    def delta(self, delta: dict[str, Any]) -> bytes:
-        return event("content_block_delta", {"index": self.index, "delta": delta})
+    def delta(self, kind: str, field: str, value: str) -> bytes:
+        return _DELTA.format(index=self.index, kind=kind, field=field,
+                             value=_quote(value)).encode()
 
 
 def _events_for(delta: dict[str, Any], blocks: _Blocks) -> list[bytes]:
@@ -50,12 +57,12 @@ def _events_for(delta: dict[str, Any], blocks: _Blocks) -> list[bytes]:
     if reasoning:
         if blocks.kind != "thinking":
             out += blocks.open("thinking", {"type": "thinking", "thinking": "", "signature": ""})
-        out.append(blocks.delta({"type": "thinking_delta", "thinking": reasoning}))
+        out.append(blocks.delta("thinking_delta", "thinking", reasoning))
     text = delta.get("content")
     if text:
         if blocks.kind != "text":
             out += blocks.open("text", {"type": "text", "text": ""})
-        out.append(blocks.delta({"type": "text_delta", "text": text}))
+        out.append(blocks.delta("text_delta", "text", text))
     for call in delta.get("tool_calls") or []:
         kind = f"tool:{call.get('index', 0)}"
         function = call.get("function") or {}
@@ -63,8 +70,7 @@ def _events_for(delta: dict[str, Any], blocks: _Blocks) -> list[bytes]:
             out += blocks.open(kind, {"type": "tool_use", "id": call.get("id") or "",
                                       "name": function.get("name") or "", "input": {}})
         if function.get("arguments"):
-            out.append(blocks.delta({"type": "input_json_delta",
-                                     "partial_json": function["arguments"]}))
+            out.append(blocks.delta("input_json_delta", "partial_json", function["arguments"]))
     return out
 
 
@@ -82,7 +88,7 @@ def _chunks(buffer: bytes) -> tuple[list[dict[str, Any]], bytes, bool]:
             if payload == b"[DONE]":
                 done = True
             elif payload:
-                data = json.loads(payload)
+                data = loads(payload)
                 if isinstance(data, dict):
                     chunks.append(data)
     return chunks, buffer[end + 2:], done
