@@ -13,6 +13,7 @@ from typing import Any, Awaitable
 
 from .catalog import Operation, ResolvedModel
 from .dispatch import _guarded, resolve
+from .errors import UpstreamError
 from .gateway import Gateway
 from .handlers.request_checks import check_chat_limits, estimate_prompt_tokens
 from .keys import Caller
@@ -48,7 +49,11 @@ class _Attempt:
                                                deployment.secrets)
         model = self.body["model"]
         if isinstance(result, Completion):
-            message = surface.from_chat(json.loads(result.body), model)
+            try:
+                message = surface.from_chat(json.loads(result.body), model)
+            except (ValueError, AttributeError, TypeError, IndexError):
+                raise UpstreamError(f"The provider of '{deployment.doc.id}' answered with a "
+                                    "body that is not a chat completion.") from None
             return Completion(json.dumps(message).encode(), result.usage, result.headers)
         return CompletionStream(from_chat_stream(result.chunks, model), result.usage,
                                 result.close, result.headers)

@@ -155,3 +155,11 @@ def test_property_every_text_and_tool_exchange_survives(turns):
             got.append((m["role"], content if isinstance(content, str) else content[0]["text"],
                         None, None))
     assert got == expected
+
+
+def test_a_stream_not_in_chat_shape_is_the_providers_failure():
+    from shared.errors import UpstreamError
+    with pytest.raises(UpstreamError):
+        asyncio.run(collect([b'data: {"id": "c", "choices": ["not a choice"]}\n\n']))
+    with pytest.raises(UpstreamError):
+        asyncio.run(collect([b"data: {not json\n\n"]))

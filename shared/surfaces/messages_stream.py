@@ -12,6 +12,7 @@ from __future__ import annotations
 from json import encoder
 from typing import Any, AsyncIterator
 
+from ..errors import UpstreamError
 from ..json_codec import dumps_compact, loads
 from .messages import STOP_REASONS, message_id, usage_from_chat
 
@@ -94,35 +95,58 @@ def _chunks(buffer: bytes) -> tuple[list[dict[str, Any]], bytes, bool]:
     return chunks, buffer[end + 2:], done
 
 
-async def from_chat_stream(chat: AsyncIterator[bytes], model: str) -> AsyncIterator[bytes]:
-    """Messages events for a chat stream's bytes, event by event as they arrive."""
-    blocks, started = _Blocks(), False
-    finish, usage = None, None
-    buffer = b""
-    async for data in chat:
-        chunks, buffer, _ = _chunks(buffer + data)
+class _Translator:
+    """The state of one translated stream: the open block, the stop reason and usage so far,
+    and the bytes of an event not yet complete."""
+
+    def __init__(self, model: str):
+        self.model, self.blocks, self.started = model, _Blocks(), False
+        self.finish: Any = None
+        self.usage: Any = None
+        self.buffer = b""
+
+    def feed(self, data: bytes) -> list[bytes]:
+        chunks, self.buffer, _ = _chunks(self.buffer + data)
         out: list[bytes] = []
         for chunk in chunks:
-            if not started:
-                started = True
+            if not self.started:
+                self.started = True
                 out.append(event("message_start", {"message": {
                     "id": message_id(chunk.get("id")), "type": "message", "role": "assistant",
-                    "model": model, "content": [], "stop_reason": None, "stop_sequence": None,
-                    "usage": usage_from_chat(None)}}))
+                    "model": self.model, "content": [], "stop_reason": None,
+                    "stop_sequence": None, "usage": usage_from_chat(None)}}))
                 out.append(event("ping", {}))
-            usage = chunk.get("usage") or usage
+            self.usage = chunk.get("usage") or self.usage
             for choice in chunk.get("choices") or []:
                 if choice.get("index", 0) != 0:
                     continue
-                out += _events_for(choice.get("delta") or {}, blocks)
-                finish = choice.get("finish_reason") or finish
+                out += _events_for(choice.get("delta") or {}, self.blocks)
+                self.finish = choice.get("finish_reason") or self.finish
+        return out
+
+    def end(self) -> list[bytes]:
+        if not self.started:
+            return []              # the chat stream ended without a chunk: nothing to say
+        return self.blocks.close() + [
+            event("message_delta", {"delta": {"stop_reason": STOP_REASONS.get(self.finish,
+                                                                              "end_turn"),
+                                              "stop_sequence": None},
+                                    "usage": usage_from_chat(self.usage)}),
+            event("message_stop", {})]
+
+
+async def from_chat_stream(chat: AsyncIterator[bytes], model: str) -> AsyncIterator[bytes]:
+    """Messages events for a chat stream's bytes, as they arrive. A stream that is not chat's
+    shape is the provider's failure (502), not an unhandled error."""
+    translator = _Translator(model)
+    async for data in chat:
+        try:
+            out = translator.feed(data)
+        except (AttributeError, TypeError, ValueError):
+            raise UpstreamError("The provider's stream is not a chat completion stream.") \
+                from None
         if out:
             yield b"".join(out)
-    if not started:
-        return                     # the chat stream ended without a chunk: nothing to say
-    tail = blocks.close()
-    tail.append(event("message_delta", {
-        "delta": {"stop_reason": STOP_REASONS.get(finish, "end_turn"), "stop_sequence": None},
-        "usage": usage_from_chat(usage)}))
-    tail.append(event("message_stop", {}))
-    yield b"".join(tail)
+    tail = translator.end()
+    if tail:
+        yield b"".join(tail)
