@@ -2,9 +2,9 @@
 `count-tokens:rawPredict`.
 
 What Vertex checks and answers, as far as the gateway's tests need it:
-- the body carries `anthropic_version: vertex-2023-10-16`, `max_tokens` and no `model` (the
-  model is in the URL); `anthropic-beta` values (header, or the body's `anthropic_beta`) must
-  be ones Vertex knows, else 400;
+- the body carries `anthropic_version` (`vertex-2023-10-16`, or a dated version as the SDK's
+  Vertex client sends), `max_tokens` and no `model` (the model is in the URL); `anthropic-beta`
+  values (header, or the body's `anthropic_beta`) must be ones Vertex knows, else 400;
 - errors Claude itself raises come in Anthropic's envelope (`{"type": "error", "error":
   {"type", "message"}}`, 529 `overloaded_error` included); Google's front (auth, quota) answers
   in Google's shape (see `errors.py`);
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from typing import Any
 
 from aiohttp import web
@@ -29,6 +30,9 @@ from .openai_chat import BadRequest
 from .streaming import EventStream
 
 VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
+# Google documents `vertex-2023-10-16`; the `anthropic` SDK's Vertex client (2.x) sends its
+# dated API version (e.g. `2026-10-21`) instead, which Vertex must take as well.
+_DATED_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # The betas Vertex accepts for Claude (as header or in the body's `anthropic_beta`). Others
 # (files, MCP client, code execution, batches ...) are Anthropic-API-only: 400.
@@ -114,7 +118,8 @@ def _check_body(body: Any, counting: bool = False) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise AnthropicError(400, "invalid_request_error", "The request body must be a JSON object.")
     if not counting:
-        if body.get("anthropic_version") != VERTEX_ANTHROPIC_VERSION:
+        version = body.get("anthropic_version")
+        if version != VERTEX_ANTHROPIC_VERSION and not _DATED_VERSION.match(str(version)):
             raise AnthropicError(400, "invalid_request_error",
                                  f"anthropic_version: must be '{VERTEX_ANTHROPIC_VERSION}' on Vertex AI.")
         if "model" in body:
