@@ -239,8 +239,10 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "LLM Proxy", "version": "1.0.0",
-                 "description": "An OpenAI-compatible LLM gateway. Errors use OpenAI's "
-                                "envelope; see the README for statuses and limits."},
+                 "description": "An OpenAI-compatible LLM gateway, which also speaks "
+                                "Anthropic's Messages API. Errors use OpenAI's envelope (on "
+                                "the Messages routes, Anthropic's); see the README for "
+                                "statuses and limits."},
         "paths": paths,
         "components": {"schemas": _components(), "securitySchemes": {
             "projectKey": {"type": "http", "scheme": "bearer",

@@ -8,9 +8,15 @@ relayed as it arrives, byte for byte (streams split on event boundaries only to 
 thinking, prompt caching, tool use, images and PDFs survive whatever their shape. Chat
 Completions on these models still go through LiteLLM (the inherited `chat`).
 
-`anthropic-beta` goes on as the header (the SDK's Vertex client forwards it unchanged), keeping
-only the betas Vertex accepts: Vertex refuses the whole request for one it does not know, and
-Anthropic-API-only betas (files, MCP client, code execution, batches ...) mean nothing there.
+`anthropic-beta` goes on as the header, as the SDK's Vertex client forwards it: Vertex reads
+betas there (with only the body's `anthropic_beta`, it refuses fields such as
+`context_management` that a beta enables; LiteLLM found and fixed the same). Only the betas
+Vertex accepts go: it refuses a whole request for one it does not know ("Unexpected value(s)
+... for the `anthropic-beta` header"), and Anthropic-API-only betas (files, MCP client, code
+execution, batches ...) mean nothing there.
+
+`anthropic_version` is `vertex-2023-10-16`, the value Google documents; the SDK's Vertex client
+2.x sends its dated API version instead, which Vertex takes too.
 """
 from __future__ import annotations
 
