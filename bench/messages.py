@@ -69,10 +69,11 @@ def start(logs: Path) -> tuple[servers.Target, subprocess.Popen, str, str]:
     deadline = time.perf_counter() + 120
     while True:
         try:
-            status, data = servers.post(base + "/admin/projects/bench/keys", {"name": "bench"},
+            status, data = servers.post(base + "/v1/organization/projects/bench/api_keys",
+                                        {"name": "bench"},
                                         {"Authorization": f"Bearer {servers.ADMIN_KEY}"})
             if status == 201:
-                return simulator, proc, base, json.loads(data)["key"]
+                return simulator, proc, base, json.loads(data)["value"]
         except OSError:
             pass
         if proc.poll() is not None or time.perf_counter() > deadline:

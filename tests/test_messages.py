@@ -164,7 +164,7 @@ def test_cache_control_survives_and_cache_tokens_are_metered(gateway, admin, mak
     assert first.usage.cache_read_input_tokens == 0
     assert second.usage.cache_read_input_tokens == cached
     assert second.usage.cache_creation_input_tokens == 0
-    rows = admin.get("/admin/usage", params={"project": "msg-cache"}).json()["data"]
+    rows = admin.get("/v1/organization/projects/msg-cache/usage").json()["data"]
     by_stream = {r["stream"]: r for r in rows}
     # Cache writes and reads are input tokens: counted into prompt_tokens, for streams too.
     assert by_stream[False]["prompt_tokens"] == first.usage.input_tokens + cached
@@ -253,13 +253,13 @@ def test_stream_broken_midway_ends_with_an_anthropic_error_event(claude, sim, mo
 
 
 def test_rate_limited_project_gets_rate_limit_error(gateway, admin, make_key):
-    admin.put("/admin/projects/msg-limited/limits", json={"requests_per_minute": 1})
+    admin.put("/v1/organization/projects/msg-limited/limits", json={"requests_per_minute": 1})
     c = anthropic.Anthropic(base_url=gateway, api_key=make_key("msg-limited"), max_retries=0)
     c.messages.create(model="gpt-4o-mini", max_tokens=10, messages=ask("x"))
     with pytest.raises(anthropic.RateLimitError) as caught:
         c.messages.create(model="gpt-4o-mini", max_tokens=10, messages=ask("x"))
     assert caught.value.body["error"]["type"] == "rate_limit_error"
-    admin.delete("/admin/projects/msg-limited/limits")
+    admin.delete("/v1/organization/projects/msg-limited/limits")
 
 
 def test_translated_models_refuse_what_chat_cannot_carry(claude):
@@ -365,15 +365,15 @@ def claude_deployment(admin):
     made = []
 
     def make(model_id: str, **params) -> dict:
-        doc = admin.get(f"/admin/models/{NATIVE}").json()
+        doc = admin.get(f"/v1/organization/models/{NATIVE}").json()
         doc.update(id=model_id, name=model_id, code=f"{model_id}@1")
         doc["parameters"] = {**doc["parameters"], **params}
-        assert admin.put(f"/admin/models/{model_id}", json=doc).status_code == 200
+        assert admin.put(f"/v1/organization/models/{model_id}", json=doc).status_code == 200
         made.append(model_id)
         return doc
     yield make, made
     for model_id in reversed(made):
-        admin.delete(f"/admin/models/{model_id}")
+        admin.delete(f"/v1/organization/models/{model_id}")
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -381,10 +381,10 @@ def test_pool_fails_over_from_native_claude_to_a_translated_model(admin, claude,
                                                                  claude_deployment, stream):
     make, made = claude_deployment
     member = make(f"msg-fo-claude-{int(stream)}")
-    front = {**admin.get("/admin/models/gpt-4o-mini").json(), "id": f"msg-fo-pool-{int(stream)}",
+    front = {**admin.get("/v1/organization/models/gpt-4o-mini").json(), "id": f"msg-fo-pool-{int(stream)}",
              "pool": [{"model": member["id"], "priority": 0},
                       {"model": "gpt-4o-mini", "priority": 1}]}
-    assert admin.put(f"/admin/models/{front['id']}", json=front).status_code == 200
+    assert admin.put(f"/v1/organization/models/{front['id']}", json=front).status_code == 200
     made.append(front["id"])
     sim.post("/_sim/faults", json={"match": member["code"], "status": 500, "count": 10})
     if stream:
@@ -413,7 +413,7 @@ def test_a_native_call_that_never_answers_is_a_timeout_error(claude, sim, claude
 
 def test_over_budget_is_permission_error(gateway, admin, make_key):
     project = "msg-budget"
-    admin.put(f"/admin/projects/{project}/limits", json={"budget": 0.0000001})
+    admin.put(f"/v1/organization/projects/{project}/limits", json={"budget": 0.0000001})
     c = anthropic.Anthropic(base_url=gateway, api_key=make_key(project), max_retries=0)
     try:
         c.messages.create(model=NATIVE, max_tokens=10, messages=ask("spend a little"))
@@ -421,4 +421,4 @@ def test_over_budget_is_permission_error(gateway, admin, make_key):
             c.messages.create(model=NATIVE, max_tokens=10, messages=ask("and more"))
         assert caught.value.body["error"]["type"] == "permission_error"
     finally:
-        admin.delete(f"/admin/projects/{project}/limits")
+        admin.delete(f"/v1/organization/projects/{project}/limits")
