@@ -97,4 +97,37 @@ def test_cli_manages_keys_and_catalog(quickstart, tmp_path):
     again = manage(env, "import-catalog", str(exported))          # idempotent round trip
     assert again.returncode == 0 and again.stdout.count("upserted") == len(docs)
     bad = manage(env, "revoke-key", "key_doesnotexist")
-    assert bad.returncode == 1 and "No key" in bad.stderr
+    assert bad.returncode == 1 and "No API key" in bad.stderr
+
+
+def test_switching_to_real_providers_replaces_the_simulator_models(simulator, tmp_path, logs_dir):
+    """`make run` once on the simulator, then again with Azure OpenAI configured: the simulator's
+    untouched models give way to the example catalog's; what a person made or edited stays."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LLMPROXY_", "AZURE_OPENAI_", "VERTEX_", "SIMULATOR_"))}
+    env["LLMPROXY_DATA_DIR"] = str(tmp_path)
+    first = dict(env, LLMPROXY_SIMULATOR_URL=simulator)
+    with running_gateway(first, logs_dir / "switch-1.log"):
+        pass
+    edited = json.loads((ROOT / "catalog" / "simulator.json").read_text())[0]
+    mine = {**edited, "id": "my-own", "name": "mine"}
+    edited = {**edited, "costs": {**edited["costs"], "cost_input_1Mtokens": 123.0}}
+    (tmp_path / "mine.json").write_text(json.dumps([mine, edited]))
+    assert manage(first, "import-catalog", str(tmp_path / "mine.json")).returncode == 0
+    second = dict(env, AZURE_OPENAI_ENDPOINT="https://example.openai.azure.com",
+                  AZURE_OPENAI_API_KEY="not-used-by-this-test")
+    log = logs_dir / "switch-2.log"
+    with running_gateway(second, log):
+        banner = log.read_text()
+    assert "replaced and" in banner and "simulator.json had seeded" in banner
+    exported = manage(second, "export-catalog")
+    models = {d["id"]: d for d in json.loads(exported.stdout)}
+    example = {d["id"]: d for d in json.loads((ROOT / "catalog" / "example.json").read_text())}
+    assert models["my-own"]["name"] == "mine"                          # created: kept
+    assert models[edited["id"]]["costs"]["cost_input_1Mtokens"] == 123.0   # edited: kept
+    simulator_only = {d["id"] for d in json.loads((ROOT / "catalog" / "simulator.json")
+                                                  .read_text())} - set(example)
+    assert simulator_only and not simulator_only & set(models)        # seeded only there: gone
+    for model_id in set(example) - {edited["id"]}:
+        assert models[model_id]["provider"] == example[model_id]["provider"]
+        assert models[model_id].get("parameters") == example[model_id].get("parameters"), model_id
