@@ -5,6 +5,9 @@ both as a script and pasted into an interactive interpreter, then the usage bloc
 Python block prints must be the output the README shows."""
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import os
 import re
 import shutil
@@ -13,6 +16,7 @@ import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 
 from .conftest import ROOT, running_gateway
@@ -106,3 +110,86 @@ def test_the_quickstart_runs_as_pasted(reader_env, tmp_path):
             break
         time.sleep(0.5)
     assert len(shown) == 4, usage.stdout
+
+
+def fenced_after(path: Path, marker: str, lang: str) -> str:
+    """The first `lang` block after `marker` in a docs page."""
+    text = path.read_text().split(marker, 1)[1]
+    return re.search(rf"^```{lang}\n(.*?)^```$", text, re.M | re.S).group(1)
+
+
+def test_the_func_start_settings_lines_fill_in_pepper_and_admin_key(tmp_path):
+    """docs/func-start.md's lines, run as written in a copy of the repository's example: a fresh
+    pepper and admin key when `make run` never ran, the ones it generated when it did, and every
+    other value left as the example has it."""
+    block = fenced_after(ROOT / "docs" / "func-start.md", "<!-- func-start:settings -->", "bash")
+    example = json.loads((ROOT / "local.settings.example.json").read_text())
+    env = {**os.environ, "PATH": VENV_BIN + os.pathsep + os.environ.get("PATH", "")}
+    fresh, made = tmp_path / "fresh", tmp_path / "made"
+    for folder in (fresh, made):
+        folder.mkdir()
+        shutil.copy(ROOT / "local.settings.example.json", folder)
+    (made / ".data").mkdir()
+    (made / ".data" / "local-secrets.json").write_text(json.dumps(
+        {"LLMPROXY_KEY_PEPPER": "pepper-from-make-run", "LLMPROXY_ADMIN_KEY": "llmp-admin-from-make-run"}))
+    results = {}
+    for folder in (fresh, made):
+        done = subprocess.run(["bash", "-e", "-c", block], cwd=folder, env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        results[folder.name] = json.loads((folder / "local.settings.json").read_text())["Values"]
+    for values in results.values():
+        assert {k: v for k, v in values.items()
+                if k not in ("LLMPROXY_KEY_PEPPER", "LLMPROXY_ADMIN_KEY")} == \
+            {k: v for k, v in example["Values"].items()
+             if k not in ("LLMPROXY_KEY_PEPPER", "LLMPROXY_ADMIN_KEY")}
+    assert len(results["fresh"]["LLMPROXY_KEY_PEPPER"]) >= 32
+    assert results["fresh"]["LLMPROXY_ADMIN_KEY"].startswith("llmp-admin-")
+    assert results["made"]["LLMPROXY_KEY_PEPPER"] == "pepper-from-make-run"
+    assert results["made"]["LLMPROXY_ADMIN_KEY"] == "llmp-admin-from-make-run"
+
+
+def test_the_sdk_admin_client_lines_work_against_the_management_api(tmp_path, logs_dir):
+    """docs/administration.md's `openai` admin-client lines, run as written against a gateway of
+    their own (the lines name project "demo")."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LLMPROXY_", "OPENAI_"))}
+    env["LLMPROXY_DATA_DIR"] = str(tmp_path)
+    with running_gateway(env, logs_dir / "readme-admin.log") as url:
+        admin_key = json.loads((tmp_path / "local-secrets.json").read_text())["LLMPROXY_ADMIN_KEY"]
+        auth = {"Authorization": f"Bearer {admin_key}"}
+        created = httpx.post(f"{url}/v1/organization/projects/demo/api_keys", headers=auth,
+                             json={"name": "ci"})
+        assert created.status_code == 201, created.text
+        block = fenced_after(ROOT / "docs" / "administration.md",
+                             "the `openai` SDK's admin client", "python")
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            exec(block, {"ADMIN_KEY": admin_key, "URL": url})
+        assert printed.getvalue() == f"{created.json()['id']} ci None\n"
+        listed = httpx.get(f"{url}/v1/organization/projects/demo/api_keys", headers=auth).json()
+        assert listed["data"][0]["revoked_at"] is not None        # the lines' delete revoked it
+
+
+DOC_PAGES = (ROOT / "README.md", ROOT / "bench" / "README.md", *sorted((ROOT / "docs").glob("*.md")))
+
+
+def github_anchor(heading: str) -> str:
+    """The id GitHub gives a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def test_every_link_between_the_docs_lands():
+    broken = []
+    for page in DOC_PAGES:
+        for target in re.findall(r"\]\(([^)\s]+)\)", page.read_text()):
+            if re.match(r"[a-z]+:", target):
+                continue                                   # https:, mailto:
+            path, _, anchor = target.partition("#")
+            dest = (page.parent / path).resolve() if path else page
+            if not dest.exists():
+                broken.append(f"{page.relative_to(ROOT)}: {target}")
+            elif anchor and dest.suffix == ".md":
+                headings = re.findall(r"^#+ (.+)$", dest.read_text(), re.M)
+                if anchor not in {github_anchor(h) for h in headings}:
+                    broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
+    assert not broken, broken
