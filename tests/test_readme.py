@@ -45,7 +45,8 @@ def reader_env(tmp_path_factory, logs_dir):
     """A gateway on embedded defaults (no provider credentials, so on its own simulator), and the
     environment of a reader's second shell: nothing of ours set, the venv's python first on PATH,
     PORT naming the gateway's port as `PORT=... make run` would."""
-    data = tmp_path_factory.mktemp("readme")
+    data = tmp_path_factory.mktemp("readme") / ".data"    # named as `make run`'s is
+    data.mkdir()
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("LLMPROXY_", "AZURE_OPENAI_", "VERTEX_", "SIMULATOR_", "OPENAI_",
                                 "VIRTUAL_ENV", "PYTHON"))}
@@ -57,14 +58,14 @@ def reader_env(tmp_path_factory, logs_dir):
         yield url, env
 
 
-def run_shell(block: str, env: dict[str, str], tmp_path: Path) -> tuple[subprocess.CompletedProcess,
-                                                                           dict[str, str]]:
-    """The block with `bash -e` at the repository root; returns the run and the environment it
-    leaves behind (what a reader's shell holds afterwards)."""
+def run_shell(block: str, env: dict[str, str], tmp_path: Path, cwd: Path = ROOT
+              ) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
+    """The block with `bash -e` (at the repository root unless `cwd` says otherwise); returns the
+    run and the environment it leaves behind (what a reader's shell holds afterwards)."""
     script = tmp_path / "block.sh"
     dump = tmp_path / "env.out"
     script.write_text(block + f'\nenv -0 > "{dump}"\n')
-    done = subprocess.run(["bash", "-e", str(script)], cwd=ROOT, env=env, capture_output=True,
+    done = subprocess.run(["bash", "-e", str(script)], cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=120)
     after = dict(item.split("=", 1) for item in dump.read_text().split("\0") if "=" in item) \
         if dump.exists() else {}
@@ -110,6 +111,18 @@ def test_the_quickstart_runs_as_pasted(reader_env, tmp_path):
             break
         time.sleep(0.5)
     assert len(shown) == 4, usage.stdout
+
+    # "Where to look at usage": the management API's rows, with the admin key `make run` made.
+    # Its `.data/local-secrets.json` is the gateway's data folder, so run where that folder is.
+    section = (ROOT / "README.md").read_text().split("\n## Where to look at usage\n", 1)[1]
+    block = re.search(r"^```bash\n(.*?)^```$", section, re.M | re.S).group(1)
+    rows, _ = run_shell(block, shell_env, tmp_path, cwd=Path(env["LLMPROXY_DATA_DIR"]).parent)
+    assert rows.returncode == 0, rows.stderr
+    answer = json.loads(rows.stdout)
+    assert {r["model"] for r in answer["data"]} >= {"gpt-4o-mini", "text-embedding-3-small"}
+    # Eight calls so far (the Python block ran twice), five asked for.
+    assert len(answer["data"]) == answer["totals"]["requests"] == 5
+    assert all(r["request_id"].startswith("req_") for r in answer["data"])
 
 
 def fenced_after(path: Path, marker: str, lang: str) -> str:
