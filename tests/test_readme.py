@@ -206,3 +206,11 @@ def test_every_link_between_the_docs_lands():
                 if anchor not in {github_anchor(h) for h in headings}:
                     broken.append(f"{page.relative_to(ROOT)}: {target} (no such heading)")
     assert not broken, broken
+
+
+def test_the_readme_links_every_docs_page_and_stays_a_door():
+    text = (ROOT / "README.md").read_text()
+    linked = set(re.findall(r"\]\((docs/[^)#\s]+\.md)", text))
+    pages = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    assert pages <= linked, f"add these to the README's Documentation table: {sorted(pages - linked)}"
+    assert len(text.splitlines()) < 300, "the README is the door: move detail into docs/"
