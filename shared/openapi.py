@@ -246,7 +246,7 @@ def document() -> dict[str, Any]:
         "info": {"title": "LLM Proxy", "version": "1.0.0",
                  "description": "An OpenAI-compatible LLM gateway, which also speaks "
                                 "Anthropic's Messages API. Errors use OpenAI's envelope (on "
-                                "the Messages routes, Anthropic's); see the README for "
+                                "the Messages routes, Anthropic's); see docs/api.md for "
                                 "statuses and limits."},
         "paths": paths,
         "components": {"schemas": _components(), "securitySchemes": {
