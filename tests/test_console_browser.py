@@ -145,7 +145,7 @@ def test_sign_in_and_the_charts_show_the_traffics_totals(page, console_gateway, 
     assert health["gpt-4o-mini"][1:4] == ["3", "0", "0.0%"]
     assert health["gpt-4o-mini"][4].startswith("≤ ")
     page.screenshot(path=str(logs_dir / "console-overview.png"), full_page=True)
-    if os.environ.get("LLMPROXY_CONSOLE_SCREENSHOT"):       # refresh the one in docs/
+    if os.environ.get("REFRESH_CONSOLE_SCREENSHOT"):       # refresh the one in docs/
         shutil.copy(logs_dir / "console-overview.png", ROOT / "docs" / "console.png")
 
 

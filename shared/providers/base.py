@@ -111,6 +111,9 @@ class CompletionStream:
     usage: Usage
     close: Callable[[], Awaitable[None]]
     headers: dict[str, str] = field(default_factory=dict)
+    # How a failure after the first event reaches the client, as one complete SSE event (the
+    # surface's error shape); None: OpenAI's `data: {"error": ...}`.
+    error_event: Callable[[Any], bytes] | None = None
 
 
 @dataclass
