@@ -48,6 +48,7 @@ class CosmosStore(CosmosCounters, CosmosJobs, CosmosSessions, CosmosRollups):
         self._credential: Any = None
         self._database: DatabaseProxy | None = None
         self._containers: dict[str, ContainerProxy] = {}
+        self._rollup_etags: dict[str, tuple[dict[str, Any], str]] = {}   # cosmos_rollups.py
 
     # -- lifecycle ------------------------------------------------------------------------
     async def open(self) -> None:
@@ -157,11 +158,13 @@ class CosmosStore(CosmosCounters, CosmosJobs, CosmosSessions, CosmosRollups):
             async with limit:
                 with storage_errors("write usage"):
                     await container.upsert_item(with_expiry(asdict(row), self._usage_ttl, now))
-        results = await asyncio.gather(*(write(r) for r in rows), return_exceptions=True)
+        # Rows and rollups at once: each is idempotent on a retry of the same batch (rows by
+        # id, rollups by batch key), so neither has to wait for the other.
+        results = await asyncio.gather(self._apply_rollups(rows), *(write(r) for r in rows),
+                                       return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             raise failures[0]
-        await self._apply_rollups(rows)
 
     async def query_usage(self, project: str, since: str | None = None,
                           until: str | None = None, limit: int = 1000) -> list[UsageRecord]:

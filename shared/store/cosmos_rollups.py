@@ -1,10 +1,11 @@
 """Cosmos DB side of the usage rollups (`shared/rollups.py`).
 
 Containers `usage_hourly` and `usage_daily` (one per width, so a month of daily buckets reads
-only daily documents), partitioned by `/project` like the rows. After a batch's rows are
-upserted, each of its rollup deltas is applied with an ETag-guarded read-modify-write (creating
-the document when it is the first of its hour or day); a retried batch is recognised by its
-`batch_key` (rollups.merge), so a failure between rows and rollups never counts a row twice.
+only daily documents), partitioned by `/project` like the rows. While a batch's rows are
+upserted, each of its rollup deltas is applied with an ETag-guarded replace (creating the
+document when it is the first of its hour or day; the copy this process wrote last saves the
+read); a retried batch is recognised by its `batch_key` (rollups.merge), so a failure part way
+never counts a row twice.
 Queries read the documents of one width and time range across partitions: no GROUP BY needed.
 """
 from __future__ import annotations
@@ -16,35 +17,59 @@ from typing import Any
 from .. import rollups
 from .base import StoreConflict, UsageRecord
 from .concurrency import DEFAULT_ATTEMPTS
-from .cosmos_support import (NOT_EXPIRED, clean, cosmos_read_modify_write, query,
-                             storage_errors)
+from .cosmos_support import (NOT_EXPIRED, clean, query, read_item_or_none,
+                             replace_if_unchanged, storage_errors)
 
 _USAGE_FIELDS = [f.name for f in fields(UsageRecord)]
 _CONCURRENCY = 16
+_KNOWN_MAX = 10_000          # rollups whose last written copy (and ETag) this process keeps
 CONTAINER = {"1h": "usage_hourly", "1d": "usage_daily"}
 
 
+async def _read(container: Any, key: rollups.RollupKey) -> tuple[dict[str, Any], str] | None:
+    doc = await read_item_or_none(container, key.doc_id, key.project)
+    if doc is None:
+        return None
+    return {k: v for k, v in doc.items() if not k.startswith("_")}, doc["_etag"]
+
+
 class CosmosRollups:
-    """Mixed into `CosmosStore` (which provides `container` and `_clock`)."""
+    """Mixed into `CosmosStore` (which provides `container`, `_clock` and `_rollup_etags`: doc id
+    -> (the rollup as this process last wrote it, its ETag))."""
 
     async def _apply_rollups(self, rows: list[UsageRecord]) -> None:
         limit = asyncio.Semaphore(_CONCURRENCY)
+        known = self._rollup_etags
+        if len(known) > _KNOWN_MAX:          # hours and days go by: forget them all now and then
+            known.clear()
 
         async def apply(key: rollups.RollupKey, delta: dict[str, Any]) -> None:
             container = self.container(CONTAINER[key.width])
             async with limit:
                 for _ in range(DEFAULT_ATTEMPTS):
-                    written = await cosmos_read_modify_write(
-                        container, key.doc_id, key.project,
-                        lambda doc: rollups.merge(doc, delta))
-                    if written is not None:
+                    # The copy this process wrote last, if any: one conditional replace then,
+                    # instead of a read and a replace (metering batches are small and frequent).
+                    current = known.pop(key.doc_id, None) or await _read(container, key)
+                    if current is None:
+                        doc = rollups.merge(None, delta)
+                        try:           # the first row of this hour or day: create the rollup
+                            with storage_errors("create usage rollup"):
+                                made = await container.create_item(doc)
+                        except StoreConflict:
+                            continue   # another writer created it first: add to theirs
+                        known[key.doc_id] = (doc, made["_etag"])
                         return
-                    try:               # the first row of this hour or day: create the rollup
-                        with storage_errors("create usage rollup"):
-                            await container.create_item(rollups.merge(None, delta))
+                    doc, etag = current
+                    merged = rollups.merge(doc, delta)
+                    if merged is None:             # this batch was applied before
+                        known[key.doc_id] = current
+                        return
+                    try:
+                        known[key.doc_id] = (merged, await replace_if_unchanged(
+                            container, key.doc_id, merged, etag))
                         return
                     except StoreConflict:
-                        continue       # another writer created it first: add to theirs
+                        continue                   # changed since: read it again
                 raise StoreConflict("usage rollup: lost every race to create or update it")
         results = await asyncio.gather(*(apply(k, d) for k, d in rollups.deltas(rows).items()),
                                        return_exceptions=True)
