@@ -27,6 +27,12 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
     ("get_chat_job", "get", "/v1/chat/completions/async/{id}", "project", None, "One job"),
     ("cancel_chat_job", "delete", "/v1/chat/completions/async/{id}", "project", None,
      "Cancel a job that has not finished"),
+    ("create_file", "post", "/v1/files", "project", "FileUpload",
+     "Upload a file (multipart, streamed to storage; purpose `batch` or `user_data`)"),
+    ("list_files", "get", "/v1/files", "project", None, "The project's files"),
+    ("get_file", "get", "/v1/files/{id}", "project", None, "One file"),
+    ("delete_file", "delete", "/v1/files/{id}", "project", None, "Delete a file"),
+    ("file_content", "get", "/v1/files/{id}/content", "project", None, "A file's bytes"),
     ("realtime_create_session", "post", "/v1/realtime/sessions", "project",
      "RealtimeSessionRequest", "Create a realtime voice session (Web PubSub client URL)"),
     ("realtime_list_sessions", "get", "/v1/realtime/sessions", "project", None,
@@ -70,10 +76,12 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
      "Remove a project's limits"),
 ]
 
-_MULTIPART = {"TranscriptionRequest"}
+_MULTIPART = {"TranscriptionRequest", "FileUpload"}
 _QUERY = {"admin_usage": [("project", True), ("since", False), ("until", False),
                           ("limit", False)],
-          "list_chat_jobs": [("status", False), ("limit", False), ("after", False)]}
+          "list_chat_jobs": [("status", False), ("limit", False), ("after", False)],
+          "list_files": [("purpose", False), ("limit", False), ("order", False),
+                         ("after", False)]}
 
 _MESSAGE = {"type": "object", "required": ["role"], "additionalProperties": True,
             "properties": {"role": {"type": "string"},
@@ -131,6 +139,10 @@ _HAND_WRITTEN: dict[str, Any] = {
             "temperature": {"type": "number"},
             "timestamp_granularities[]": {"type": "array",
                                           "items": {"enum": ["word", "segment"]}}}},
+    "FileUpload": {
+        "type": "object", "required": ["file", "purpose"], "additionalProperties": False,
+        "properties": {"file": {"type": "string", "format": "binary"},
+                       "purpose": {"enum": ["batch", "user_data"]}}},
     "ChatJobRequest": {
         "allOf": [{"$ref": "#/components/schemas/ChatCompletionRequest"}],
         "type": "object", "required": ["model", "messages"], "additionalProperties": True,
