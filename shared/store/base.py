@@ -64,6 +64,7 @@ class UsageRecord:
     created_at: str
     key_id: str = ""
     stream: bool = False
+    batch: bool = False        # a line of a batch (OpenAI Batch API), not a direct request
 
 
 @dataclass(frozen=True)
