@@ -48,6 +48,10 @@ DOCUMENTED = {
     "get_file": ("v1/files/{id}", ["GET"]),
     "delete_file": ("v1/files/{id}", ["DELETE"]),
     "file_content": ("v1/files/{id}/content", ["GET"]),
+    "create_batch": ("v1/batches", ["POST"]),
+    "list_batches": ("v1/batches", ["GET"]),
+    "get_batch": ("v1/batches/{id}", ["GET"]),
+    "cancel_batch": ("v1/batches/{id}/cancel", ["POST"]),
     "realtime_create_session": ("v1/realtime/sessions", ["POST"]),
     "realtime_list_sessions": ("v1/realtime/sessions", ["GET"]),
     "realtime_get_session": ("v1/realtime/sessions/{id}", ["GET"]),
@@ -55,7 +59,7 @@ DOCUMENTED = {
 }
 # Non-HTTP functions: name -> (trigger type, output binding types by parameter name).
 TRIGGERED = {
-    "process_chat_jobs": ("eventHubTrigger", {"results": "cosmosDB"}),
+    "process_chat_jobs": ("eventHubTrigger", {"results": "cosmosDB", "followups": "eventHub"}),
     "requeue_stale_jobs": ("timerTrigger", {"events": "eventHub"}),
     "realtime_connect": ("webPubSubTrigger", {}),
     "realtime_connected": ("webPubSubTrigger", {}),
@@ -71,7 +75,9 @@ DOCUMENTED_WEBPUBSUB = {
 }
 # HTTP functions with output bindings besides the HTTP response.
 HTTP_OUTPUTS = {"submit_chat_job": {"events": "eventHub"},
-                "cancel_chat_job": {"events": "eventHub"}}
+                "cancel_chat_job": {"events": "eventHub"},
+                "create_batch": {"events": "eventHub"},
+                "cancel_batch": {"events": "eventHub"}}
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,68 @@
+"""What the job worker does for a batch's line job: before running it, settle it instead if its
+batch was cancelled or its window has passed; after it ends, count it, and when it was the last
+line, send the event that finalizes the batch.
+
+Counts are live hints (the store's atomic counters); finalization reads every line job, so a
+count lost in a crash delays a batch (until the sweeper's expiry check) but never skews it.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from ..jobs import model as jobs_model
+from . import model, state, steps
+
+_FRESH = 1.0                  # seconds a batch document read is reused within a worker
+
+
+class LineTracker:
+    def __init__(self, gw: Any):
+        self.gw = gw
+        self._batches: dict[str, tuple[float, dict[str, Any] | None]] = {}
+
+    async def _batch(self, job: dict[str, Any], fresh: bool = False) -> dict[str, Any] | None:
+        key = f"{job['project']}/{job['batch_id']}"
+        cached = self._batches.get(key)
+        if cached is None or fresh or time.monotonic() - cached[0] > _FRESH:
+            found = await state.load(self.gw.objects, job["project"], job["batch_id"])
+            cached = (time.monotonic(), found[0] if found else None)
+            self._batches[key] = cached
+        return cached[1]
+
+    async def before_run(self, stored: Any) -> tuple[bool, list[str]]:
+        """(run it?, events to send). A line of a stopped batch is settled, not run."""
+        doc = await self._batch(stored.doc)
+        if doc is None or doc["status"] in model.TERMINAL:
+            why = "cancel"
+        elif doc["stop"]:
+            why = doc["stop"]
+        elif time.time() > doc["expires_at"]:
+            return False, await self._expire(doc, stored)
+        else:
+            return True, []
+        settled = await steps.settle_job(self.gw, stored, why)
+        if settled and doc is not None:
+            return False, await self._counted(doc, "skipped")
+        return False, []
+
+    async def _expire(self, doc: dict[str, Any], stored: Any) -> list[str]:
+        follow = await steps.request_stop(self.gw, doc, "expire")
+        doc = await self._batch(stored.doc, fresh=True) or doc
+        if doc.get("stop") and await steps.settle_job(self.gw, stored, doc["stop"]):
+            follow += await self._counted(doc, "skipped")
+        return follow
+
+    async def after_run(self, job: dict[str, Any]) -> list[str]:
+        """A line job this worker took to its end (its terminal write was the winning one)."""
+        doc = await self._batch(job)
+        if doc is None:
+            return []
+        kind = "completed" if job["status"] == jobs_model.COMPLETED else "failed"
+        return await self._counted(doc, kind)
+
+    async def _counted(self, doc: dict[str, Any], kind: str) -> list[str]:
+        settled = await steps.count(self.gw, doc, kind)
+        if doc["total"] and settled >= doc["total"]:
+            return [steps.event(doc, "finalize")]
+        return []
