@@ -1,11 +1,13 @@
 """The job worker: an Event Hub batch trigger. Finished jobs' result documents (OpenAI Batch
 output lines) go to Cosmos DB through the `cosmos_db_output` binding; job state itself is
 written by the core with conditional writes (see shared/jobs/worker.py). A timer re-sends the
-events of jobs that waited too long (shared/jobs/sweeper.py)."""
+events of jobs that waited too long (shared/jobs/sweeper.py) and stops or nudges batches
+(shared/batches/sweep.py)."""
 import typing
 
 import azure.functions as func
 
+from shared.batches.sweep import sweep_batches
 from shared.gateway import get_gateway
 from shared.jobs.events import HubEvent
 from shared.jobs.sweeper import requeue_stale
@@ -44,6 +46,7 @@ async def process_chat_jobs(events: typing.List[func.EventHubEvent],
 @bp.event_hub_output(arg_name="events", connection="LLMPROXY_EVENT_HUB",
                      event_hub_name="%LLMPROXY_EVENT_HUB_NAME%")
 async def requeue_stale_jobs(timer: func.TimerRequest, events: func.Out[typing.List[str]]) -> None:
-    found = await requeue_stale(await get_gateway())
+    gateway = await get_gateway()
+    found = await requeue_stale(gateway) + await sweep_batches(gateway)
     if found:
         events.set(found)
