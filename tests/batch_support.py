@@ -38,3 +38,20 @@ def openai_for(batch_gateway):
         return openai.OpenAI(base_url=batch_gateway.url + "/v1", api_key=resp.json()["key"],
                              max_retries=0, timeout=60)
     return make
+
+
+def usage_rows(process: GatewayProcess, project: str) -> list:
+    """The project's usage rows, read from the gateway's store with its own settings."""
+    import asyncio
+
+    from shared.config import Settings
+    from shared.store import create_store
+
+    async def read() -> list:
+        store = create_store(Settings.from_env(process.env))
+        await store.open()
+        try:
+            return await store.query_usage(project, limit=10_000)
+        finally:
+            await store.close()
+    return asyncio.run(read())

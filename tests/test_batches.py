@@ -9,7 +9,7 @@ import httpx
 import openai
 import pytest
 
-from .batch_support import batch_gateway, openai_for  # noqa: F401 (fixtures)
+from .batch_support import batch_gateway, openai_for, usage_rows  # noqa: F401 (fixtures)
 from .jobs_support import eventually
 
 SLOW = "gpt-4.1"          # latency is injected only for this model, used only by the cancel test
@@ -71,6 +71,18 @@ def test_a_chat_batch_runs_and_its_output_is_keyed_by_custom_id(alpha):
     completion = openai.types.chat.ChatCompletion.model_validate(first["response"]["body"])
     assert completion.choices[0].message.content
     assert batch.id in [b.id for b in alpha.batches.list()]
+
+
+def test_usage_rows_of_batch_lines_say_batch(batch_gateway, alpha):
+    alpha.chat.completions.create(model="gpt-4o-mini",
+                                  messages=[{"role": "user", "content": "direct"}])
+    batch = alpha.batches.create(input_file_id=upload(alpha, [chat_line("u1", "metered")]),
+                                 endpoint="/v1/chat/completions", completion_window="24h")
+    assert wait(alpha, batch.id).status == "completed"
+    rows = eventually(lambda: (r := usage_rows(batch_gateway, "batch-alpha"))
+                      and any(not x.batch for x in r) and r, "the direct request's usage row")
+    assert any(r.batch and r.status == 200 for r in rows)
+    assert any(not r.batch and r.status == 200 for r in rows)
 
 
 def test_an_embeddings_batch(alpha):
