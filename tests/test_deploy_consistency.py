@@ -21,6 +21,9 @@ LOCAL_ONLY = {
     "COSMOS_VERIFY_TLS": "only for a local Cosmos test server with a self-signed certificate",
     "WebPubSubConnectionString": "a connection string with an access key; Azure uses the "
                                  "identity-based WebPubSubConnectionString__serviceUri family",
+    "LLMPROXY_BLOB_CONNECTION_STRING": "an account key (Azurite's in tests); Azure uses the "
+                                       "managed identity with LLMPROXY_BLOB_ACCOUNT_URL",
+    "LLMPROXY_BLOB_CREATE_CONTAINERS": "local and tests only; the template creates the containers",
 }
 
 # Read by the platform, not by our code: the Functions host, the Python worker, azure-identity.
@@ -110,7 +113,9 @@ def test_pending_settings_leave_the_list_once_the_code_reads_them(needed):
 
 
 def test_the_readme_documents_every_setting(needed):
-    readme = (ROOT / "README.md").read_text()
+    """The README's configuration table, with the feature pages in docs/ it links to."""
+    readme = "\n".join(p.read_text() for p in [ROOT / "README.md",
+                                                *sorted((ROOT / "docs").glob("*.md"))])
     names = re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)(?:__\*)?`", readme)
     documented = {*names, *(n.split("__", 1)[0] for n in names)}   # `CONN__accountEndpoint`
     missing = sorted(n for n in needed if n not in documented)
