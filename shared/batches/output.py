@@ -46,11 +46,16 @@ async def _custom_ids(gw: Any, doc: dict[str, Any]) -> AsyncIterator[str | None]
     stream = await gw.objects.read(BATCH_INPUT, files.object_name(doc["project"],
                                                                   doc["input_file_id"]))
     if stream is not None:
-        async for line in read_lines(stream):
-            try:
-                yield json.loads(line.raw).get("custom_id")
-            except (ValueError, AttributeError):
-                yield None
+        lines = read_lines(stream)
+        try:
+            async for line in lines:
+                try:
+                    yield json.loads(line.raw).get("custom_id")
+                except (ValueError, AttributeError):
+                    yield None
+        finally:
+            await lines.aclose()
+            await stream.aclose()
     while True:
         yield None
 

@@ -77,19 +77,24 @@ async def _check_all(gw: Any, doc: dict[str, Any]) -> tuple[int, list[Checked], 
                                         "param": "input_file_id"})], None
     total, bad, seen, first_model = 0, [], set(), None
     limit = gw.settings.batch_max_lines
-    async for line in read_lines(stream):
-        total += 1
-        if total > limit:
-            bad.append(Checked(None, error={
-                "code": "too_many_requests", "line": line.number, "param": None,
-                "message": f"Line {line.number}: a batch holds at most {limit} requests."}))
-            break
-        checked = await check_line(gw, caller, doc["endpoint"], line, seen)
-        if checked.error is not None:
-            if len(bad) < MAX_ERROR_LINES:
-                bad.append(checked)
-        elif first_model is None:
-            first_model = checked.model
+    lines = read_lines(stream)
+    try:
+        async for line in lines:
+            total += 1
+            if total > limit:
+                bad.append(Checked(None, error={
+                    "code": "too_many_requests", "line": line.number, "param": None,
+                    "message": f"Line {line.number}: a batch holds at most {limit} requests."}))
+                break
+            checked = await check_line(gw, caller, doc["endpoint"], line, seen)
+            if checked.error is not None:
+                if len(bad) < MAX_ERROR_LINES:
+                    bad.append(checked)
+            elif first_model is None:
+                first_model = checked.model
+    finally:
+        await lines.aclose()
+        await stream.aclose()
     if total == 0:
         bad.append(Checked(None, error={"code": "empty_file", "line": None, "param": None,
                                         "message": "The input file has no requests."}))
@@ -168,11 +173,14 @@ async def expand(gw: Any, doc: dict[str, Any], position: dict[str, Any]) -> list
         return await request_stop(gw, doc, "input")
     chunk = []
     lines = read_lines(stream, number, offset)
-    async for line in lines:
-        chunk.append(line)
-        if len(chunk) == EXPAND_CHUNK:
-            break
-    await lines.aclose()
+    try:
+        async for line in lines:
+            chunk.append(line)
+            if len(chunk) == EXPAND_CHUNK:
+                break
+    finally:                         # release the file or the blob download now, not at GC
+        await lines.aclose()
+        await stream.aclose()
     made = await _bounded([gw.store.create_job(_line_job(doc, index + i, line.raw))
                            for i, line in enumerate(chunk)])
     follow = [events.reference(stored.doc) for stored, _created in made

@@ -90,7 +90,8 @@ class _Worker:
                 done = await self.run(stored)
                 if done is not None:
                     trace.annotate(**{"llmproxy.job_status": done.doc.get("status")})
-                    self.finished.append(model.result_document(done.doc))
+                    if not done.doc.get("batch_id"):    # a batch's results go to its files
+                        self.finished.append(model.result_document(done.doc))
             return 200
         except StoreUnavailable as exc:
             log.error("store unavailable while processing an event: %s", exc)
