@@ -15,7 +15,9 @@ MAX_FILE = 512 * 1024
 
 @pytest.fixture(scope="module")
 def batch_gateway(simulator, tmp_path_factory, logs_dir, store_kind, request):
-    extra = {"LLMPROXY_MAX_FILE_BYTES": str(MAX_FILE)}
+    # A limit's 429 asks for a wait of up to a minute; the tests' lines give up after 0.1 s.
+    extra = {"LLMPROXY_MAX_FILE_BYTES": str(MAX_FILE),
+             "LLMPROXY_JOB_MAX_RETRY_AFTER_SECONDS": "0.1"}
     if store_kind == "cosmos":
         extra.update(cosmos_env(request.getfixturevalue("cosmos_server"), "batch-tests"))
         extra.update(blob_env(request.getfixturevalue("azurite")))
@@ -40,18 +42,29 @@ def openai_for(batch_gateway):
     return make
 
 
-def usage_rows(process: GatewayProcess, project: str) -> list:
-    """The project's usage rows, read from the gateway's store with its own settings."""
+def _with_store(process: GatewayProcess, use):
+    """Run `use(store)` on the gateway's store, opened with the gateway's own settings."""
     import asyncio
 
     from shared.config import Settings
     from shared.store import create_store
 
-    async def read() -> list:
+    async def run():
         store = create_store(Settings.from_env(process.env))
         await store.open()
         try:
-            return await store.query_usage(project, limit=10_000)
+            return await use(store)
         finally:
             await store.close()
-    return asyncio.run(read())
+    return asyncio.run(run())
+
+
+def usage_rows(process: GatewayProcess, project: str) -> list:
+    return _with_store(process, lambda store: store.query_usage(project, limit=10_000))
+
+
+def put_limits(process: GatewayProcess, project: str, doc: dict) -> None:
+    """Set a project's limits in the store, as the admin API would."""
+    from shared.limits import validate_limits
+    validate_limits(doc)
+    _with_store(process, lambda store: store.put_limits(project, doc))

@@ -9,8 +9,10 @@ import httpx
 import openai
 import pytest
 
-from .batch_support import batch_gateway, openai_for, usage_rows  # noqa: F401 (fixtures)
+from .batch_support import (batch_gateway, openai_for, put_limits,  # noqa: F401 (fixtures)
+                            usage_rows)
 from .jobs_support import eventually
+from .test_limits import avoid_minute_boundary
 
 SLOW = "gpt-4.1"          # latency is injected only for this model, used only by the cancel test
 
@@ -83,6 +85,19 @@ def test_usage_rows_of_batch_lines_say_batch(batch_gateway, alpha):
                       and any(not x.batch for x in r) and r, "the direct request's usage row")
     assert any(r.batch and r.status == 200 for r in rows)
     assert any(not r.batch and r.status == 200 for r in rows)
+
+
+def test_batch_lines_count_against_the_projects_rate_limit(batch_gateway, openai_for):
+    limited = openai_for("batch-limited")
+    put_limits(batch_gateway, "batch-limited", {"requests_per_minute": 5})
+    lines = [chat_line(f"l{i}", f"limited {i}") for i in range(8)]
+    avoid_minute_boundary()
+    batch = limited.batches.create(input_file_id=upload(limited, lines),
+                                   endpoint="/v1/chat/completions", completion_window="24h")
+    done = wait(limited, batch.id)
+    assert (done.request_counts.completed, done.request_counts.failed) == (5, 3)
+    refused = lines_of(limited, done.error_file_id).values()
+    assert {r["response"]["status_code"] for r in refused} == {429}
 
 
 def test_an_embeddings_batch(alpha):
