@@ -33,10 +33,8 @@ class LineTracker:
     async def before_run(self, stored: Any) -> tuple[bool, list[str]]:
         """(run it?, events to send). A line of a stopped batch is settled, not run."""
         doc = await self._batch(stored.doc)
-        if doc is None or doc["status"] in model.TERMINAL:
-            why = "cancel"
-        elif doc["stop"]:
-            why = doc["stop"]
+        if doc is None or doc["status"] in model.TERMINAL or doc["stop"]:
+            why = (doc or {}).get("stop") or "cancel"
         elif time.time() > doc["expires_at"]:
             return False, await self._expire(doc, stored)
         else:

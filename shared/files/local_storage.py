@@ -28,16 +28,30 @@ class LocalStorage:
     def __init__(self, root: Path | str):
         self.root = Path(root)
         self._lock = threading.Lock()
-        for container in CONTAINERS:
-            folder = self.root / container
-            folder.mkdir(parents=True, exist_ok=True)
-            for leftover in folder.glob(_TMP + "*"):
-                leftover.unlink(missing_ok=True)
+        self._ready = False
 
-    def _path(self, container: str, name: str) -> Path:
+    def _prepare(self) -> None:
+        """The folders, on first use (a gateway that never touches files creates nothing), and
+        the temporary files a crash left behind."""
+        with self._lock:
+            if self._ready:
+                return
+            for container in CONTAINERS:
+                folder = self.root / container
+                folder.mkdir(parents=True, exist_ok=True)
+                for leftover in folder.glob(_TMP + "*"):
+                    leftover.unlink(missing_ok=True)
+            self._ready = True
+
+    def _folder(self, container: str) -> Path:
         if container not in CONTAINERS:
             raise ValueError(f"unknown container {container!r}")
-        return self.root / container / quote(name, safe="")
+        if not self._ready:
+            self._prepare()
+        return self.root / container
+
+    def _path(self, container: str, name: str) -> Path:
+        return self._folder(container) / quote(name, safe="")
 
     @staticmethod
     def _header(fh: BinaryIO, name: str) -> tuple[ObjectInfo, int]:
@@ -130,7 +144,7 @@ class LocalStorage:
     async def list(self, container: str, prefix: str) -> list[ObjectInfo]:
         def scan() -> list[ObjectInfo]:
             found = []
-            for entry in os.scandir(self.root / container):
+            for entry in os.scandir(self._folder(container)):
                 if entry.name.startswith(_TMP):
                     continue
                 name = unquote(entry.name)
