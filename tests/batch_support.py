@@ -34,10 +34,11 @@ def openai_for(batch_gateway):
     def make(project: str) -> openai.OpenAI:
         with httpx.Client(base_url=batch_gateway.url, timeout=30,
                           headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as admin:
-            resp = admin.post(f"/admin/projects/{project}/keys", json={"name": "batch"})
+            resp = admin.post(f"/v1/organization/projects/{project}/api_keys",
+                              json={"name": "batch"})
         assert resp.status_code == 201, resp.text
-        ISSUED_KEYS.append(resp.json()["key"])
-        return openai.OpenAI(base_url=batch_gateway.url + "/v1", api_key=resp.json()["key"],
+        ISSUED_KEYS.append(resp.json()["value"])
+        return openai.OpenAI(base_url=batch_gateway.url + "/v1", api_key=resp.json()["value"],
                              max_retries=0, timeout=60)
     return make
 

@@ -29,7 +29,8 @@ def client(process: GatewayProcess, key: str) -> openai.OpenAI:
 def test_a_batch_survives_a_crash_and_finalizes_once(crashing, sim):
     with httpx.Client(base_url=crashing.url,
                       headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as admin:
-        key = admin.post("/admin/projects/crashy-batch/keys", json={}).json()["key"]
+        key = admin.post("/v1/organization/projects/crashy-batch/api_keys",
+                         json={}).json()["value"]
     ISSUED_KEYS.append(key)
     sim.post("/_sim/faults", json={"match": "gpt-4.1", "latency_ms": 300, "count": 1000})
     lines = "".join(json.dumps({"custom_id": f"k{i}", "method": "POST",

@@ -53,8 +53,9 @@ async def update(storage: ObjectStorage, project: str, batch_id: str,
 async def active(storage: ObjectStorage) -> list[tuple[str, str]]:
     """(project, batch id) of every batch not yet in a final state."""
     found = await storage.list(BATCH_STATE, "")
-    return [tuple(i.name.split("/", 1)) for i in found  # type: ignore[misc]
-            if i.metadata.get("status") not in model.TERMINAL]
+    pairs = [i.name.split("/", 1) for i in found
+             if i.metadata.get("status") not in model.TERMINAL]
+    return [(project, batch_id) for project, batch_id in pairs]
 
 
 async def list_project(storage: ObjectStorage, project: str) -> list[str]:

@@ -64,7 +64,8 @@ class UsageRecord:
     created_at: str
     key_id: str = ""
     stream: bool = False
-    batch: bool = False        # a line of a batch (OpenAI Batch API), not a direct request
+    request_id: str = ""   # the HTTP request's x-request-id (shared/request_context.py)
+    batch: bool = False    # a line of a batch (OpenAI Batch API), not a direct request
 
 
 @dataclass(frozen=True)
