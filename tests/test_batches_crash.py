@@ -1,5 +1,7 @@
 """A gateway that dies mid-batch (SIGKILL): after the restart the local hub redelivers, the
-batch completes, every line appears once in one output file."""
+batch completes, every line appears once in one output file. Lines the dead worker finished but
+had not yet counted leave the batch's counts short: the sweeper (every 2 s here) finds it
+stalled and re-sends its steps, and finalization counts from the line jobs themselves."""
 from __future__ import annotations
 
 import json
@@ -17,7 +19,8 @@ LINES = 30
 @pytest.fixture
 def crashing(simulator, tmp_path, logs_dir):
     process = GatewayProcess(simulator, tmp_path, logs_dir / "batches-crash.log",
-                             LLMPROXY_JOB_LEASE_SECONDS="1").start()
+                             LLMPROXY_JOB_LEASE_SECONDS="1",
+                             LLMPROXY_LOCAL_TIMER_SECONDS="2").start()
     yield process
     process.stop()
 

@@ -49,6 +49,11 @@ async def process_events(gw: Any, events: list[HubEvent]) -> tuple[list[dict[str
     worker = _Worker(gw)
     lanes = min(max(1, gw.settings.job_concurrency), len(parsed)) or 1
     await asyncio.gather(*(worker.drain(queue) for _ in range(lanes)))
+    try:
+        worker.followups += await worker.lines.flush()
+    except StoreUnavailable as exc:
+        log.error("store unavailable while counting batch lines: %s", exc)
+        worker.store_failed = True
     if worker.store_failed:
         raise StoreUnavailable("the store failed during the batch; it will be redelivered")
     return worker.finished, worker.followups
@@ -117,7 +122,7 @@ class _Worker:
             etag = await self.gw.store.replace_job(current.doc, current.etag)
             await self.notifier.deliver_pending(StoredJob(current.doc, etag))
             if current.doc.get("batch_id"):
-                self.followups += await self.lines.after_run(current.doc)
+                await self.lines.after_run(current.doc)
         except Exception as exc:            # StoreConflict: someone else moved it on
             log.warning("could not mark job %s failed: %s", doc["id"], type(exc).__name__)
 
@@ -160,7 +165,7 @@ class _Worker:
         if committed is None:
             return None
         if committed.doc.get("batch_id"):
-            self.followups += await self.lines.after_run(committed.doc)
+            await self.lines.after_run(committed.doc)
         return await self.notifier.deliver_pending(committed) or committed
 
     async def _outwait(self, stored: StoredJob) -> StoredJob | None:
