@@ -11,7 +11,9 @@ import pytest
 
 from .batch_support import (batch_gateway, openai_for, put_limits,  # noqa: F401 (fixtures)
                             usage_rows)
+from .conftest import ADMIN_KEY
 from .jobs_support import eventually
+from .test_endpoint_access import private
 from .test_limits import avoid_minute_boundary
 
 SLOW = "gpt-4.1"          # latency is injected only for this model, used only by the cancel test
@@ -140,6 +142,26 @@ def test_bad_lines_fail_the_batch_before_anything_runs(alpha, sim):
     assert errors[1]["custom_id"] == "ok-1" and "Line 3" in errors[1]["error"]["message"]
     assert not any("fine-marker" in json.dumps(r["body"])
                    for r in sim.get("/_sim/requests").json()["requests"])
+
+
+def test_a_private_model_is_a_bad_line_for_other_projects(batch_gateway, openai_for):
+    doc = {**private("batch-priv-embed", "text-embedding-3-small", "embeddings"),
+           "projects": ["batch-owner"]}
+    with httpx.Client(base_url=batch_gateway.url, timeout=30,
+                      headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as admin:
+        assert admin.put(f"/v1/organization/models/{doc['id']}", json=doc).status_code == 200
+    line = {"custom_id": "p1", "method": "POST", "url": "/v1/embeddings",
+            "body": {"model": doc["id"], "input": "private"}}
+    results = {}
+    for project in ("batch-owner", "batch-stranger"):
+        api = openai_for(project)
+        batch = api.batches.create(input_file_id=upload(api, [line]), endpoint="/v1/embeddings",
+                                   completion_window="24h")
+        results[project] = wait(api, batch.id)
+    assert results["batch-owner"].status == "completed"
+    stranger = results["batch-stranger"]
+    assert stranger.status == "failed"
+    assert [(e.line, e.code) for e in stranger.errors.data] == [(1, "model_not_found")]
 
 
 def test_provider_errors_land_in_the_error_file(alpha, sim):
