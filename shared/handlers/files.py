@@ -1,17 +1,13 @@
 """The Files API: `/v1/files[...]`, per project (another project's file is a 404, exactly like
-one that never existed). Uploads are streamed from the request into storage; a file part that
-arrives before `purpose` (the form's order is the client's choice) waits in a temporary file on
-disk, never in memory."""
+one that never existed). Uploads are streamed from the request into storage
+(shared/files/upload.py), downloads streamed back."""
 from __future__ import annotations
 
-import asyncio
-import tempfile
-from typing import IO, Any, AsyncIterator
+from typing import Any
 
 from ..errors import InvalidRequest, NotFound, PayloadTooLarge
-from ..files import files
-from ..files.multipart import Part, read_parts
-from ..files.storage import CHUNK, ObjectTooLarge
+from ..files import files, upload
+from ..files.storage import ObjectTooLarge
 from ..gateway import Gateway
 from ..http_types import ApiRequest, ApiResponse
 
@@ -29,77 +25,15 @@ def _too_large(gw: Gateway) -> PayloadTooLarge:
                            f"({gw.settings.max_file_bytes} bytes).", param="file")
 
 
-def _purpose(value: str) -> str:
-    if value not in files.UPLOAD_PURPOSES:
-        raise InvalidRequest(f"'purpose' must be one of {', '.join(files.UPLOAD_PURPOSES)} "
-                             f"(this gateway keeps files for batches and as plain data).",
-                             param="purpose")
-    return value
-
-
-async def _spool(part: Part, limit: int) -> IO[bytes]:
-    spool = await asyncio.to_thread(tempfile.TemporaryFile)
-    size = 0
-    try:
-        async for chunk in part.chunks():
-            size += len(chunk)
-            if size > limit:
-                raise ObjectTooLarge()
-            await asyncio.to_thread(spool.write, chunk)
-        spool.seek(0)
-        return spool
-    except BaseException:
-        spool.close()
-        raise
-
-
-async def _unspool(spool: IO[bytes]) -> AsyncIterator[bytes]:
-    try:
-        while chunk := await asyncio.to_thread(spool.read, CHUNK):
-            yield chunk
-    finally:
-        spool.close()
-
-
 async def create_file(gw: Gateway, req: ApiRequest) -> ApiResponse:
     caller = await gw.keys.authenticate(req.headers)
     assert req.body_stream is not None, "the function must serve with stream_body=True"
-    limit = gw.settings.max_file_bytes
-    purpose: str | None = None
-    stored, spooled, filename = None, None, ""
     try:
-        async for part in read_parts(req.body_stream, req.headers.get("content-type", "")):
-            if part.name == "purpose" and part.filename is None:
-                if purpose is not None:
-                    raise InvalidRequest("'purpose' was sent more than once.", param="purpose")
-                purpose = _purpose(await part.text())
-            elif part.name == "file" and part.filename is not None:
-                if stored is not None or spooled is not None:
-                    raise InvalidRequest("'file' was sent more than once.", param="file")
-                filename = part.filename or "upload"
-                if purpose is None:
-                    spooled = await _spool(part, limit)
-                else:
-                    stored = await files.store(gw.objects, caller.project, part.chunks(),
-                                               filename=filename, purpose=purpose, limit=limit)
-            else:
-                raise InvalidRequest(f"Unknown form field '{part.name}' (this endpoint takes "
-                                     "'file' and 'purpose').", param=part.name)
-        if purpose is None:
-            raise InvalidRequest("Missing required parameter: 'purpose'.", param="purpose",
-                                 code="missing_required_parameter")
-        if stored is None and spooled is None:
-            raise InvalidRequest("Missing required parameter: 'file' (a file part with a "
-                                 "filename).", param="file", code="missing_required_parameter")
-        if stored is None:
-            stored = await files.store(gw.objects, caller.project, _unspool(spooled),
-                                       filename=filename, purpose=purpose, limit=limit)
-            spooled = None
+        stored = await upload.receive(gw.objects, caller.project, req.body_stream,
+                                      req.headers.get("content-type", ""),
+                                      gw.settings.max_file_bytes)
     except ObjectTooLarge:
         raise _too_large(gw) from None
-    finally:
-        if spooled is not None:
-            spooled.close()
     return ApiResponse.json(files.public(stored))
 
 
