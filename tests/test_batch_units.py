@@ -165,3 +165,30 @@ async def test_a_multipart_body_cut_short_is_a_400():
     with pytest.raises(InvalidRequest, match="incomplete"):
         async for part in read_parts(_chunked(body, 4), "multipart/form-data; boundary=bnd"):
             await part.drain()
+
+
+@pytest.fixture
+async def small_gw(tmp_path):
+    env = {"LLMPROXY_DATA_DIR": str(tmp_path), "LLMPROXY_KEY_PEPPER": "pepper-for-tests",
+           "LLMPROXY_BATCH_MAX_LINES": "3"}
+    gateway = await Gateway(Settings.from_env(env)).ready()
+    yield gateway
+    await gateway.close()
+
+
+@pytest.mark.parametrize("content, code, line", [
+    (b"", "empty_file", None),
+    (b"\n\n", "empty_file", None),
+    (b"{}\n" * 5, "too_many_requests", 4),
+])
+async def test_validation_refuses_empty_and_oversized_files(small_gw, content, code, line):
+    info = await files.store(small_gw.objects, "p", one_chunk(content), filename="in.jsonl",
+                             purpose="batch", limit=None)
+    doc = model.new_batch(project="p", key_id="k", endpoint="/v1/chat/completions",
+                          input_file_id=info.name.split("/")[1], metadata=None)
+    await state.create(small_gw.objects, doc)
+    await drain(small_gw, [steps.event(doc, "validate")])
+    final = await current(small_gw, doc)
+    assert final["status"] == model.FAILED
+    assert (final["errors"]["data"][-1]["code"], final["errors"]["data"][-1]["line"]) == \
+        (code, line)
