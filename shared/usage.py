@@ -82,7 +82,7 @@ class UsageRecorder:
 
     def record(self, *, project: str, key_id: str, model: ResolvedModel | None, model_name: str,
                operation: str, usage: Usage, latency_ms: float, status: int,
-               stream: bool = False) -> float:
+               stream: bool = False, batch: bool = False) -> float:
         """Queue one usage row; the call's cost (from the catalog's prices of `model`)."""
         cost = model.doc.costs.cost_of(usage) if model else 0.0
         row = UsageRecord(id=_row_ids.next(), project=project, model=model_name,
@@ -97,7 +97,7 @@ class UsageRecorder:
                           audio_output_tokens=usage.audio_output_tokens, images=usage.images,
                           characters=usage.characters,
                           audio_seconds=round(usage.audio_seconds, 3),
-                          request_id=request_context.current.get())
+                          request_id=request_context.current.get(), batch=batch)
         if telemetry.enabled():
             telemetry.annotate_usage(project=project, key_id=key_id, model=model_name,
                                      operation=operation, prompt_tokens=row.prompt_tokens,

@@ -75,6 +75,7 @@ class UsageRecord:
     characters: int = 0
     audio_seconds: float = 0.0
     request_id: str = ""   # the HTTP request's x-request-id (shared/request_context.py)
+    batch: bool = False    # a line of a batch (OpenAI Batch API), not a direct request
 
 
 @dataclass(frozen=True)

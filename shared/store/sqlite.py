@@ -47,7 +47,7 @@ CREATE TABLE IF NOT EXISTS usage (
     reasoning_tokens INTEGER NOT NULL DEFAULT 0, audio_input_tokens INTEGER NOT NULL DEFAULT 0,
     audio_output_tokens INTEGER NOT NULL DEFAULT 0, images INTEGER NOT NULL DEFAULT 0,
     characters INTEGER NOT NULL DEFAULT 0, audio_seconds REAL NOT NULL DEFAULT 0,
-    request_id TEXT NOT NULL DEFAULT '');
+    request_id TEXT NOT NULL DEFAULT '', batch INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value REAL NOT NULL,
                                      expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS limits (project TEXT PRIMARY KEY, doc TEXT NOT NULL);
@@ -60,7 +60,8 @@ _MIGRATIONS = [("keys", "version", "INTEGER NOT NULL DEFAULT 1"),
                                 "reasoning_tokens", "audio_input_tokens", "audio_output_tokens",
                                 "images", "characters")),
                ("usage", "audio_seconds", "REAL NOT NULL DEFAULT 0"),
-               ("usage", "request_id", "TEXT NOT NULL DEFAULT ''")]
+               ("usage", "request_id", "TEXT NOT NULL DEFAULT ''"),
+               ("usage", "batch", "INTEGER NOT NULL DEFAULT 0")]
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS keys_project ON keys (project);
 CREATE INDEX IF NOT EXISTS usage_project_time ON usage (project, created_at);

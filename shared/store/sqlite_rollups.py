@@ -20,12 +20,13 @@ CREATE INDEX IF NOT EXISTS usage_rollups_time ON usage_rollups (width, start, pr
 _USAGE_COLS = [f.name for f in fields(UsageRecord)]
 _USAGE_COLS_SQL = ", ".join(_USAGE_COLS)
 _STREAM_AT = _USAGE_COLS.index("stream")
+_BATCH_AT = _USAGE_COLS.index("batch")
 
 
 def usage_record(row: tuple) -> UsageRecord:
-    """A usage row read back in `UsageRecord` field order (SQLite keeps `stream` as 0/1)."""
+    """A usage row read back in `UsageRecord` field order (SQLite keeps booleans as 0/1)."""
     record = UsageRecord(*row)
-    record.stream = bool(row[_STREAM_AT])
+    record.stream, record.batch = bool(row[_STREAM_AT]), bool(row[_BATCH_AT])
     return record
 
 
