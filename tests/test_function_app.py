@@ -47,6 +47,22 @@ DOCUMENTED = {
     "realtime_list_sessions": ("v1/realtime/sessions", ["GET"]),
     "realtime_get_session": ("v1/realtime/sessions/{id}", ["GET"]),
     "realtime_delete_session": ("v1/realtime/sessions/{id}", ["DELETE"]),
+    # Azure OpenAI's routes (docs/azure-openai-clients.md)
+    "azure_chat_completions": ("openai/deployments/{deployment}/chat/completions", ["POST"]),
+    "azure_embeddings": ("openai/deployments/{deployment}/embeddings", ["POST"]),
+    "azure_image_generations": ("openai/deployments/{deployment}/images/generations", ["POST"]),
+    "azure_audio_speech": ("openai/deployments/{deployment}/audio/speech", ["POST"]),
+    "azure_audio_transcriptions": ("openai/deployments/{deployment}/audio/transcriptions",
+                                   ["POST"]),
+    "azure_audio_translations": ("openai/deployments/{deployment}/audio/translations", ["POST"]),
+    "azure_v1_chat_completions": ("openai/v1/chat/completions", ["POST"]),
+    "azure_v1_embeddings": ("openai/v1/embeddings", ["POST"]),
+    "azure_v1_image_generations": ("openai/v1/images/generations", ["POST"]),
+    "azure_v1_audio_speech": ("openai/v1/audio/speech", ["POST"]),
+    "azure_v1_audio_transcriptions": ("openai/v1/audio/transcriptions", ["POST"]),
+    "azure_v1_audio_translations": ("openai/v1/audio/translations", ["POST"]),
+    "azure_v1_list_models": ("openai/v1/models", ["GET"]),
+    "azure_v1_get_model": ("openai/v1/models/{id}", ["GET"]),
 }
 # Non-HTTP functions: name -> (trigger type, output binding types by parameter name).
 TRIGGERED = {
@@ -150,11 +166,21 @@ def test_event_hub_trigger_is_a_batch_with_a_retry_policy(functions):
     assert cosmos["containerName"] == "job_results"
 
 
-def test_the_readme_api_table_lists_exactly_the_registered_functions():
+def test_the_documented_api_tables_list_exactly_the_registered_functions():
+    # The README's API table, plus the "## Functions" tables of the feature documents in docs/
+    # (the Azure routes are listed in docs/azure-openai-clients.md).
     import re
-    text = (ROOT / "README.md").read_text()
-    table = text.split("## API", 1)[1].split("\n\n", 2)[1]
-    names = set(re.findall(r"^\| `([a-z_]+)` \|", table, re.M))
+
+    def table_names(text: str, heading: str) -> set[str]:
+        if heading not in text:
+            return set()
+        section = text.split(heading, 1)[1].split("\n## ", 1)[0]
+        table = next(p for p in section.split("\n\n") if p.startswith("|"))
+        return set(re.findall(r"^\| `([a-z_0-9]+)` \|", table, re.M))
+
+    names = table_names((ROOT / "README.md").read_text(), "## API")
+    for doc in sorted((ROOT / "docs").glob("*.md")):
+        names |= table_names(doc.read_text(), "## Functions")
     assert names == set(DOCUMENTED) | set(TRIGGERED)
 
 
