@@ -29,6 +29,9 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
      "Cancel a job that has not finished"),
     ("realtime_create_session", "post", "/v1/realtime/sessions", "project",
      "RealtimeSessionRequest", "Create a realtime voice session (Web PubSub client URL)"),
+    ("realtime_create_client_secret", "post", "/v1/realtime/client_secrets", "project",
+     "RealtimeClientSecretRequest", "Create a realtime session (GA shape) and its client "
+     "secret, with the websocket_base_url for the openai SDK"),
     ("realtime_list_sessions", "get", "/v1/realtime/sessions", "project", None,
      "The project's realtime sessions"),
     ("realtime_get_session", "get", "/v1/realtime/sessions/{id}", "project", None,
@@ -183,6 +186,23 @@ _HAND_WRITTEN: dict[str, Any] = {
         "properties": {"model": {"type": "string"}, "voice": {"type": "string"},
                        "instructions": {"type": "string"},
                        "input_audio_transcription": {"type": "object"}}},
+    "RealtimeClientSecretRequest": {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "expires_after": {"type": "object", "additionalProperties": False,
+                              "properties": {"anchor": {"enum": ["created_at"]},
+                                             "seconds": {"type": "integer", "minimum": 10,
+                                                         "maximum": 7200}}},
+            "session": {"type": "object", "required": ["type"], "additionalProperties": True,
+                        "properties": {"type": {"enum": ["realtime"]},
+                                       "model": {"type": "string"},
+                                       "speech_model": {"type": "string"},
+                                       "instructions": {"type": "string"},
+                                       "output_modalities": {"type": "array",
+                                                             "items": {"enum": ["text",
+                                                                                "audio"]}},
+                                       "audio": {"type": "object"},
+                                       "tools": {"type": "array"}}}}},
     "KeyRequest": {"type": "object", "additionalProperties": False,
                    "properties": {"name": {"type": "string"}}},
     "Error": {

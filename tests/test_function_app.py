@@ -44,6 +44,7 @@ DOCUMENTED = {
     "cancel_chat_job": ("v1/chat/completions/async/{id}", ["DELETE"]),
     "chat_job_metrics": ("v1/chat/completions/async/metrics", ["GET"]),
     "realtime_create_session": ("v1/realtime/sessions", ["POST"]),
+    "realtime_create_client_secret": ("v1/realtime/client_secrets", ["POST"]),
     "realtime_list_sessions": ("v1/realtime/sessions", ["GET"]),
     "realtime_get_session": ("v1/realtime/sessions/{id}", ["GET"]),
     "realtime_delete_session": ("v1/realtime/sessions/{id}", ["DELETE"]),
