@@ -17,6 +17,7 @@ from .test_admin_and_tenancy import private_model
 from .test_audio import make_wav
 from .test_chat import WEATHER_TOOL
 from .test_images import png_size
+from .test_limits import avoid_minute_boundary, limits  # noqa: F401 (fixture)
 from .test_usage import usage_rows
 
 API_VERSION = "2024-10-21"
@@ -254,6 +255,22 @@ def test_azure_routes_are_metered_like_v1(gateway, admin, make_key):
         ("ChatCompletion", False), ("ChatCompletion", True), ("embeddings", False)]
     plain = next(r for r in rows if r["operation"] == "ChatCompletion" and not r["stream"])
     assert plain["prompt_tokens"] == resp.usage.prompt_tokens and plain["cost"] > 0
+
+
+def test_azure_routes_share_the_projects_limits_with_v1(gateway, make_key, limits):
+    # One per-minute request budget for the project, whichever surface spends it.
+    limits("azure-limited", requests_per_minute=2)
+    key = make_key("azure-limited")
+    avoid_minute_boundary()
+    plain = openai.OpenAI(base_url=gateway + "/v1", api_key=key, max_retries=0)
+    assert plain.chat.completions.create(model="gpt-4o-mini", messages=MSG).choices
+    raw = azure(gateway, key).chat.completions.with_raw_response.create(model="gpt-4o-mini",
+                                                                         messages=MSG)
+    assert raw.headers["x-ratelimit-remaining-requests"] == "0"
+    with pytest.raises(openai.RateLimitError) as info:
+        openai.OpenAI(base_url=gateway + "/openai/v1", api_key=key,
+                      max_retries=0).chat.completions.create(model="gpt-4o-mini", messages=MSG)
+    assert info.value.response.headers["x-ratelimit-limit-requests"] == "2"
 
 
 # --- v1 surface -------------------------------------------------------------------------------

@@ -266,6 +266,8 @@ def test_ga_tools_and_errors(gateway_client):
         # name the field, and the session goes on.
         for update, param in [({"temperature": 0.5}, "session.temperature"),
                               ({"model": "gpt-4.1"}, "session.model"),
+                              ({"audio": {"input": {"transcription": {"model": "other"}}}},
+                               "session.audio.input.transcription.model"),
                               ({"audio": {"input": {"format": {"type": "audio/mp3"}}}},
                                "session.audio.input.format.type")]:
             conn.send({"type": "session.update", "session": {"type": "realtime", **update}})

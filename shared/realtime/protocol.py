@@ -91,9 +91,10 @@ async def session_update(gw: Gateway, session: RealtimeSession, evt: dict, out: 
     if isinstance(update, dict) and isinstance(update.get("input_audio_transcription"), dict):
         wanted = update["input_audio_transcription"].get("model")
         if wanted not in (None, session.models["transcription"]):
-            raise InvalidRequest("'session.input_audio_transcription.model' cannot change after "
-                                 "the session is created.",
-                                 param="session.input_audio_transcription.model")
+            where = ("session.audio.input.transcription.model" if out.dialect == ga_in.GA
+                     else "session.input_audio_transcription.model")
+            raise InvalidRequest(f"'{where}' cannot change after the session is created.",
+                                 param=where)
         update = {**update, "input_audio_transcription": {
             k: v for k, v in update["input_audio_transcription"].items() if k != "model"}}
     config = settings.apply_update(session.config, update, fixed=_fixed(session))
