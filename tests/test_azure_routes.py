@@ -154,7 +154,7 @@ def test_azure_ad_token_is_sent_as_bearer_and_accepted(gateway, key):
     assert provider.embeddings.create(model="text-embedding-3-small", input="x").data
 
 
-def test_async_client_chat_stream_embeddings(gateway, key):
+def test_async_client_every_operation(gateway, key):
     async def run():
         client = openai.AsyncAzureOpenAI(azure_endpoint=gateway, api_key=key,
                                          api_version=API_VERSION, max_retries=0)
@@ -165,14 +165,24 @@ def test_async_client_chat_stream_embeddings(gateway, key):
             text = "".join([c.choices[0].delta.content or "" async for c in stream
                             if c.choices])
             emb = await client.embeddings.create(model="text-embedding-3-small", input="x")
+            speech = await client.audio.speech.create(model="tts-1", voice="alloy",
+                                                      input="one two", response_format="wav")
+            heard = await client.audio.transcriptions.create(model="whisper-1",
+                                                             file=("a.wav", make_wav(1)))
+            images = await client.images.generate(model="dall-e-3", prompt="a boat",
+                                                  size="1024x1024", response_format="b64_json")
             tokens = openai.AsyncAzureOpenAI(azure_endpoint=gateway, azure_ad_token=key,
                                              api_version=API_VERSION, max_retries=0)
             async with tokens:
                 tool = await tokens.chat.completions.create(
                     model="gpt-4o-mini", tools=[WEATHER_TOOL],
                     messages=[{"role": "user", "content": "weather in Oslo?"}])
-        return plain, text, emb, tool
-    plain, text, emb, tool = asyncio.run(run())
+        return plain, text, emb, tool, speech, heard, images
+    plain, text, emb, tool, speech, heard, images = asyncio.run(run())
+    with wave.open(io.BytesIO(speech.content)) as w:
+        assert w.getnframes() / w.getframerate() == pytest.approx(0.5, abs=0.01)
+    assert heard.text
+    assert png_size(base64.b64decode(images.data[0].b64_json)) == (1024, 1024)
     assert "hello azure route" in plain.choices[0].message.content
     assert text.startswith("[simulated]")
     assert emb.data[0].embedding
