@@ -113,7 +113,8 @@ def main() -> None:
     hub_path = Path(os.environ["LLMPROXY_DATA_DIR"]) / "llmproxy.sqlite3"
     if local_pubsub:
         print(f"Web PubSub: local, at {local_pubsub} (clients: ws://{args.host}:{args.port}"
-              f"/client/hubs/realtime).", flush=True)
+              f"/client/hubs/realtime; the openai SDK's websocket_base_url: "
+              f"ws://{args.host}:{args.port}/client/hubs).", flush=True)
     app = build_asgi(function_app.app, hub_path, on_shutdown=shutdown, store_getter=store,
                      webpubsub=bool(local_pubsub))
     # Everything loaded so far (modules, the catalog, pydantic and FastAPI internals) lives as
