@@ -303,6 +303,8 @@ def test_a_ga_session_update_switches_a_beta_created_session_to_ga(gateway_clien
         conn.response.create()
         events = receive(conn, GA_EVENTS, "response.done", seen)
     assert "response.output_text.delta" in types(events)
+    shown = gateway_client.get(f"/realtime/sessions/{session.id}", cast_to=httpx.Response)
+    assert shown.json()["protocol"] == "ga"
 
 
 # -- beta: client.beta.realtime --------------------------------------------------------------

@@ -37,8 +37,8 @@ _RENAMES = {
 _ASSISTANT_PARTS = {"text": "output_text", "audio": "output_audio"}
 _GA_FORMAT = {beta: ga for ga, beta in FORMATS.items()}
 # The gateway's own session fields (state, usage), shown in both protocols.
-_GATEWAY_FIELDS = ("speech_model", "status", "connected", "created_at", "closed_at", "usage",
-                   "items")
+_GATEWAY_FIELDS = ("speech_model", "status", "connected", "protocol", "created_at", "closed_at",
+                   "usage", "items")
 
 
 def item(value: dict[str, Any]) -> dict[str, Any]:

@@ -81,6 +81,7 @@ def session_object(session: RealtimeSession) -> dict[str, Any]:
     return {"id": session.id, "object": "realtime.session", "model": session.models["chat"],
             "speech_model": session.models["speech"], **config,
             "status": session.status, "connected": session.connection_id is not None,
+            "protocol": session.protocol,
             "created_at": session.created_at, "expires_at": session.expires_at,
             "closed_at": session.closed_at, "usage": session.usage,
             "items": len(session.items)}
