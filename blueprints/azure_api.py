@@ -5,7 +5,7 @@ import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
 from shared.handlers import audio, chat, embeddings, images, models
-from shared.handlers.azure import on_deployment, on_v1
+from shared.handlers.azure import on_dated_version, on_deployment, on_v1
 
 from .host import serve
 
@@ -21,6 +21,7 @@ _speech, _v1_speech = on_deployment(audio.speech), on_v1(audio.speech)
 _transcriptions, _v1_transcriptions = (on_deployment(audio.transcriptions),
                                        on_v1(audio.transcriptions))
 _translations, _v1_translations = on_deployment(audio.translations), on_v1(audio.translations)
+_list_models, _get_model = on_dated_version(models.list_models), on_dated_version(models.get_model)
 _v1_list_models, _v1_get_model = on_v1(models.list_models), on_v1(models.get_model)
 
 
@@ -58,6 +59,18 @@ async def azure_audio_transcriptions(req: Request) -> Response:
 @bp.route(route=DEPLOYMENT + "/audio/translations", methods=["POST"], auth_level=ANON)
 async def azure_audio_translations(req: Request) -> Response:
     return await serve(req, _translations, body_limit=audio.upload_limit)
+
+
+@bp.function_name("azure_list_models")
+@bp.route(route="openai/models", methods=["GET"], auth_level=ANON)
+async def azure_list_models(req: Request) -> Response:
+    return await serve(req, _list_models)
+
+
+@bp.function_name("azure_get_model")
+@bp.route(route="openai/models/{id}", methods=["GET"], auth_level=ANON)
+async def azure_get_model(req: Request) -> Response:
+    return await serve(req, _get_model)
 
 
 @bp.function_name("azure_v1_chat_completions")

@@ -60,6 +60,15 @@ def test_chat_on_a_deployment(gateway, key, model):
     assert resp.usage.prompt_tokens > 0
 
 
+def test_models_on_the_deployments_surface(az, gateway, key):
+    assert {"gpt-4o-mini", "whisper-1", "dall-e-3"} <= {m.id for m in az.models.list()}
+    assert az.models.retrieve("tts-1").id == "tts-1"
+    with pytest.raises(openai.NotFoundError):
+        az.models.retrieve("no-such-model")
+    bad = httpx.get(gateway + "/openai/models", headers={"api-key": key})
+    assert bad.status_code == 400 and bad.json()["error"]["param"] == "api-version"
+
+
 def test_the_deployment_in_the_path_is_the_model(gateway, key, sim):
     # Azure routes by the path; a different `model` in the body does not change the model.
     chosen = "2099-01-01-preview"                 # well formed, but not ours to forward

@@ -56,6 +56,8 @@ DOCUMENTED = {
     "azure_audio_transcriptions": ("openai/deployments/{deployment}/audio/transcriptions",
                                    ["POST"]),
     "azure_audio_translations": ("openai/deployments/{deployment}/audio/translations", ["POST"]),
+    "azure_list_models": ("openai/models", ["GET"]),
+    "azure_get_model": ("openai/models/{id}", ["GET"]),
     "azure_v1_chat_completions": ("openai/v1/chat/completions", ["POST"]),
     "azure_v1_embeddings": ("openai/v1/embeddings", ["POST"]),
     "azure_v1_image_generations": ("openai/v1/images/generations", ["POST"]),

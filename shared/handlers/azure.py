@@ -77,6 +77,15 @@ def on_deployment(handler: Handler) -> Handler:
     return handle
 
 
+def on_dated_version(handler: Handler) -> Handler:
+    """`handler` at a deployments-surface route that names no deployment (`/openai/models`)."""
+    async def handle(gw: Gateway, req: ApiRequest) -> ApiResponse:
+        check_deployment_version(req.query)
+        return await handler(gw, req)
+    handle.__name__ = "azure_" + handler.__name__
+    return handle
+
+
 def on_v1(handler: Handler) -> Handler:
     """`handler` served at `/openai/v1/...`: the body names the model, as on `/v1/*`."""
     async def handle(gw: Gateway, req: ApiRequest) -> ApiResponse:
