@@ -176,7 +176,8 @@ def test_ga_client_text_turn_and_session_update(gateway_client):
                                      "output_modalities": ["text"],
                                      "audio": {"output": {"voice": "ash"}}})
         updated = receive(conn, GA_EVENTS, "session.updated", seen)[-1]["session"]
-        assert updated["instructions"] == "Be brief." and updated["audio"]["output"]["voice"] == "ash"
+        assert updated["instructions"] == "Be brief."
+        assert updated["audio"]["output"]["voice"] == "ash"
         # GA writes the assistant's text as `output_text`, in items it sends and takes.
         conn.conversation.item.create(item={"type": "message", "role": "assistant", "content": [
             {"type": "output_text", "text": "Ask me about fruit."}]})
