@@ -247,7 +247,7 @@ def test_errors_keep_the_openai_envelope(gateway, key):
 
 
 def test_a_private_model_of_another_project_is_404_on_both_surfaces(gateway, admin, make_key):
-    assert admin.put("/admin/models/azure-team-a",
+    assert admin.put("/v1/organization/models/azure-team-a",
                      json=private_model("azure-team-a", ["azure-a"])).status_code == 200
     a, b = make_key("azure-a"), make_key("azure-b")
     assert azure(gateway, a).chat.completions.create(model="azure-team-a", messages=MSG).choices
