@@ -21,6 +21,9 @@ class ApiRequest:
     query: Mapping[str, str] = field(default_factory=dict)
     path_params: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    # Instead of `body`, for endpoints that take uploads too large to hold (see
+    # blueprints/host.serve, `stream_body`): the body's chunks as they arrive.
+    body_stream: AsyncIterator[bytes] | None = None
     # The model the URL names (an Azure deployment route): it takes the place of the body's
     # `model`, as Azure routes by the path whatever the body says.
     model: str | None = None
