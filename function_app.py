@@ -1,10 +1,12 @@
 """The Azure Functions app: creates the FunctionApp and registers the blueprints. Nothing else."""
 import azure.functions as func
 
-from blueprints import admin_api, jobs_api, jobs_worker, openai_api, ops, realtime_api
+from blueprints import (admin_api, jobs_api, jobs_worker, openai_api, ops, realtime_api,
+                        responses_api)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(openai_api.bp)
+app.register_functions(responses_api.bp)
 app.register_functions(jobs_api.bp)
 app.register_functions(jobs_worker.bp)
 app.register_functions(ops.bp)

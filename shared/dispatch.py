@@ -57,7 +57,10 @@ async def _guarded(gw: Gateway, caller: Caller, model: ResolvedModel, operation:
 
 
 async def chat(gw: Gateway, caller: Caller, model_name: str, body: dict[str, Any],
-               stream: bool) -> Completion | CompletionStream:
+               stream: bool, *, metered_as: Operation = Operation.CHAT
+               ) -> Completion | CompletionStream:
+    """A chat completion. `metered_as` names the surface the caller spoke in the usage row
+    (the Responses API translates to chat and is metered as `Responses`)."""
     model = await resolve(gw, caller, model_name, Operation.CHAT)
     check_chat_limits(model.policy, body)
     prompt = estimate_prompt_tokens(body)
@@ -66,7 +69,7 @@ async def chat(gw: Gateway, caller: Caller, model_name: str, body: dict[str, Any
         # A copy per attempt: adapters adjust the body for their provider.
         return deployment.adapter.chat(deployment.prepared, dict(body), stream,
                                        deployment.secrets)
-    return await _guarded(gw, caller, model, Operation.CHAT, attempt, stream=stream,
+    return await _guarded(gw, caller, model, metered_as, attempt, stream=stream,
                           reserve_tokens=prompt + requested_output_tokens(body),
                           prompt_estimate=prompt)
 

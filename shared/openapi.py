@@ -18,6 +18,16 @@ from .limits import ProjectLimits
 OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
     ("chat_completions", "post", "/v1/chat/completions", "project", "ChatCompletionRequest",
      "Create a chat completion; with `stream: true`, server-sent events"),
+    ("create_response", "post", "/v1/responses", "project", "ResponseRequest",
+     "Create a model response (Responses API); `stream: true` sends its events, "
+     "`background: true` queues it"),
+    ("get_response", "get", "/v1/responses/{id}", "project", None, "A stored response"),
+    ("delete_response", "delete", "/v1/responses/{id}", "project", None,
+     "Delete a stored response"),
+    ("list_response_input_items", "get", "/v1/responses/{id}/input_items", "project", None,
+     "A stored response's input items"),
+    ("cancel_response", "post", "/v1/responses/{id}/cancel", "project", None,
+     "Cancel a background response that has not finished"),
     ("submit_chat_job", "post", "/v1/chat/completions/async", "project", "ChatJobRequest",
      "Queue a chat completion as an async job (202)"),
     ("list_chat_jobs", "get", "/v1/chat/completions/async", "project", None,
@@ -73,7 +83,9 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
 _MULTIPART = {"TranscriptionRequest"}
 _QUERY = {"admin_usage": [("project", True), ("since", False), ("until", False),
                           ("limit", False)],
-          "list_chat_jobs": [("status", False), ("limit", False), ("after", False)]}
+          "list_chat_jobs": [("status", False), ("limit", False), ("after", False)],
+          "list_response_input_items": [("limit", False), ("order", False), ("after", False),
+                                        ("before", False)]}
 
 _MESSAGE = {"type": "object", "required": ["role"], "additionalProperties": True,
             "properties": {"role": {"type": "string"},
@@ -98,6 +110,30 @@ _HAND_WRITTEN: dict[str, Any] = {
             "tools": {"type": "array", "items": {"type": "object"}},
             "tool_choice": {"anyOf": [{"type": "string"}, {"type": "object"}]},
             "user": {"type": "string"}}},
+    "ResponseRequest": {
+        "type": "object", "required": ["model"], "additionalProperties": False,
+        "properties": {
+            "model": {"type": "string"},
+            "input": {"anyOf": [{"type": "string"}, {"type": "array",
+                                                      "items": {"type": "object"}}]},
+            "instructions": {"type": "string"},
+            "previous_response_id": {"type": "string"},
+            "stream": {"type": "boolean"}, "store": {"type": "boolean"},
+            "background": {"type": "boolean"},
+            "tools": {"type": "array", "items": {"type": "object"}},
+            "tool_choice": {"anyOf": [{"type": "string"}, {"type": "object"}]},
+            "parallel_tool_calls": {"type": "boolean"},
+            "text": {"type": "object"}, "reasoning": {"type": "object"},
+            "max_output_tokens": {"type": "integer", "minimum": 1},
+            "temperature": {"type": "number", "minimum": 0, "maximum": 2},
+            "top_p": {"type": "number", "minimum": 0, "maximum": 1},
+            "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+            "user": {"type": "string"}, "safety_identifier": {"type": "string"},
+            "prompt_cache_key": {"type": "string"},
+            "service_tier": {"enum": ["auto", "default"]},
+            "truncation": {"enum": ["disabled"]},
+            "include": {"type": "array", "items": {"type": "string"}},
+            "stream_options": {"type": "object"}}},
     "EmbeddingsRequest": {
         "type": "object", "required": ["model", "input"], "additionalProperties": False,
         "properties": {

@@ -352,3 +352,41 @@ async def test_audio_buffers_keep_order_stay_per_session_and_chunk_large_appends
     await store.clear_audio("sess_1")
     assert await store.read_audio("sess_1") == b""
     assert await store.read_audio("sess_2") == b"other"
+
+
+# -- stored Responses API responses ----------------------------------------------------------
+def response_doc(project: str, response_id: str, expires_at: float, **changes) -> dict:
+    doc = {"id": response_id, "project": project, "expires_at": expires_at,
+           "response": {"id": response_id, "object": "response", "status": "completed",
+                        "output": [{"type": "message", "content": [{"text": "hé ✓"}]}]},
+           "input_items": [{"id": "msg_1", "type": "message", "role": "user"}],
+           "conversation": [{"type": "message", "role": "user"}]}
+    return {**doc, **changes}
+
+
+async def test_responses_round_trip_replace_and_stay_in_their_project(store, clock):
+    doc = response_doc("alpha", "resp_1", clock.now + 3600)
+    await store.put_response(doc)
+    assert await store.get_response("alpha", "resp_1") == doc
+    assert await store.get_response("beta", "resp_1") is None      # another project: absent
+    assert await store.delete_response("beta", "resp_1") is False
+    changed = response_doc("alpha", "resp_1", clock.now + 7200, background={"job": "job_1"})
+    await store.put_response(changed)
+    assert await store.get_response("alpha", "resp_1") == changed
+    assert await store.get_response("alpha", "resp_2") is None
+
+
+async def test_deleting_a_response_says_whether_it_existed(store, clock):
+    await store.put_response(response_doc("alpha", "resp_1", clock.now + 3600))
+    assert await store.delete_response("alpha", "resp_1") is True
+    assert await store.delete_response("alpha", "resp_1") is False
+    assert await store.get_response("alpha", "resp_1") is None
+
+
+async def test_an_expired_response_is_never_returned_or_deleted(store, clock):
+    await store.put_response(response_doc("alpha", "resp_old", clock.now + 60))
+    await store.put_response(response_doc("alpha", "resp_new", clock.now + 3600))
+    clock.now += 61
+    assert await store.get_response("alpha", "resp_old") is None
+    assert await store.delete_response("alpha", "resp_old") is False
+    assert (await store.get_response("alpha", "resp_new"))["id"] == "resp_new"

@@ -14,10 +14,12 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from .. import dispatch
+from ..catalog import Operation
 from ..errors import GatewayError, RateLimited
 from ..handlers.chat import validate_chat_request
 from ..keys import Caller
 from ..providers import Completion
+from .model import RESPONSES_SOURCE
 
 log = logging.getLogger(__name__)
 _NEVER_RETRY = {"upstream_auth_failed", "upstream_not_found", "model_misconfigured",
@@ -59,7 +61,9 @@ async def _call_once(gw: Any, doc: dict[str, Any]) -> Outcome:
     caller = Caller(project=doc["project"], key_id=doc["key_id"])
     body = dict(doc["request"])
     model, _stream = await validate_chat_request(gw, caller, body)
-    result = await dispatch.chat(gw, caller, body["model"], body, False)
+    # A background response (shared/responses_background.py) is metered as its surface.
+    surface = Operation.RESPONSES if doc.get("source") == RESPONSES_SOURCE else Operation.CHAT
+    result = await dispatch.chat(gw, caller, body["model"], body, False, metered_as=surface)
     assert isinstance(result, Completion)
     usage = {"prompt_tokens": result.usage.prompt_tokens,
              "completion_tokens": result.usage.completion_tokens,

@@ -209,8 +209,19 @@ class SessionStore(Protocol):
     async def clear_audio(self, session_id: str) -> None: ...
 
 
+class ResponseStore(Protocol):
+    """Stored Responses API responses, one document per (project, id): `id`, `project`,
+    `expires_at` (epoch seconds; expired documents are never returned) and whatever the
+    Responses surface keeps (see shared/responses.py)."""
+    async def put_response(self, doc: dict[str, Any]) -> None:
+        """Insert or replace the document."""
+    async def get_response(self, project: str, response_id: str) -> dict[str, Any] | None: ...
+    async def delete_response(self, project: str, response_id: str) -> bool:
+        """True if a live document was deleted; False if there was none."""
+
+
 class Store(ModelStore, KeyStore, UsageStore, JobStore, SessionStore, CounterStore, LimitsStore,
-            Protocol):
+            ResponseStore, Protocol):
     async def open(self) -> None: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...

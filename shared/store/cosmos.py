@@ -20,6 +20,7 @@ from .base import KeyRecord, StoreUnavailable, UsageRecord, Versioned, utcnow
 from .cosmos_counters import CosmosCounters
 from .cosmos_sessions import CosmosSessions
 from .cosmos_jobs import CosmosJobs
+from .cosmos_responses import CosmosResponses
 from .cosmos_support import (NOT_EXPIRED, clean, cosmos_read_modify_write, is_missing_document,
                              make_client, open_containers, query, read_item_or_none,
                              replace_if_unchanged, storage_errors, with_expiry)
@@ -37,7 +38,7 @@ def _key_record(doc: dict[str, Any]) -> KeyRecord:
     return KeyRecord(**{name: doc.get(name) for name in _KEY_FIELDS})
 
 
-class CosmosStore(CosmosCounters, CosmosJobs, CosmosSessions):
+class CosmosStore(CosmosCounters, CosmosJobs, CosmosSessions, CosmosResponses):
     def __init__(self, settings: Settings, *, usage_ttl_seconds: float | None = None,
                  clock: Callable[[], float] = time.time):
         self._settings = settings

@@ -12,6 +12,7 @@ Container design (partition key chosen for each container's hot access pattern):
     counters /id       limit and budget counters: point reads and ETag-guarded replaces of one
                        small document per key (a project's minute window, budget period ...)
     limits   /id       one limits document per project, point-read (and cached) per request
+    responses /project stored Responses API responses: point reads by (project, id), `ttl`
 
 Another feature adds its container with one line in `CONTAINERS` (its own partition key, and
 `expiring=True` when its documents carry `ttl`), then reads and writes it through
@@ -65,6 +66,7 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("webhook_secrets", "/id"),
     ContainerSpec("rt_sessions", "/id", expiring=True),          # see cosmos_sessions.py
     ContainerSpec("rt_audio", "/session_id", expiring=True),
+    ContainerSpec("responses", "/project", expiring=True),       # see cosmos_responses.py
 )
 
 

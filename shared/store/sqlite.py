@@ -26,6 +26,7 @@ from .base import (CounterResult, KeyRecord, StoreConflict, StoreUnavailable, Us
                    Versioned, utcnow)
 from .sqlite_sessions import SESSION_SCHEMA, SqliteSessions
 from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
+from .sqlite_responses import RESPONSES_SCHEMA, SqliteResponses
 
 T = TypeVar("T")
 
@@ -67,7 +68,7 @@ def _insert_usage(rows: int) -> str:
             + ", ".join([row] * rows))
 
 
-class SqliteStore(SqliteJobs, SqliteSessions):
+class SqliteStore(SqliteJobs, SqliteSessions, SqliteResponses):
     def __init__(self, path: Path | str, *, usage_ttl_seconds: float | None = None,
                  clock: Callable[[], float] = time.time):
         self.path = Path(path)
@@ -90,6 +91,7 @@ class SqliteStore(SqliteJobs, SqliteSessions):
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
         conn.executescript(_INDEXES)
         conn.executescript(SESSION_SCHEMA)
+        conn.executescript(RESPONSES_SCHEMA)
         self._conn = conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
