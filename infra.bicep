@@ -127,6 +127,10 @@ param realtimeSpeechModel string = ''
 @minValue(0)
 param usageRetentionDays int = 0
 
+@description('Days stored Responses API responses are kept (Cosmos `ttl`). Matches LLMPROXY_RESPONSES_RETENTION_DAYS.')
+@minValue(1)
+param responsesRetentionDays int = 30
+
 @description('''Set to true on the second deployment, after the code has been published once: the Web
 PubSub event handler needs the Function App's `webpubsub_extension` system key, which the
 Functions host creates only when the Web PubSub extension first loads.''')
@@ -242,6 +246,11 @@ var cosmosContainers = [
   {
     name: 'rt_audio'
     partitionKey: '/session_id'
+    expiring: true
+  }
+  {
+    name: 'responses'
+    partitionKey: '/project'
     expiring: true
   }
 ]
@@ -641,6 +650,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     LLMPROXY_CONNECT_TIMEOUT_SECONDS: '10'
     LLMPROXY_REQUEST_TIMEOUT_SECONDS: '200'
     LLMPROXY_USAGE_RETENTION_DAYS: string(usageRetentionDays)
+    LLMPROXY_RESPONSES_RETENTION_DAYS: string(responsesRetentionDays)
     LLMPROXY_TRACE_SAMPLE_RATIO: traceSampleRatio
     LLMPROXY_MAX_AUDIO_BYTES: '26214400'
     LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS: '60'
