@@ -47,8 +47,10 @@ def parse_turn(body: Any) -> Turn:
     has_result = last.get("role") == "user" and isinstance(last.get("content"), list) and any(
         isinstance(b, dict) and b.get("type") == "tool_result" for b in last["content"])
     tool_result = _blocks_text(last.get("content"), "tool_result") if has_result else None
+    output_format = body.get("output_format")      # Anthropic structured outputs
+    schema = output_format.get("schema") or {} if isinstance(output_format, dict) else None
     return Turn(texts, last_user, tools, choice.get("name") if choice.get("type") == "tool" else None,
-                choice.get("type") == "none", tool_result)
+                choice.get("type") == "none", tool_result, schema)
 
 
 def _message_id(body: Any, model: str) -> str:

@@ -46,6 +46,9 @@ class Turn:
     forced_tool: str | None = None
     tool_choice_none: bool = False
     tool_result: str | None = None  # content of the trailing tool message, if any
+    # Structured output asked for: None (free text), {} (any JSON object) or a JSON schema the
+    # reply must satisfy (OpenAI `response_format`, Gemini `responseSchema`, ...).
+    json_schema: dict[str, Any] | None = None
 
 
 @dataclass
@@ -138,5 +141,16 @@ def plan_reply(turn: Turn) -> Reply:
         call = ToolCall(stable_id("call_sim_", tool.name, turn.last_user_text), tool.name, args)
         completion = count_words(call.name) + count_words(call.arguments_json)
         return Reply(None, call, prompt_tokens, completion)
+    if turn.json_schema is not None:
+        text = structured_text(turn.json_schema, turn.last_user_text)
+        return Reply(text, None, prompt_tokens, count_words(text))
     text = reply_text(turn.last_user_text)
     return Reply(text, None, prompt_tokens, count_words(text))
+
+
+def structured_text(schema: dict[str, Any], last_user_text: str) -> str:
+    """A JSON reply valid for `schema` (an example value); for a bare JSON object request,
+    the usual echo wrapped as {"reply": ...}."""
+    if not schema:
+        return json.dumps({"reply": reply_text(last_user_text)})
+    return json.dumps(example_value(schema))

@@ -55,7 +55,16 @@ def parse_turn(body: Any) -> Turn:
     responses = [_field(p, "functionResponse") for p in (contents[-1].get("parts") or [])
                  if isinstance(_field(p, "functionResponse"), dict)]
     tool_result = _function_response_text(responses[-1].get("response")) if responses else None
-    return Turn(texts, last_user, tools, allowed[0] if allowed else None, mode == "NONE", tool_result)
+    return Turn(texts, last_user, tools, allowed[0] if allowed else None, mode == "NONE", tool_result,
+                _response_schema(_field(body, "generationConfig")))
+
+
+def _response_schema(config: Any) -> dict[str, Any] | None:
+    """JSON mode: `responseMimeType: application/json`, with `responseSchema` (OpenAPI subset)
+    or `responseJsonSchema` when a schema is given."""
+    if _field(config, "responseMimeType") != "application/json":
+        return None
+    return _field(config, "responseJsonSchema") or _field(config, "responseSchema") or {}
 
 
 def _usage(reply: Reply) -> dict[str, int]:

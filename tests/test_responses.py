@@ -233,3 +233,25 @@ def test_background_cannot_stream_and_needs_store(client):
         with pytest.raises(openai.BadRequestError):
             client.post("/responses", cast_to=object, body={
                 "model": "gpt-4o-mini", "input": "x", "background": True, **extra})
+
+
+class Weather(BaseModel):
+    city: str
+    celsius: int
+    sunny: bool
+    tags: list[str]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_parse_into_a_pydantic_model(client, model):
+    resp = client.responses.parse(model=model, input="weather in Rome as JSON",
+                                  text_format=Weather)
+    assert isinstance(resp.output_parsed, Weather), resp.output_text
+    assert Weather.model_validate_json(resp.output_text) == resp.output_parsed
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gemini-2.5-flash"])
+def test_json_object_format(client, model):
+    resp = client.responses.create(model=model, input="give me json",
+                                   text={"format": {"type": "json_object"}})
+    assert isinstance(json.loads(resp.output_text), dict)
