@@ -49,8 +49,9 @@ def parse_turn(body: Any) -> Turn:
     tool_result = _blocks_text(last.get("content"), "tool_result") if has_result else None
     output_format = body.get("output_format")      # Anthropic structured outputs
     schema = output_format.get("schema") or {} if isinstance(output_format, dict) else None
+    thinking = (body.get("thinking") or {}).get("type") in ("enabled", "adaptive")
     return Turn(texts, last_user, tools, choice.get("name") if choice.get("type") == "tool" else None,
-                choice.get("type") == "none", tool_result, schema)
+                choice.get("type") == "none", tool_result, schema, thinking)
 
 
 def _message_id(body: Any, model: str) -> str:
@@ -61,12 +62,17 @@ def _stop_reason(reply: Reply) -> str:
     return "tool_use" if reply.tool_call else "end_turn"
 
 
+SIGNATURE = "c2ltdWxhdGVkLXNpZ25hdHVyZQ=="
+
+
 def _content(reply: Reply) -> list[dict[str, Any]]:
+    thinking = [{"type": "thinking", "thinking": reply.thinking, "signature": SIGNATURE}] \
+        if reply.thinking else []
     if reply.tool_call:
         call = reply.tool_call
-        return [{"type": "tool_use", "id": call.id.replace("call_", "toolu_"), "name": call.name,
-                 "input": call.arguments}]
-    return [{"type": "text", "text": reply.text or ""}]
+        return thinking + [{"type": "tool_use", "id": call.id.replace("call_", "toolu_"),
+                            "name": call.name, "input": call.arguments}]
+    return thinking + [{"type": "text", "text": reply.text or ""}]
 
 
 async def handle(request: web.Request, body: Any, model: str, stream: bool) -> web.StreamResponse:
@@ -91,19 +97,30 @@ async def handle(request: web.Request, body: Any, model: str, stream: bool) -> w
 
     await send("message_start", {"message": {**message, "content": [], "stop_reason": None,
                                              "usage": {"input_tokens": reply.prompt_tokens, "output_tokens": 1}}})
-    block = _content(reply)[0]
+    index = 0
+    if reply.thinking:
+        await send("content_block_start", {"index": 0, "content_block": {
+            "type": "thinking", "thinking": "", "signature": ""}})
+        for word in Reply(reply.thinking, None, 0, 0).words():
+            await send("content_block_delta", {"index": 0, "delta": {"type": "thinking_delta",
+                                                                     "thinking": word}})
+        await send("content_block_delta", {"index": 0, "delta": {"type": "signature_delta",
+                                                                 "signature": SIGNATURE}})
+        await send("content_block_stop", {"index": 0})
+        index = 1
+    block = _content(reply)[-1]
     if reply.tool_call:
-        await send("content_block_start", {"index": 0, "content_block": {**block, "input": {}}})
+        await send("content_block_start", {"index": index, "content_block": {**block, "input": {}}})
         arguments = reply.tool_call.arguments_json
         size = max(1, -(-len(arguments) // 3))  # the JSON arrives in pieces, as from Anthropic
         for i in range(0, len(arguments), size):
-            await send("content_block_delta", {"index": 0, "delta": {"type": "input_json_delta",
-                                                                     "partial_json": arguments[i:i + size]}})
+            await send("content_block_delta", {"index": index, "delta": {"type": "input_json_delta",
+                                                                         "partial_json": arguments[i:i + size]}})
     else:
-        await send("content_block_start", {"index": 0, "content_block": {"type": "text", "text": ""}})
+        await send("content_block_start", {"index": index, "content_block": {"type": "text", "text": ""}})
         for word in reply.words():
-            await send("content_block_delta", {"index": 0, "delta": {"type": "text_delta", "text": word}})
-    await send("content_block_stop", {"index": 0})
+            await send("content_block_delta", {"index": index, "delta": {"type": "text_delta", "text": word}})
+    await send("content_block_stop", {"index": index})
     await send("message_delta", {"delta": {"stop_reason": _stop_reason(reply), "stop_sequence": None},
                                  "usage": {"output_tokens": reply.completion_tokens}})
     await send("message_stop", {})

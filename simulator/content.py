@@ -49,6 +49,7 @@ class Turn:
     # Structured output asked for: None (free text), {} (any JSON object) or a JSON schema the
     # reply must satisfy (OpenAI `response_format`, Gemini `responseSchema`, ...).
     json_schema: dict[str, Any] | None = None
+    thinking: bool = False  # the request asked to see the model's thinking (Gemini, Claude)
 
 
 @dataclass
@@ -68,6 +69,8 @@ class Reply:
     tool_call: ToolCall | None
     prompt_tokens: int
     completion_tokens: int
+    thinking: str | None = None  # shown thinking; its words are counted in completion_tokens
+    thinking_tokens: int = 0
 
     @property
     def total_tokens(self) -> int:
@@ -131,6 +134,15 @@ def example_value(schema: Any) -> Any:
 
 
 def plan_reply(turn: Turn) -> Reply:
+    reply = _plan_answer(turn)
+    if turn.thinking:
+        reply.thinking = f"[simulated thinking] about: {' '.join(turn.last_user_text.split())}"
+        reply.thinking_tokens = count_words(reply.thinking)
+        reply.completion_tokens += reply.thinking_tokens
+    return reply
+
+
+def _plan_answer(turn: Turn) -> Reply:
     prompt_tokens = sum(count_words(t) for t in turn.prompt_texts)
     if turn.tool_result is not None:
         text = f"{SIMULATED_PREFIX} tool result: {turn.tool_result}"

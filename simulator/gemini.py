@@ -55,8 +55,10 @@ def parse_turn(body: Any) -> Turn:
     responses = [_field(p, "functionResponse") for p in (contents[-1].get("parts") or [])
                  if isinstance(_field(p, "functionResponse"), dict)]
     tool_result = _function_response_text(responses[-1].get("response")) if responses else None
+    config = _field(body, "generationConfig")
+    thinking = bool(_field(_field(config, "thinkingConfig"), "includeThoughts"))
     return Turn(texts, last_user, tools, allowed[0] if allowed else None, mode == "NONE", tool_result,
-                _response_schema(_field(body, "generationConfig")))
+                _response_schema(config), thinking)
 
 
 def _response_schema(config: Any) -> dict[str, Any] | None:
@@ -68,11 +70,18 @@ def _response_schema(config: Any) -> dict[str, Any] | None:
 
 
 def _usage(reply: Reply) -> dict[str, int]:
-    return {
+    usage = {
         "promptTokenCount": reply.prompt_tokens,
-        "candidatesTokenCount": reply.completion_tokens,
+        "candidatesTokenCount": reply.completion_tokens - reply.thinking_tokens,
         "totalTokenCount": reply.total_tokens,
     }
+    if reply.thinking_tokens:      # Gemini counts thoughts apart from the candidates
+        usage["thoughtsTokenCount"] = reply.thinking_tokens
+    return usage
+
+
+def _thought_parts(reply: Reply) -> list[dict[str, Any]]:
+    return [{"text": reply.thinking, "thought": True}] if reply.thinking else []
 
 
 def _response(model: str, response_id: str, parts: list[dict[str, Any]], reply: Reply | None) -> dict[str, Any]:
@@ -97,11 +106,13 @@ async def handle(request: web.Request, body: Any, model: str, stream: bool) -> w
     response_id = stable_id("sim-", model, json.dumps(body, sort_keys=True), length=20)
     if not stream:
         parts = [_function_call_part(reply)] if reply.tool_call else [{"text": reply.text or ""}]
-        return web.json_response(_response(model, response_id, parts, reply))
+        return web.json_response(_response(model, response_id, _thought_parts(reply) + parts, reply))
 
     # `alt=sse` selects SSE framing; without it Google streams a JSON array.  Every
     # known client (LiteLLM, google-genai) asks for SSE, so that is all we speak.
     events = await EventStream(request).start()
+    if reply.thinking:
+        await events.send(_response(model, response_id, _thought_parts(reply), None))
     if reply.tool_call:
         await events.send(_response(model, response_id, [_function_call_part(reply)], reply))
     else:

@@ -255,3 +255,32 @@ def test_json_object_format(client, model):
     resp = client.responses.create(model=model, input="give me json",
                                    text={"format": {"type": "json_object"}})
     assert isinstance(json.loads(resp.output_text), dict)
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-flash", "claude-sonnet-4"])
+def test_provider_reasoning_becomes_a_reasoning_item(client, sim, model):
+    resp = client.responses.create(model=model, input="think it over",
+                                   reasoning={"effort": "low"}, max_output_tokens=2048)
+    reasoning, message = resp.output[0], resp.output[-1]
+    assert reasoning.type == "reasoning" and reasoning.summary == []
+    assert reasoning.content[0].type == "reasoning_text"
+    assert "think it over" in reasoning.content[0].text
+    assert message.type == "message" and "think it over" in resp.output_text
+    assert resp.reasoning.effort == "low"
+    if model.startswith("gemini"):             # Gemini reports thought tokens apart
+        assert resp.usage.output_tokens_details.reasoning_tokens == 6
+
+
+@pytest.mark.parametrize("model", ["gemini-2.5-flash", "claude-sonnet-4"])
+def test_streamed_reasoning_comes_first_as_its_own_item(client, model):
+    events = list(client.responses.create(model=model, input="think while streaming",
+                                          reasoning={"effort": "low"}, max_output_tokens=2048,
+                                          stream=True))
+    kinds = [e.type for e in events]
+    assert "response.reasoning_text.delta" in kinds
+    assert kinds.index("response.reasoning_text.done") < kinds.index(
+        "response.output_text.delta")
+    thought = "".join(e.delta for e in events if e.type == "response.reasoning_text.delta")
+    final = events[-1].response
+    assert final.output[0].type == "reasoning" and final.output[0].content[0].text == thought
+    assert "think while streaming" in thought and "think while streaming" in final.output_text
