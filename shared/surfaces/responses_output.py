@@ -65,7 +65,7 @@ def function_call_item(item_id: str, call_id: str, name: str, arguments: str,
             "arguments": arguments, "status": status}
 
 
-def output_items(message: dict[str, Any], status: str = "completed") -> list[dict[str, Any]]:
+def output_items(message: dict[str, Any]) -> list[dict[str, Any]]:
     """A chat completion's message as output items: reasoning, then the message, then calls."""
     items = []
     reasoning = message.get("reasoning_content")
@@ -80,12 +80,12 @@ def output_items(message: dict[str, Any], status: str = "completed") -> list[dic
     if isinstance(message.get("refusal"), str) and message["refusal"]:
         parts.append({"type": "refusal", "refusal": message["refusal"]})
     if parts:
-        items.append(message_item(new_id("msg"), parts, status))
+        items.append(message_item(new_id("msg"), parts))
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
         items.append(function_call_item(new_id("fc"), call.get("id") or new_id("call"),
                                         function.get("name", ""),
-                                        function.get("arguments") or "", status))
+                                        function.get("arguments") or ""))
     return items
 
 
@@ -113,9 +113,14 @@ def usage(chat_usage: Any) -> dict[str, Any] | None:
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
+def cut_short(finish_reason: Any) -> bool:
+    return finish_reason in _INCOMPLETE
+
+
 def finish(response: dict[str, Any], items: list[dict[str, Any]], finish_reason: Any,
            chat_usage: Any) -> dict[str, Any]:
-    """Complete `response` with its output; `incomplete` when the model was cut short."""
+    """Complete `response` with its output; `incomplete` when the model was cut short (and
+    then so is the item it was producing, the last one; earlier items were finished)."""
     reason = _INCOMPLETE.get(finish_reason)
     response["status"] = "incomplete" if reason else "completed"
     response["incomplete_details"] = {"reason": reason} if reason else None
@@ -129,9 +134,10 @@ def from_chat(response: dict[str, Any], completion: dict[str, Any]) -> dict[str,
     choices = completion.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
     reason = choice.get("finish_reason")
-    status = "incomplete" if reason in _INCOMPLETE else "completed"
-    return finish(response, output_items(choice.get("message") or {}, status), reason,
-                  completion.get("usage"))
+    items = output_items(choice.get("message") or {})
+    if items and cut_short(reason):
+        items[-1]["status"] = "incomplete"
+    return finish(response, items, reason, completion.get("usage"))
 
 
 def failed(response: dict[str, Any], code: str | None, message: str) -> dict[str, Any]:

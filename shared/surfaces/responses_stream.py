@@ -35,6 +35,13 @@ class ResponsesEvents:
         self._open_calls: list[int] = []
         self._finish_reason: Any = None
         self._usage: Any = None
+        self._ending = False
+
+    def _status(self, index: int) -> str:
+        """An item's final status: the last one is incomplete when the model was cut short."""
+        if self._ending and index == len(self._items) - 1 and out.cut_short(self._finish_reason):
+            return "incomplete"
+        return "completed"
 
     def _event(self, kind: str, **fields: Any) -> Event:
         event = {"type": kind, "sequence_number": self._seq, **fields}
@@ -77,7 +84,7 @@ class ResponsesEvents:
         if index is None:
             return []
         item = self._items[index]
-        item["status"] = "completed"
+        item["status"] = self._status(index)
         part = item["content"][0]
         return [self._event("response.reasoning_text.done", item_id=item["id"],
                             output_index=index, content_index=0, text=part["text"]),
@@ -102,12 +109,12 @@ class ResponsesEvents:
                                   logprobs=[]))
         return events
 
-    def _close_text(self, status: str = "completed") -> list[Event]:
+    def _close_text(self) -> list[Event]:
         index, self._open_text = self._open_text, None
         if index is None:
             return []
         item = self._items[index]
-        item["status"] = status
+        item["status"] = self._status(index)
         part = item["content"][0]
         return [self._event("response.output_text.done", item_id=item["id"], output_index=index,
                             content_index=0, text=part["text"], logprobs=[]),
@@ -136,11 +143,11 @@ class ResponsesEvents:
                                       item_id=item["id"], output_index=index, delta=piece))
         return events
 
-    def _close_calls(self, status: str = "completed") -> list[Event]:
+    def _close_calls(self) -> list[Event]:
         events = []
         for index in self._open_calls:
             item = self._items[index]
-            item["status"] = status
+            item["status"] = self._status(index)
             events += [self._event("response.function_call_arguments.done", item_id=item["id"],
                                    output_index=index, name=item["name"],
                                    arguments=item["arguments"]),
@@ -170,9 +177,8 @@ class ResponsesEvents:
         return events
 
     def end(self) -> list[Event]:
-        status = "incomplete" if self._finish_reason in ("length", "content_filter") \
-            else "completed"
-        events = self._close_reasoning() + self._close_text(status) + self._close_calls(status)
+        self._ending = True
+        events = self._close_reasoning() + self._close_text() + self._close_calls()
         out.finish(self.response, self._items, self._finish_reason, self._usage)
         kind = "response.incomplete" if self.response["status"] == "incomplete" \
             else "response.completed"
