@@ -1,7 +1,8 @@
 """The OpenAI Responses API on every chat model: create (streamed or not), stored state,
 `previous_response_id`, retrieve, delete, input items.
 
-A request is checked and translated to a chat body (`surfaces/responses.py`), sent through
+A model whose provider speaks the Responses API itself is relayed (`responses_native.py`);
+for every other model a request is checked and translated to a chat body (`surfaces/responses.py`), sent through
 `dispatch.chat` (the same limits, budgets, routing, failover, timeouts and metering as a chat
 completion; the usage row says `Responses`), and the chat answer translated back
 (`surfaces/responses_output.py`, `surfaces/responses_stream.py`).
@@ -50,6 +51,7 @@ class Created:
     headers: dict[str, str] = field(default_factory=dict)
     status: int = 200
     hub_event: Any = None          # background: the job's event for the Event Hub binding
+    raw: bytes | None = None       # a native provider's response object, relayed as it came
 
 
 @dataclass
@@ -113,6 +115,12 @@ async def save(gw: Any, caller: Caller, prepared: Prepared) -> None:
 
 
 async def create(gw: Any, caller: Caller, body: dict[str, Any]) -> Created:
+    name = body.get("model")
+    if isinstance(name, str) and name and body.get("background") is not True:
+        model = await gw.catalog.get(name, caller.project)
+        if dispatch.speaks_responses(model):
+            from .responses_native import create as create_native
+            return await create_native(gw, caller, model, body)
     prepared = await prepare(gw, caller, body)
     req = prepared.request
     if req.background:

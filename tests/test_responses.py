@@ -10,7 +10,10 @@ from pydantic import BaseModel
 
 from .conftest import ADMIN_KEY
 
-MODELS = ["gpt-4o-mini", "gpt-4.1", "gemini-2.5-flash", "claude-sonnet-4", "llama-3.3-70b"]
+# gpt-4.1 lists the `Responses` operation: relayed to the simulated Azure /openai/v1/responses
+# (native); the others are translated through chat.
+NATIVE = "gpt-4.1"
+MODELS = ["gpt-4o-mini", NATIVE, "gemini-2.5-flash", "claude-sonnet-4", "llama-3.3-70b"]
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "Weather for a city",
            "parameters": {"type": "object", "properties": {
@@ -68,7 +71,7 @@ def test_stream_sends_the_documented_event_sequence(client, model):
     assert client.responses.retrieve(final.id).output_text == text
 
 
-@pytest.mark.parametrize("model", ["gpt-4o-mini", "claude-sonnet-4"])
+@pytest.mark.parametrize("model", ["gpt-4o-mini", NATIVE, "claude-sonnet-4"])
 def test_stream_helper_accumulates_the_final_response(client, model):
     with client.responses.stream(model=model, input="helper stream") as stream:
         deltas = [e.delta for e in stream if e.type == "response.output_text.delta"]
@@ -77,7 +80,9 @@ def test_stream_helper_accumulates_the_final_response(client, model):
 
 
 @pytest.mark.parametrize("first,second", [("gpt-4o-mini", "gemini-2.5-flash"),
-                                          ("claude-sonnet-4", "llama-3.3-70b")])
+                                          ("claude-sonnet-4", "llama-3.3-70b"),
+                                          (NATIVE, "claude-sonnet-4"),
+                                          ("gemini-2.5-flash", NATIVE)])
 def test_previous_response_id_continues_on_another_provider(client, sim, first, second):
     one = client.responses.create(model=first, input="remember the word pelican",
                                   instructions="first instructions")
@@ -188,11 +193,19 @@ def test_a_cancel_of_a_foreground_response_is_refused(client):
         client.responses.cancel(resp.id)
 
 
-def test_responses_are_metered_as_responses(client, admin):
-    client.responses.create(model="gpt-4o-mini", input="meter me please")
+@pytest.mark.parametrize("model", ["gpt-4o-mini", NATIVE])
+@pytest.mark.parametrize("stream", [False, True])
+def test_responses_are_metered_as_responses(client, admin, model, stream):
+    words = "meter me please [sim:words=7]"
+    if stream:
+        list(client.responses.create(model=model, input=words, stream=True))
+    else:
+        client.responses.create(model=model, input=words)
     rows = admin.get("/admin/usage", params={"project": "alpha", "limit": 5}).json()
-    latest = rows["data"][0] if "data" in rows else rows["rows"][0]
-    assert latest["operation"] == "Responses" and latest["completion_tokens"] > 0
+    latest = (rows["data"] if "data" in rows else rows["rows"])[0]
+    assert (latest["operation"], latest["model"], latest["stream"]) == ("Responses", model,
+                                                                        stream)
+    assert latest["completion_tokens"] == 7 and latest["prompt_tokens"] > 0
 
 
 def _poll(client, response_id: str, until: tuple[str, ...], seconds: float = 20):
@@ -284,3 +297,24 @@ def test_streamed_reasoning_comes_first_as_its_own_item(client, model):
     final = events[-1].response
     assert final.output[0].type == "reasoning" and final.output[0].content[0].text == thought
     assert "think while streaming" in thought and "think while streaming" in final.output_text
+
+
+def test_native_model_is_relayed_to_azures_responses_endpoint(client, sim):
+    raw = client.responses.with_raw_response.create(model=NATIVE, input="native please",
+                                                    tools=[{"type": "web_search"}])
+    seen = sim.get("/_sim/requests").json()["requests"][-1]
+    assert seen["path"] == "/openai/v1/responses"
+    # The body is the client's (built-in tools are the provider's to judge), model = deployment.
+    assert seen["body"]["tools"] == [{"type": "web_search"}] and seen["body"]["model"] == "gpt-4.1"
+    resp = raw.parse()
+    assert resp.id.startswith("resp_") and "native please" in resp.output_text
+    assert client.responses.retrieve(resp.id).output_text == resp.output_text
+    assert json.loads(raw.content)["previous_response_id"] is None
+
+
+def test_native_stream_is_relayed_event_for_event(client, sim):
+    events = list(client.responses.create(model=NATIVE, input="native stream", stream=True))
+    assert [e.type for e in events][:2] == ["response.created", "response.in_progress"]
+    assert events[-1].type == "response.completed"
+    final = events[-1].response
+    assert client.responses.retrieve(final.id).output_text == final.output_text

@@ -18,6 +18,8 @@ async def create(gw: Gateway, req: ApiRequest) -> ApiResponse:
     if created.events is not None:
         return ApiResponse(stream=created.events, media_type="text/event-stream",
                            headers={**_STREAM_HEADERS, **created.headers})
+    if created.raw is not None:
+        return ApiResponse(body=created.raw, headers=created.headers)
     outputs = {EVENTS: created.hub_event} if created.hub_event else None
     return ApiResponse.json(created.response, status=created.status, headers=created.headers,
                             outputs=outputs)
