@@ -102,6 +102,7 @@ async def concurrent(session: aiohttp.ClientSession, spec: dict) -> dict[str, An
 
 
 async def _one_stream(session: aiohttp.ClientSession, spec: dict, errors: Errors) -> dict | None:
+    marker = spec.get("done_marker", "data: [DONE]").encode()   # the stream's last event
     started = time.perf_counter()
     first = None
     events = reads = 0
@@ -116,12 +117,12 @@ async def _one_stream(session: aiohttp.ClientSession, spec: dict, errors: Errors
                     first = time.perf_counter()
                 reads += 1
                 events += data.count(b"data:")
-                done = done or b"data: [DONE]" in data
+                done = done or marker in data
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         errors.add(type(exc).__name__)
         return None
     if not done or first is None:
-        errors.add("stream ended without data: [DONE]")
+        errors.add(f"stream ended without {marker.decode()}")
         return None
     end = time.perf_counter()
     return {"ttfc_ms": (first - started) * 1000, "total_ms": (end - started) * 1000,

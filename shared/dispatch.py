@@ -20,8 +20,8 @@ from .catalog import Operation, ResolvedModel
 from .errors import GatewayError, InvalidRequest, PayloadTooLarge
 from .gateway import Gateway
 from .guarded_call import GuardedCall
-from .handlers.request_checks import (check_chat_limits, estimate_prompt_tokens,
-                                      requested_output_tokens)
+from .handlers.request_checks import (check_chat_limits, check_output_limit,
+                                      estimate_prompt_tokens, requested_output_tokens)
 from .keys import Caller
 from .providers import AudioStream, Completion, CompletionStream, Upload
 
@@ -86,6 +86,7 @@ async def responses(gw: Gateway, caller: Caller, model: ResolvedModel, body: dic
     require_operation(model, Operation.RESPONSES)
     model.require_configured()
     asked = body.get("max_output_tokens")
+    check_output_limit(model.policy, body, "max_output_tokens")
     reserve = prompt_estimate + (asked if isinstance(asked, int) else 0)
 
     def attempt(deployment: ResolvedModel) -> Awaitable[Completion | CompletionStream]:

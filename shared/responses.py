@@ -1,11 +1,12 @@
 """The OpenAI Responses API on every chat model: create (streamed or not), stored state,
 `previous_response_id`, retrieve, delete, input items.
 
-A model whose provider speaks the Responses API itself is relayed (`responses_native.py`);
-for every other model a request is checked and translated to a chat body (`surfaces/responses.py`), sent through
-`dispatch.chat` (the same limits, budgets, routing, failover, timeouts and metering as a chat
-completion; the usage row says `Responses`), and the chat answer translated back
-(`surfaces/responses_output.py`, `surfaces/responses_stream.py`).
+A model whose provider speaks the Responses API itself is relayed (`responses_native.py`).
+For every other model a request is checked and translated to a chat body
+(`surfaces/responses.py`, `surfaces/responses_chat.py`), sent through `dispatch.chat` (the
+same limits, budgets, routing, failover, timeouts and metering as a chat completion; the usage
+row says `Responses`), and the chat answer translated back (`surfaces/responses_output.py`,
+`surfaces/responses_stream.py`).
 
 Stored state (`store`, default true): one document per response in the caller's project, kept
 `LLMPROXY_RESPONSES_RETENTION_DAYS` (default 30):
@@ -33,7 +34,8 @@ from .errors import GatewayError, InvalidRequest, NotFound
 from .keys import Caller
 from .providers import Completion, CompletionStream
 from .surfaces import responses_output as out
-from .surfaces.responses import ResponsesRequest, input_items, parse_request, to_chat
+from .surfaces.responses import ResponsesRequest, input_items, parse_request
+from .surfaces.responses_chat import to_chat
 from .surfaces.responses_stream import ResponsesEvents, chat_chunks, encode
 
 log = logging.getLogger(__name__)
@@ -79,19 +81,27 @@ async def own_response(gw: Any, caller: Caller, response_id: str,
     return doc
 
 
+async def conversation(gw: Any, caller: Caller, previous_id: str) -> list[dict[str, Any]]:
+    """The items a `previous_response_id` continues: 404 if it is not this project's, 400 while
+    it is still running (a background response)."""
+    previous = await own_response(gw, caller, previous_id, param="previous_response_id")
+    if previous.get("job") and previous["response"]["status"] in _UNFINISHED:
+        from .responses_background import refresh
+        previous = await refresh(gw, caller, previous)
+    status = previous["response"]["status"]
+    if status in _UNFINISHED:
+        raise InvalidRequest(f"Response '{previous_id}' is still {status}; continue it once it "
+                             "has finished.", param="previous_response_id")
+    return previous["conversation"]
+
+
 async def prepare(gw: Any, caller: Caller, body: dict[str, Any]) -> Prepared:
     """Everything that can fail before a provider is called: the fields, the conversation a
-    `previous_response_id` continues (404 if it is not this project's), the chat body."""
+    `previous_response_id` continues, the chat body."""
     req = parse_request(body)
     history: list[dict[str, Any]] = []
     if req.previous_response_id:
-        previous = await own_response(gw, caller, req.previous_response_id,
-                                      param="previous_response_id")
-        if previous["response"]["status"] in _UNFINISHED:
-            raise InvalidRequest(f"Response '{req.previous_response_id}' is still "
-                                 f"{previous['response']['status']}; continue it once it has "
-                                 "finished.", param="previous_response_id")
-        history = previous["conversation"]
+        history = await conversation(gw, caller, req.previous_response_id)
     items = _with_ids(input_items(req.input))
     chat = to_chat(req, history + items)
     response = out.new_response(req, out.new_id("resp"), int(time.time()))

@@ -23,7 +23,7 @@ from .errors import InvalidRequest
 from .handlers.validate import refuse_routing_fields
 from .keys import Caller
 from .providers import Completion, CompletionStream
-from .responses import Created, own_response
+from .responses import Created, conversation
 from .surfaces import responses_output as out
 
 log = logging.getLogger(__name__)
@@ -61,8 +61,7 @@ async def create(gw: Any, caller: Caller, model: ResolvedModel, body: dict[str, 
         if not isinstance(previous, str):
             raise InvalidRequest("'previous_response_id' must be a string.",
                                  param="previous_response_id")
-        history = (await own_response(gw, caller, previous,
-                                      param="previous_response_id"))["conversation"]
+        history = await conversation(gw, caller, previous)
         # The provider did not issue these ids: it gets the items without them.
         body["input"] = [{k: v for k, v in i.items() if k != "id"} for i in history + items]
     estimate = len(json.dumps(body.get("input", ""))) // 4 + 1

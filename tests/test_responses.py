@@ -8,7 +8,6 @@ import openai
 import pytest
 from pydantic import BaseModel
 
-from .conftest import ADMIN_KEY
 
 # gpt-4.1 lists the `Responses` operation: relayed to the simulated Azure /openai/v1/responses
 # (native); the others are translated through chat.

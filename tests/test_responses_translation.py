@@ -14,7 +14,8 @@ from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 
 from shared.surfaces import responses_output as out
-from shared.surfaces.responses import input_items, parse_request, to_chat
+from shared.surfaces.responses import input_items, parse_request
+from shared.surfaces.responses_chat import to_chat
 from shared.surfaces.responses_stream import ResponsesEvents
 
 TEXT = st.text(min_size=1, max_size=30)

@@ -30,10 +30,15 @@ def check_chat_limits(policy: Policy, body: dict[str, Any]) -> None:
         raise InvalidRequest(f"'n' is {n}; this model accepts at most {policy.max_n}.",
                              param="n", code=_LIMIT)
     for name in ("max_tokens", "max_completion_tokens"):
-        asked = _positive_int(body, name)
-        if asked is not None and policy.max_output_tokens and asked > policy.max_output_tokens:
-            raise InvalidRequest(f"'{name}' is {asked}; this model produces at most "
-                                 f"{policy.max_output_tokens} tokens.", param=name, code=_LIMIT)
+        check_output_limit(policy, body, name)
+
+
+def check_output_limit(policy: Policy, body: dict[str, Any], name: str) -> None:
+    """400 when the output token field `name` asks for more than the model produces."""
+    asked = _positive_int(body, name)
+    if asked is not None and policy.max_output_tokens and asked > policy.max_output_tokens:
+        raise InvalidRequest(f"'{name}' is {asked}; this model produces at most "
+                             f"{policy.max_output_tokens} tokens.", param=name, code=_LIMIT)
 
 
 def _text_length(content: Any) -> int:

@@ -92,7 +92,8 @@ class OpenAIWireAdapter:
             url_base, query = base, (f"?api-version={p.api_version}" if p.api_version else "")
         headers = {"Content-Type": "application/json"}
         # Azure serves the Responses API on its v1 surface only, whatever surface chat uses.
-        responses_url = f"{base}/responses" if surface == "openai" else f"{base}/openai/v1/responses"
+        responses_url = (f"{base}/responses" if surface == "openai"
+                         else f"{base}/openai/v1/responses")
         if p.auth == "entra" or p.token_scope:
             if p.auth != "entra":
                 raise ValueError("parameters.token_scope is only used with auth 'entra'")
