@@ -8,6 +8,8 @@ import openai
 import pytest
 from pydantic import BaseModel
 
+from .test_limits import avoid_minute_boundary
+
 
 # gpt-4.1 lists the `Responses` operation: relayed to the simulated Azure /openai/v1/responses
 # (native); the others are translated through chat.
@@ -317,3 +319,30 @@ def test_native_stream_is_relayed_event_for_event(client, sim):
     assert events[-1].type == "response.completed"
     final = events[-1].response
     assert client.responses.retrieve(final.id).output_text == final.output_text
+
+
+def test_a_stream_the_provider_breaks_off_ends_with_response_failed(client, sim):
+    sim.post("/_sim/faults", json={"match": "gemini", "cut_after_chunks": 3})
+    events = list(client.responses.create(model="gemini-2.5-flash", stream=True,
+                                          input="break off [sim:words=40]"))
+    assert events[0].type == "response.created" and events[-1].type == "response.failed"
+    assert "response.completed" not in [e.type for e in events]
+    failed = events[-1].response
+    assert failed.status == "failed" and failed.error.code
+    assert failed.output and failed.output[0].content[0].text     # what arrived is kept
+    assert client.responses.retrieve(failed.id).status == "failed"
+
+
+def test_project_limits_apply_to_responses(client, gateway, admin, make_key):
+    resp = admin.put("/admin/projects/resp-limited/limits", json={"requests_per_minute": 1})
+    assert resp.status_code == 200, resp.text
+    try:
+        limited = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key("resp-limited"),
+                                max_retries=0)
+        avoid_minute_boundary()
+        limited.responses.create(model="gpt-4o-mini", input="first")
+        for model in ("gpt-4o-mini", NATIVE):
+            with pytest.raises(openai.RateLimitError):
+                limited.responses.create(model=model, input="second")
+    finally:
+        admin.delete("/admin/projects/resp-limited/limits")
