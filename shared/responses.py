@@ -51,7 +51,6 @@ class Created:
     response: dict[str, Any] | None = None
     events: AsyncIterator[bytes] | None = None
     headers: dict[str, str] = field(default_factory=dict)
-    status: int = 200
     hub_event: Any = None          # background: the job's event for the Event Hub binding
     raw: bytes | None = None       # a native provider's response object, relayed as it came
 

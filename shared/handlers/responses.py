@@ -21,8 +21,7 @@ async def create(gw: Gateway, req: ApiRequest) -> ApiResponse:
     if created.raw is not None:
         return ApiResponse(body=created.raw, headers=created.headers)
     outputs = {EVENTS: created.hub_event} if created.hub_event else None
-    return ApiResponse.json(created.response, status=created.status, headers=created.headers,
-                            outputs=outputs)
+    return ApiResponse.json(created.response, headers=created.headers, outputs=outputs)
 
 
 async def retrieve(gw: Gateway, req: ApiRequest) -> ApiResponse:
