@@ -163,20 +163,20 @@ async def _events(gw: Any, caller: Caller, prepared: Prepared,
     events = ResponsesEvents(prepared.response)
     chunks = result.chunks
     try:
-        for event in events.start():
-            yield encode(event)
+        yield b"".join(encode(event) for event in events.start())
         final = None
         async for chunk in chat_chunks(chunks):
             error = chunk.get("error")
             if isinstance(error, dict) and not chunk.get("choices"):
                 final = events.fail(error.get("code"), str(error.get("message") or ""))
                 break
-            for event in events.chunk(chunk):
-                yield encode(event)
+            produced = events.chunk(chunk)
+            if produced:              # one write for the events of one chat chunk
+                yield b"".join(encode(event) for event in produced)
         if final is None:
             final = events.end()
-        for event in final[:-1]:
-            yield encode(event)
+        if final[:-1]:
+            yield b"".join(encode(event) for event in final[:-1])
         await _save_quietly(gw, caller, prepared)
         yield encode(final[-1])
     finally:
