@@ -135,13 +135,30 @@ async def create(gw: Any, caller: Caller, body: dict[str, Any]) -> Created:
     if req.background:
         from .responses_background import submit      # the job pipeline, only when asked
         return await submit(gw, caller, prepared)
-    result = await dispatch.chat(gw, caller, req.model, prepared.chat, req.stream,
-                                 metered_as=Operation.RESPONSES)
+    try:
+        result = await dispatch.chat(gw, caller, req.model, prepared.chat, req.stream,
+                                     metered_as=Operation.RESPONSES)
+    except InvalidRequest as err:
+        raise in_responses_terms(err) from None
     if isinstance(result, Completion):
         out.from_chat(prepared.response, _completion(result.body))
         await save(gw, caller, prepared)
         return Created(response=prepared.response, headers=result.headers)
     return Created(events=_events(gw, caller, prepared, result), headers=result.headers)
+
+
+# Chat fields the model's policy checks name, and what the Responses client called them.
+_CHAT_FIELDS = {"messages": "input", "max_completion_tokens": "max_output_tokens"}
+
+
+def in_responses_terms(err: InvalidRequest) -> InvalidRequest:
+    """A 400 about the translated chat body, naming the field the client sent instead."""
+    ours = _CHAT_FIELDS.get(err.param or "")
+    if ours is None:
+        return err
+    err.message = err.message.replace(f"'{err.param}'", f"'{ours}'")
+    err.param = ours
+    return err
 
 
 def _completion(raw: bytes) -> dict[str, Any]:

@@ -9,6 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from .test_limits import avoid_minute_boundary
+from .test_routing import deployment
 
 
 # gpt-4.1 lists the `Responses` operation: relayed to the simulated Azure /openai/v1/responses
@@ -346,3 +347,40 @@ def test_project_limits_apply_to_responses(client, gateway, admin, make_key):
                 limited.responses.create(model=model, input="second")
     finally:
         admin.delete("/admin/projects/resp-limited/limits")
+
+
+def test_the_models_policy_limits_name_the_responses_fields(client, admin):
+    doc = deployment("resp-bounded", max_messages=2, max_output_tokens=100)
+    assert admin.put("/admin/models/resp-bounded", json=doc).status_code == 200
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="resp-bounded", input="x", max_output_tokens=101)
+    assert caught.value.body["param"] == "max_output_tokens"
+    assert "'max_output_tokens' is 101" in caught.value.body["message"]
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="resp-bounded", instructions="be brief", input=[
+            {"role": "user", "content": "a"}, {"role": "user", "content": "b"}])
+    assert caught.value.body["param"] == "input"
+    native = {**deployment("resp-bounded-native", max_output_tokens=100, surface="v1"),
+              "operations": ["ChatCompletion", "Responses"]}
+    native["parameters"].pop("api_version")
+    assert admin.put("/admin/models/resp-bounded-native", json=native).status_code == 200
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.responses.create(model="resp-bounded-native", input="x", max_output_tokens=101)
+    assert caught.value.body["param"] == "max_output_tokens"
+
+
+def test_input_items_pages_in_either_order(client):
+    resp = client.responses.create(model="gpt-4o-mini", input=[
+        {"role": "user", "content": f"item {n}"} for n in range(5)])
+    newest = client.responses.input_items.list(resp.id, limit=2)
+    assert [i.content[0].text for i in newest.data] == ["item 4", "item 3"]
+    assert newest.has_more and newest.last_id == newest.data[-1].id
+    rest = client.responses.input_items.list(resp.id, limit=10, after=newest.last_id)
+    assert [i.content[0].text for i in rest.data] == ["item 2", "item 1", "item 0"]
+    assert not rest.has_more
+    oldest = client.responses.input_items.list(resp.id, order="asc", limit=1)
+    assert oldest.data[0].content[0].text == "item 0"
+    every = [i.content[0].text for i in client.responses.input_items.list(resp.id, order="asc")]
+    assert every == [f"item {n}" for n in range(5)]          # the SDK pages through them
+    with pytest.raises(openai.BadRequestError):
+        client.responses.input_items.list(resp.id, after="msg_unknown")
