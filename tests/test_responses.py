@@ -9,7 +9,7 @@ import pytest
 from pydantic import BaseModel
 
 from .test_limits import avoid_minute_boundary
-from .test_routing import deployment
+from .test_routing import deployment, pool, put, upstream_calls  # noqa: F401 (put: fixture)
 
 
 # gpt-4.1 lists the `Responses` operation: relayed to the simulated Azure /openai/v1/responses
@@ -384,3 +384,20 @@ def test_input_items_pages_in_either_order(client):
     assert every == [f"item {n}" for n in range(5)]          # the SDK pages through them
     with pytest.raises(openai.BadRequestError):
         client.responses.input_items.list(resp.id, after="msg_unknown")
+
+
+def test_routing_fails_over_and_timeouts_apply_as_for_chat(client, sim, admin, put):
+    put(deployment("resp-fo-a", retries=0))
+    put(deployment("resp-fo-b"))
+    put(pool("resp-fo", [{"model": "resp-fo-a"}, {"model": "resp-fo-b", "priority": 1}]))
+    sim.post("/_sim/faults", json={"match": "resp-fo-a-dep", "status": 500})
+    resp = client.responses.create(model="resp-fo", input="fail over please")
+    assert "fail over please" in resp.output_text
+    assert upstream_calls(sim) == ["resp-fo-a", "resp-fo-b"]
+    # The gateway's request timeout (3 s in the tests) cuts a provider that does not answer.
+    put(deployment("resp-slow", retries=0))
+    sim.post("/_sim/faults", json={"match": "resp-slow-dep", "latency_ms": 5000})
+    with pytest.raises(openai.APIStatusError) as caught:
+        client.responses.create(model="resp-slow", input="too slow")
+    assert caught.value.status_code == 504
+    assert caught.value.body["code"] == "upstream_timeout"
