@@ -7,8 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pydantic
 from hypothesis import HealthCheck, given, settings, strategies as st
-from openai._models import construct_type
 from openai._types import omit
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
@@ -18,6 +18,7 @@ from shared.surfaces.responses import input_items, parse_request
 from shared.surfaces.responses_chat import to_chat
 from shared.surfaces.responses_stream import ResponsesEvents
 
+EVENT = pydantic.TypeAdapter(ResponseStreamEvent)
 TEXT = st.text(min_size=1, max_size=30)
 NAME = st.from_regex(r"[a-z][a-z0-9_]{0,15}", fullmatch=True)
 SCHEMA = st.fixed_dictionaries({"type": st.just("object"), "properties": st.dictionaries(
@@ -235,7 +236,7 @@ def test_an_answer_survives_whole_and_streamed(completion, cuts):
     assert final["status"] == whole["status"] and final["usage"] == whole["usage"]
     assert _shape(final["output"]) == _shape(whole["output"])
     state = ResponseStreamState(input_tools=[], text_format=omit)
-    for event in sent:
-        state.handle_event(construct_type(type_=ResponseStreamEvent, value=event))
+    for event in sent:                      # each event valid for the SDK's (strict) types
+        state.handle_event(EVENT.validate_python(event))
     if final["status"] == "completed":
         assert state._completed_response.output_text == parsed.output_text
