@@ -14,7 +14,7 @@ from starlette.responses import Response as StarletteResponse
 
 from .conftest import ROOT
 
-# The API as the README documents it: function name -> (route, methods).
+# The API as docs/api.md documents it: function name -> (route, methods).
 DOCUMENTED = {
     "chat_completions": ("v1/chat/completions", ["POST"]),
     "list_models": ("v1/models", ["GET"]),
@@ -26,18 +26,19 @@ DOCUMENTED = {
     "audio_translations": ("v1/audio/translations", ["POST"]),
     "health": ("health", ["GET"]),
     "openapi": ("openapi.json", ["GET"]),
-    "admin_list_models": ("admin/models", ["GET"]),
-    "admin_get_model": ("admin/models/{id}", ["GET"]),
-    "admin_put_model": ("admin/models/{id}", ["PUT"]),
-    "admin_delete_model": ("admin/models/{id}", ["DELETE"]),
-    "admin_create_key": ("admin/projects/{project}/keys", ["POST"]),
-    "admin_list_keys": ("admin/projects/{project}/keys", ["GET"]),
-    "admin_revoke_key": ("admin/keys/{key_id}", ["DELETE"]),
-    "admin_usage": ("admin/usage", ["GET"]),
-    "admin_get_limits": ("admin/projects/{project}/limits", ["GET"]),
-    "admin_put_limits": ("admin/projects/{project}/limits", ["PUT"]),
-    "admin_delete_limits": ("admin/projects/{project}/limits", ["DELETE"]),
-    "admin_create_webhook_secret": ("admin/projects/{project}/webhook-secret", ["POST"]),
+    "org_list_models": ("v1/organization/models", ["GET"]),
+    "org_get_model": ("v1/organization/models/{id}", ["GET"]),
+    "org_put_model": ("v1/organization/models/{id}", ["PUT"]),
+    "org_delete_model": ("v1/organization/models/{id}", ["DELETE"]),
+    "org_create_api_key": ("v1/organization/projects/{project_id}/api_keys", ["POST"]),
+    "org_list_api_keys": ("v1/organization/projects/{project_id}/api_keys", ["GET"]),
+    "org_get_api_key": ("v1/organization/projects/{project_id}/api_keys/{key_id}", ["GET"]),
+    "org_delete_api_key": ("v1/organization/projects/{project_id}/api_keys/{key_id}", ["DELETE"]),
+    "org_project_usage": ("v1/organization/projects/{project_id}/usage", ["GET"]),
+    "org_get_limits": ("v1/organization/projects/{project_id}/limits", ["GET"]),
+    "org_put_limits": ("v1/organization/projects/{project_id}/limits", ["PUT"]),
+    "org_delete_limits": ("v1/organization/projects/{project_id}/limits", ["DELETE"]),
+    "org_create_webhook_secret": ("v1/organization/projects/{project_id}/webhook_secret", ["POST"]),
     "submit_chat_job": ("v1/chat/completions/async", ["POST"]),
     "list_chat_jobs": ("v1/chat/completions/async", ["GET"]),
     "get_chat_job": ("v1/chat/completions/async/{id}", ["GET"]),
@@ -157,19 +158,11 @@ def test_event_hub_trigger_is_a_batch_with_a_retry_policy(functions):
     assert cosmos["containerName"] == "job_results"
 
 
-def test_the_readme_api_table_lists_exactly_the_registered_functions():
-    """The README's API table, and the `## API` table of any docs/*.md page (the README is
-    moving into docs/), together list every function once."""
+def test_the_api_reference_table_lists_exactly_the_registered_functions():
     import re
-    names: set[str] = set()
-    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        text = page.read_text()
-        if "## API" not in text:
-            continue
-        table = text.split("## API", 1)[1].split("\n\n", 2)[1]
-        found = set(re.findall(r"^\| `([a-z_]+)` \|", table, re.M))
-        assert not names & found, (page, names & found)
-        names |= found
+    text = (ROOT / "docs" / "api.md").read_text()
+    table = text.split("\n## Functions", 1)[1].split("\n\n", 2)[1]
+    names = set(re.findall(r"^\| `([a-z_]+)` \|", table, re.M))
     assert names == set(DOCUMENTED) | set(TRIGGERED)
 
 

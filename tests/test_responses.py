@@ -203,8 +203,8 @@ def test_responses_are_metered_as_responses(client, admin, model, stream):
         list(client.responses.create(model=model, input=words, stream=True))
     else:
         client.responses.create(model=model, input=words)
-    rows = admin.get("/admin/usage", params={"project": "alpha", "limit": 5}).json()
-    latest = (rows["data"] if "data" in rows else rows["rows"])[0]
+    latest = admin.get("/v1/organization/projects/alpha/usage",
+                       params={"limit": 5}).json()["data"][0]
     assert (latest["operation"], latest["model"], latest["stream"]) == ("Responses", model,
                                                                         stream)
     assert latest["completion_tokens"] == 7 and latest["prompt_tokens"] > 0
@@ -335,7 +335,7 @@ def test_a_stream_the_provider_breaks_off_ends_with_response_failed(client, sim)
 
 
 def test_project_limits_apply_to_responses(client, gateway, admin, make_key):
-    resp = admin.put("/admin/projects/resp-limited/limits", json={"requests_per_minute": 1})
+    resp = admin.put("/v1/organization/projects/resp-limited/limits", json={"requests_per_minute": 1})
     assert resp.status_code == 200, resp.text
     try:
         limited = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key("resp-limited"),
@@ -346,12 +346,12 @@ def test_project_limits_apply_to_responses(client, gateway, admin, make_key):
             with pytest.raises(openai.RateLimitError):
                 limited.responses.create(model=model, input="second")
     finally:
-        admin.delete("/admin/projects/resp-limited/limits")
+        admin.delete("/v1/organization/projects/resp-limited/limits")
 
 
 def test_the_models_policy_limits_name_the_responses_fields(client, admin):
     doc = deployment("resp-bounded", max_messages=2, max_output_tokens=100)
-    assert admin.put("/admin/models/resp-bounded", json=doc).status_code == 200
+    assert admin.put("/v1/organization/models/resp-bounded", json=doc).status_code == 200
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model="resp-bounded", input="x", max_output_tokens=101)
     assert caught.value.body["param"] == "max_output_tokens"
@@ -363,7 +363,7 @@ def test_the_models_policy_limits_name_the_responses_fields(client, admin):
     native = {**deployment("resp-bounded-native", max_output_tokens=100, surface="v1"),
               "operations": ["ChatCompletion", "Responses"]}
     native["parameters"].pop("api_version")
-    assert admin.put("/admin/models/resp-bounded-native", json=native).status_code == 200
+    assert admin.put("/v1/organization/models/resp-bounded-native", json=native).status_code == 200
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model="resp-bounded-native", input="x", max_output_tokens=101)
     assert caught.value.body["param"] == "max_output_tokens"

@@ -19,11 +19,12 @@ def short_lived(simulator, tmp_path_factory, logs_dir):
                       LLMPROXY_RESPONSES_RETENTION_DAYS=str(RETENTION_SECONDS / 86400))
     with running_gateway(env, logs_dir / "gateway-retention.log") as url:
         # This gateway's own admin API (the shared `make_key` fixture serves the other one).
-        resp = httpx.post(f"{url}/admin/projects/retention/keys", json={"name": "t"},
-                          headers={"Authorization": f"Bearer {ADMIN_KEY}"}, timeout=30)
+        resp = httpx.post(f"{url}/v1/organization/projects/retention/api_keys",
+                          json={"name": "t"}, timeout=30,
+                          headers={"Authorization": f"Bearer {ADMIN_KEY}"})
         assert resp.status_code == 201, resp.text
-        ISSUED_KEYS.append(resp.json()["key"])
-        yield openai.OpenAI(base_url=url + "/v1", api_key=resp.json()["key"], max_retries=0)
+        ISSUED_KEYS.append(resp.json()["value"])
+        yield openai.OpenAI(base_url=url + "/v1", api_key=resp.json()["value"], max_retries=0)
 
 
 def test_a_response_expires_after_the_retention(short_lived):

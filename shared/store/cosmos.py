@@ -1,7 +1,7 @@
 """The production store: Azure Cosmos DB (NoSQL API) on the async SDK.
 
 One `CosmosClient` per process, opened with the gateway and closed on shutdown. The containers
-and why each has its partition key are described in `cosmos_support.py` (and the README).
+and why each has its partition key are described in `cosmos_support.py` (and docs/cosmos.md).
 Every query is parameterized; every read-modify-write is guarded by the document's ETag.
 """
 from __future__ import annotations
@@ -175,4 +175,6 @@ class CosmosStore(CosmosCounters, CosmosJobs, CosmosSessions, CosmosResponses):
         sql = (f"SELECT TOP @limit * FROM c WHERE {' AND '.join(conditions)} "
                f"ORDER BY c.created_at DESC")
         docs = await query(self.container("usage"), sql, params, partition_key=project)
-        return [UsageRecord(**{name: d[name] for name in _USAGE_FIELDS}) for d in docs]
+        # Rows written before a field existed lack it: the dataclass default stands in.
+        return [UsageRecord(**{name: d[name] for name in _USAGE_FIELDS if name in d})
+                for d in docs]
