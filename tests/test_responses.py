@@ -3,7 +3,9 @@ against the simulator's Azure, Gemini, Claude and Llama models (translated throu
 from __future__ import annotations
 
 import json
+import time
 
+import httpx
 import openai
 import pytest
 from pydantic import BaseModel
@@ -211,7 +213,6 @@ def test_responses_are_metered_as_responses(client, admin, model, stream):
 
 
 def _poll(client, response_id: str, until: tuple[str, ...], seconds: float = 20):
-    import time
     deadline = time.monotonic() + seconds
     while True:
         resp = client.responses.retrieve(response_id)
@@ -237,7 +238,6 @@ def test_background_response_can_be_cancelled(client, sim):
     resp = client.responses.create(model="gpt-4o-mini", input="cancel me", background=True)
     cancelled = client.responses.cancel(resp.id)
     assert cancelled.status == "cancelled"
-    import time
     time.sleep(2)                        # the slow provider call ends; its result is discarded
     assert client.responses.retrieve(resp.id).status == "cancelled"
     assert client.responses.cancel(resp.id).status == "cancelled"      # idempotent
@@ -401,3 +401,24 @@ def test_routing_fails_over_and_timeouts_apply_as_for_chat(client, sim, admin, p
         client.responses.create(model="resp-slow", input="too slow")
     assert caught.value.status_code == 504
     assert caught.value.body["code"] == "upstream_timeout"
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", NATIVE])
+def test_a_client_that_leaves_a_stream_is_metered_499(gateway, admin, make_key, model):
+    project = f"resp-leaver-{model.replace('.', '-')}"
+    key = make_key(project)
+    with httpx.stream("POST", gateway + "/v1/responses", timeout=30,
+                      headers={"Authorization": f"Bearer {key}"},
+                      json={"model": model, "stream": True,
+                            "input": "long [sim:words=200000]"}) as r:
+        lines = r.iter_lines()
+        got = [next(lines) for _ in range(30)]
+    assert any("response.output_text.delta" in line for line in got)
+    rows = []
+    for _ in range(100):                      # the row is written once the gateway notices
+        rows = admin.get(f"/v1/organization/projects/{project}/usage").json()["data"]
+        if rows:
+            break
+        time.sleep(0.1)
+    assert [(r["status"], r["operation"]) for r in rows] == [(499, "Responses")]
+    assert 0 < rows[0]["completion_tokens"] < 200000
