@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 import pydantic
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 from openai._types import omit
 from openai.lib.streaming.responses._responses import ResponseStreamState
@@ -240,3 +241,22 @@ def test_an_answer_survives_whole_and_streamed(completion, cuts):
         state.handle_event(EVENT.validate_python(event))
     if final["status"] == "completed":
         assert state._completed_response.output_text == parsed.output_text
+
+
+@pytest.mark.parametrize("params,url", [
+    ({"api_base": "https://r.openai.azure.com/", "api_version": "2024-10-21"},
+     "https://r.openai.azure.com/openai/v1/responses"),
+    ({"api_base": "https://r.openai.azure.com", "surface": "v1"},
+     "https://r.openai.azure.com/openai/v1/responses"),
+    ({"api_base": "https://compatible.example/v1", "surface": "openai"},
+     "https://compatible.example/v1/responses"),
+])
+def test_native_responses_go_to_azures_v1_surface_whatever_chat_uses(params, url):
+    from shared.catalog import ModelDocument
+    from shared.config import Settings
+    from shared.providers.openai_wire import OpenAIWireAdapter
+    doc = ModelDocument.model_validate({
+        "id": "m", "code": "dep", "provider": "Azure", "model_type": "AzureOpenAI",
+        "parameters": params, "operations": ["ChatCompletion", "Responses"]})
+    target = OpenAIWireAdapter(Settings()).prepare(doc, {**params, "api_key": "k"})
+    assert target.responses_url == url and target.model == "dep"
