@@ -39,7 +39,8 @@ def _spec(base: str, key: str, path: str, body: dict[str, Any], spec: dict[str, 
             "headers": {"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
             "warmup": spec["warmup"], "requests": spec["requests"], "seconds": spec["seconds"],
             # A Responses stream ends with its `response.completed` event, not `[DONE]`.
-            "done_marker": "response.completed" if path == "/v1/responses" else "data: [DONE]"}
+            "done_marker": (b"response.completed" if path == "/v1/responses"
+                            else b"data: [DONE]")}
 
 
 async def _pair(session: aiohttp.ClientSession, run: Any, left: dict, right: dict,
