@@ -1,0 +1,51 @@
+"""Issue 20 (black-box attack, round 2): bad input is a 4xx naming what is wrong, never a 500,
+a provider call or a lost batch; upstream 4xx answers are the caller's; secrets stay secret."""
+from __future__ import annotations
+
+import httpx
+import pytest
+
+MSG = [{"role": "user", "content": "hi"}]
+
+
+def post_raw(gateway: str, key: str, path: str, raw: bytes) -> httpx.Response:
+    return httpx.post(gateway + path, content=raw, timeout=30,
+                      headers={"Authorization": f"Bearer {key}",
+                               "Content-Type": "application/json"})
+
+
+DEEP = b'{"model":"gpt-4o-mini","messages":' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/v1/embeddings",
+                                  "/v1/images/generations", "/v1/chat/completions/async",
+                                  "/v1/audio/speech"])
+def test_deeply_nested_json_is_400_on_every_json_route(gateway, key, sim, path):
+    resp = post_raw(gateway, key, path, DEEP)
+    assert resp.status_code == 400, resp.text
+    assert "nested deeper" in resp.json()["error"]["message"]
+    assert sim.get("/_sim/requests").json()["requests"] == []
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gemini-2.5-flash"])
+@pytest.mark.parametrize("raw, what", [
+    (b'"temperature":NaN', "NaN"),
+    (b'"temperature":Infinity', "Infinity"),
+    (b'"temperature":-Infinity', "-Infinity"),
+    (b'"user":"\\ud800"', "surrogate"),
+    (b'"user":"ok\\udc00ok"', "surrogate"),
+])
+def test_non_json_numbers_and_lone_surrogates_are_400_before_any_provider_call(
+        gateway, key, sim, model, raw, what):
+    body = b'{"model":"%s","messages":[{"role":"user","content":"hi"}],%s}' % (model.encode(), raw)
+    resp = post_raw(gateway, key, "/v1/chat/completions", body)
+    assert resp.status_code == 400, resp.text
+    assert what in resp.json()["error"]["message"]
+    assert sim.get("/_sim/requests").json()["requests"] == []
+
+
+def test_a_valid_surrogate_pair_is_still_accepted(gateway, key):
+    body = (b'{"model":"gpt-4o-mini","messages":[{"role":"user","content":"smile \\ud83d\\ude00"}]'
+            b',"metadata":{"a":[[[[1]]]]}}')
+    resp = post_raw(gateway, key, "/v1/chat/completions", body)
+    assert resp.status_code == 200, resp.text
