@@ -49,3 +49,29 @@ def test_a_valid_surrogate_pair_is_still_accepted(gateway, key):
             b',"metadata":{"a":[[[[1]]]]}}')
     resp = post_raw(gateway, key, "/v1/chat/completions", body)
     assert resp.status_code == 200, resp.text
+
+
+CHAT_MODELS = ["gpt-4o-mini", "gpt-4.1", "gemini-2.5-flash", "claude-sonnet-4", "llama-3.3-70b"]
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+@pytest.mark.parametrize("field, value", [
+    ("temperature", 7), ("temperature", -0.1), ("top_p", 1.5), ("top_p", -1),
+    ("n", 0), ("presence_penalty", 2.5), ("frequency_penalty", -3),
+    ("max_tokens", 0), ("max_completion_tokens", -5), ("temperature", "hot"),
+])
+def test_standard_parameters_out_of_range_are_400_naming_the_field_on_every_provider(
+        client, sim, model, field, value):
+    import openai
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model=model, messages=MSG, **{field: value})
+    assert caught.value.status_code == 400
+    assert caught.value.body["param"] == field
+    assert sim.get("/_sim/requests").json()["requests"] == []
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
+def test_standard_parameters_at_their_limits_pass(client, model):
+    reply = client.chat.completions.create(model=model, messages=MSG, temperature=2, top_p=0,
+                                           max_tokens=1)
+    assert reply.choices

@@ -10,6 +10,7 @@ from ..gateway import Gateway
 from ..keys import Caller
 from ..http_types import ApiRequest, ApiResponse
 from ..providers import Completion
+from .request_checks import check_standard_ranges
 from .validate import optional_bool, refuse_routing_fields, require_str
 
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -34,6 +35,7 @@ def check_chat_fields(body: dict[str, Any]) -> tuple[str, bool]:
     _check_messages(body)
     stream = optional_bool(body, "stream")
     refuse_routing_fields(body)
+    check_standard_ranges(body)
     return name, stream
 
 
