@@ -56,18 +56,18 @@ def dumps_compact(data: Any) -> bytes:
     return "".join(_compact(data, 0)).encode()
 
 
-def _check_depth(text: str) -> None:
+def _check_depth(text: str, limit: int) -> None:
     # A body with fewer opening brackets than the limit cannot be too deep: one C-speed count
     # spares the scan on nearly every request.
-    if text.count("[") + text.count("{") <= MAX_DEPTH:
+    if text.count("[") + text.count("{") <= limit:
         return
     depth = 0
     for match in _TOKENS.finditer(text):
         token = match.group()
         if token in "[{":
             depth += 1
-            if depth > MAX_DEPTH:
-                raise UnsafeJson(f"the JSON is nested deeper than {MAX_DEPTH} levels")
+            if depth > limit:
+                raise UnsafeJson(f"the JSON is nested deeper than {limit} levels")
         elif token in "]}":
             depth -= 1
 
@@ -90,7 +90,7 @@ def _check_strings(value: Any) -> None:
             stack.extend(item)
 
 
-def loads(raw: bytes | str) -> Any:
+def loads(raw: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     """`json.loads(raw)`: the same values and `ValueError`s, plus `UnsafeJson` for the three
     forms above."""
     if isinstance(raw, str):
@@ -102,7 +102,7 @@ def loads(raw: bytes | str) -> Any:
             text = None                     # UTF-16/32 are valid JSON too; else its own error
         if text is None or text[:1] == "\ufeff":
             text = _decode_other(raw)
-    _check_depth(text)
+    _check_depth(text, max_depth)
     data = _decode(text)
     if _SURROGATE_ESCAPE.search(text):
         _check_strings(data)

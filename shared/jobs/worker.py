@@ -25,7 +25,7 @@ from ..store import StoreConflict, StoredJob, StoreUnavailable
 from . import model
 from .attempts import call_with_retries, error_of
 from .events import HubEvent, Parsed, parse
-from .ingest import ingest_line, record_malformed
+from .ingest import ingest_line, record_unparsed
 from .webhooks import Notifier
 
 log = logging.getLogger(__name__)
@@ -118,7 +118,7 @@ class _Worker:
         if parsed.kind == "line":
             return await ingest_line(self.gw, self.notifier.guard, parsed, event,
                                      self.known_projects)
-        return await record_malformed(self.gw, parsed, event, parsed.problem)
+        return await record_unparsed(self.gw, parsed, event, self.known_projects)
 
     async def run(self, stored: StoredJob) -> StoredJob | None:
         """Take one stored job as far as it can go; the terminal job, or None if not ours."""
