@@ -9,7 +9,8 @@ one provider call on one deployment (a `ResolvedModel`), e.g.
 - retries a member on 429, 5xx, connect errors and timeouts (`policy.retries` times), waiting a
   jittered exponential backoff or the provider's `Retry-After` when that is at most
   `policy.retry_after_max` (a longer one moves on at once), then fails over to the next member;
-- never retries what the request caused (400, 413, content filter): that answer is final;
+- never retries what the request caused (400, 413, content filter, and any other upstream 4xx
+  but 408/429 and the 401/403/404 below): that answer is final, relayed with its status;
 - on a deployment's own misconfiguration (upstream 401/403/404) skips to the next member;
 - bounds each attempt by the member's first-byte timeout (streams: until the first event) or
   the time left of the named model's total timeout, and a stream's every event by both;
@@ -32,7 +33,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Generic, TypeVar
 
 from .catalog import Member, ResolvedModel
 from .errors import (GatewayError, InvalidRequest, PayloadTooLarge, RateLimited,
-                     ServiceUnavailable, UpstreamError, UpstreamTimeout)
+                     ServiceUnavailable, UpstreamError, UpstreamRefused, UpstreamTimeout)
 from .policy import CallTimeouts, current_timeouts
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ _MEMBER_CONFIG_CODES = {"upstream_auth_failed", "upstream_not_found", "model_mis
 
 def classify(err: GatewayError) -> str:
     """What an attempt's failure means for the next attempt."""
-    if isinstance(err, (InvalidRequest, PayloadTooLarge)):
+    if isinstance(err, (InvalidRequest, PayloadTooLarge, UpstreamRefused)):
         return FINAL                                # the request's own fault; nowhere is better
     if isinstance(err, (RateLimited, ServiceUnavailable, UpstreamTimeout)):
         return RETRY

@@ -75,3 +75,45 @@ def test_standard_parameters_at_their_limits_pass(client, model):
     reply = client.chat.completions.create(model=model, messages=MSG, temperature=2, top_p=0,
                                            max_tokens=1)
     assert reply.choices
+
+
+def sim_requests(sim) -> list[dict]:
+    """The provider calls the simulator saw (not Vertex's token grants)."""
+    return [r for r in sim.get("/_sim/requests").json()["requests"] if r["path"] != "/token"]
+
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gemini-2.5-flash", "claude-sonnet-4"])
+@pytest.mark.parametrize("status", [402, 405, 409, 410, 415, 451])
+def test_an_upstream_4xx_is_relayed_with_its_status_and_never_retried(gateway, key, sim, model,
+                                                                       status):
+    sim.post("/_sim/faults", json={"match": model, "status": status, "count": 10, "body": {
+        "error": {"code": status, "message": f"provider says no ({status}) api_key=sk-leak1234",
+                  "status": "FAILED_PRECONDITION"}}})
+    resp = httpx.post(gateway + "/v1/chat/completions", timeout=30,
+                      headers={"Authorization": f"Bearer {key}"},
+                      json={"model": model, "messages": MSG})
+    assert resp.status_code == status, resp.text
+    error = resp.json()["error"]
+    assert f"provider says no ({status})" in error["message"]
+    assert "sk-leak1234" not in resp.text
+    assert len(sim_requests(sim)) == 1
+
+
+def test_an_upstream_4xx_does_not_fail_over_to_another_pool_member(gateway, admin, key, sim):
+    from .test_routing import deployment, pool
+    docs = [deployment("rel-m1"), deployment("rel-m2"),
+            pool("rel-pool", [{"model": "rel-m1", "priority": 1},
+                              {"model": "rel-m2", "priority": 2}])]
+    for doc in docs:
+        assert admin.put(f"/admin/models/{doc['id']}", json=doc).status_code == 200, doc
+    try:
+        sim.post("/_sim/faults", json={"match": "rel-m1", "status": 409, "count": 10})
+        resp = httpx.post(gateway + "/v1/chat/completions", timeout=30,
+                          headers={"Authorization": f"Bearer {key}"},
+                          json={"model": "rel-pool", "messages": MSG})
+        assert resp.status_code == 409, resp.text
+        assert [r["path"] for r in sim_requests(sim)] == [
+            "/openai/deployments/rel-m1-dep/chat/completions"]
+    finally:
+        for doc in reversed(docs):
+            admin.delete(f"/admin/models/{doc['id']}")
