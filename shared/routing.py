@@ -13,7 +13,13 @@ one provider call on one deployment (a `ResolvedModel`), e.g.
   but 408/429 and the 401/403/404 below): that answer is final, relayed with its status;
 - on a deployment's own misconfiguration (upstream 401/403/404) skips to the next member;
 - bounds each attempt by the member's first-byte timeout (streams: until the first event) or
-  the time left of the named model's total timeout, and a stream's every event by both;
+  the time left of the member's share of the named model's total timeout, and a stream's every
+  event by the first-byte timeout and the total;
+- splits the total timeout so that failover has time left: a member starts with an equal share
+  of what remains over it and the members still to try after it (`remaining / (left + 1)`); its
+  attempts and retries all end within that share, and what it leaves unused passes on. The last
+  member (a single deployment: the only one) has all that remains. With 3 members and 200 s,
+  a hung first member costs at most 66.7 s, the second then has up to 66.7 s, the third the rest;
 - fails a stream over only before its first event: the router reads that event itself, so a
   stream the client has seen a byte of is never restarted elsewhere.
 
@@ -120,9 +126,10 @@ class Routed(Generic[T]):
 @dataclass
 class _Call:
     model: ResolvedModel
-    deadline: float
+    deadline: float                 # the named model's total timeout
     attempts: int = 0
     last_error: GatewayError | None = None
+    share_end: float = 0.0          # the end of the current member's share of it
 
 
 class Router:
@@ -161,19 +168,26 @@ class Router:
         members = self.order(model)
         use_breakers = len(members) > 1
         skipped = []
-        for member in members:
+        for index, member in enumerate(members):
             if use_breakers and not self.breaker(member.model.doc.id).try_acquire(self.now()):
                 skipped.append(member)
                 continue
+            self._share(call, len(members) - index - 1)
             routed = await self._try_member(call, member, attempt, stream, use_breakers)
             if routed is not None:
                 return routed
-        for member in skipped:              # every member is out: better a try than a refusal
+        for index, member in enumerate(skipped):  # every member is out: better a try than none
+            self._share(call, len(skipped) - index - 1)
             routed = await self._try_member(call, member, attempt, stream, False)
             if routed is not None:
                 return routed
         raise call.last_error or UpstreamTimeout(
             f"No deployment of '{model.doc.id}' answered within {model.policy.total_timeout:g} s.")
+
+    def _share(self, call: _Call, left: int) -> None:
+        """The next member's share of the time that remains: `left` members may follow it."""
+        now = self.now()
+        call.share_end = now + max(0.0, call.deadline - now) / (left + 1)
 
     async def _try_member(self, call: _Call, member: Member, attempt: Callable, stream: bool,
                           use_breaker: bool) -> Routed | None:
@@ -182,7 +196,7 @@ class Router:
         # A member alone has no breaker to keep (it is always tried): none is looked up.
         breaker: Any = self.breaker(target.doc.id) if use_breaker else None
         for retry in range(policy.retries + 1):
-            if self.now() >= call.deadline:
+            if self.now() >= call.share_end:
                 call.last_error = call.last_error or _timeout(call.model)
                 return None
             call.attempts += 1
@@ -202,7 +216,7 @@ class Router:
                 if use_breaker:
                     self._count_failure(breaker, err, policy)
                 if kind != RETRY or wait is None or retry == policy.retries \
-                        or self.now() + wait >= call.deadline:
+                        or self.now() + wait >= call.share_end:
                     return None
                 await self._sleep(wait)
                 continue
@@ -226,11 +240,14 @@ class Router:
             began = self.now()
             await ready()
             call.deadline += self.now() - began
-        remaining = call.deadline - self.now()
+            call.share_end += self.now() - began
+        remaining = call.share_end - self.now()
         bound = min(policy.first_byte_timeout, remaining) if stream else remaining
+        # A stream must start within the member's share; once started it may run to the total.
+        whole = call.deadline - self.now() if stream else remaining
         token = current_timeouts.set(CallTimeouts(min(policy.connect_timeout, remaining),
                                                   min(policy.first_byte_timeout, remaining),
-                                                  remaining))
+                                                  whole))
         try:
             if not stream and target.adapter_enforces_timeouts:
                 # The adapter bounds every wait by these timeouts itself (its HTTP client's

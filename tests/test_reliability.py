@@ -117,3 +117,26 @@ def test_an_upstream_4xx_does_not_fail_over_to_another_pool_member(gateway, admi
     finally:
         for doc in reversed(docs):
             admin.delete(f"/admin/models/{doc['id']}")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_hung_pool_member_leaves_time_for_the_next_one(gateway, admin, key, sim, stream):
+    """The gateway's total timeout here is 3 s (conftest); the hung member gets half of it."""
+    from .test_routing import deployment, pool
+    docs = [deployment("rel-hung"), deployment("rel-ok"),
+            pool("rel-hpool", [{"model": "rel-hung", "priority": 1},
+                               {"model": "rel-ok", "priority": 2}], retries=0)]
+    for doc in docs:
+        assert admin.put(f"/admin/models/{doc['id']}", json=doc).status_code == 200, doc
+    try:
+        sim.post("/_sim/faults", json={"match": "rel-hung", "hang": True, "count": 10})
+        resp = httpx.post(gateway + "/v1/chat/completions", timeout=30,
+                          headers={"Authorization": f"Bearer {key}"},
+                          json={"model": "rel-hpool", "messages": MSG, "stream": stream})
+        assert resp.status_code == 200, resp.text
+        assert "[DONE]" in resp.text if stream else resp.json()["choices"]
+        paths = [r["path"] for r in sim_requests(sim)]
+        assert paths[-1] == "/openai/deployments/rel-ok-dep/chat/completions", paths
+    finally:
+        for doc in reversed(docs):
+            admin.delete(f"/admin/models/{doc['id']}")
