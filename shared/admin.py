@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .catalog import ModelDocument, ResolvedModel, validate_document
+from .catalog import ModelDocument, ResolvedModel, literal_credentials, validate_document
 from .limits import ProjectLimits, validate_limits
 from .errors import Conflict, InvalidRequest, NotFound
 from .gateway import Gateway
@@ -66,8 +66,44 @@ async def pools_using(gw: Gateway, model_id: str) -> list[str]:
             if m.id != model_id and any(e.model == model_id for e in m.pool)]
 
 
+MASK = "********"           # a literal credential as the admin API shows it
+
+
+def public_model(doc: ModelDocument) -> dict[str, Any]:
+    """The document as the admin API returns it: literal credentials masked."""
+    data = doc.to_json()
+    for name in literal_credentials(doc.parameters):
+        data["parameters"][name] = MASK
+    return data
+
+
+async def _check_credentials(gw: Gateway, doc: ModelDocument) -> None:
+    """A literal credential needs the document's explicit opt-in; a masked value sent back (a
+    read, edited and written) keeps the stored credential."""
+    literal = literal_credentials(doc.parameters)
+    if not literal:
+        return
+    masked = [name for name in literal if doc.parameters[name] == MASK]
+    if masked:
+        stored = await gw.store.get_model(doc.id)
+        for name in masked:
+            if stored is None or name not in literal_credentials(stored.parameters):
+                raise InvalidRequest(f"'parameters.{name}' is the mask the admin API shows in "
+                                     "place of a credential; send the credential or a $NAME "
+                                     "setting.", param=f"parameters.{name}")
+            doc.parameters[name] = stored.parameters[name]
+    if not doc.literal_credentials:
+        name = literal[0]
+        raise InvalidRequest(f"'parameters.{name}' holds a literal credential. Put it in a "
+                             f"setting (app setting or Key Vault reference) and write "
+                             f"\"$NAME\" here, or set \"literal_credentials\": true on the "
+                             "document to store it as it is.", param=f"parameters.{name}",
+                             code="literal_credential")
+
+
 async def upsert_model(gw: Gateway, data: Any) -> tuple[ModelDocument, list[str]]:
     doc = validate_document(data)
+    await _check_credentials(gw, doc)
     warnings = check_model(gw, doc)
     await check_pool(gw, doc)
     await gw.store.upsert_model(doc)

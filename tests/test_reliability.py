@@ -140,3 +140,63 @@ def test_a_hung_pool_member_leaves_time_for_the_next_one(gateway, admin, key, si
     finally:
         for doc in reversed(docs):
             admin.delete(f"/admin/models/{doc['id']}")
+
+
+LITERAL = "sim-azure-key"           # the simulator's Azure key, written into the document itself
+
+
+def literal_doc(model_id: str, **extra) -> dict:
+    from .test_routing import deployment
+    doc = deployment(model_id)
+    doc["parameters"]["api_key"] = LITERAL
+    return {**doc, **extra}
+
+
+def test_a_literal_credential_is_refused_without_the_opt_in_pointing_to_a_setting(admin):
+    resp = admin.put("/admin/models/rel-literal-refused", json=literal_doc("rel-literal-refused"))
+    assert resp.status_code == 400, resp.text
+    error = resp.json()["error"]
+    assert error["param"] == "parameters.api_key" and "$NAME" in error["message"]
+    assert LITERAL not in resp.text
+    assert admin.get("/admin/models/rel-literal-refused").status_code == 404
+
+
+@pytest.fixture
+def literal_model(admin):
+    resp = admin.put("/admin/models/rel-literal",
+                     json=literal_doc("rel-literal", literal_credentials=True))
+    assert resp.status_code == 200, resp.text
+    assert LITERAL not in resp.text
+    yield "rel-literal"
+    admin.delete("/admin/models/rel-literal")
+
+
+def test_the_admin_api_masks_a_literal_credential_and_a_masked_write_keeps_it(
+        admin, client, literal_model):
+    shown = admin.get(f"/admin/models/{literal_model}").json()
+    assert shown["parameters"]["api_key"] == "********"
+    assert LITERAL not in admin.get("/admin/models").text
+    shown["name"] = "renamed"                       # read, edit, write back
+    assert admin.put(f"/admin/models/{literal_model}", json=shown).status_code == 200
+    reply = client.chat.completions.create(model=literal_model, messages=MSG)
+    assert reply.choices                            # the stored credential still authenticates
+
+
+def test_a_literal_credential_echoed_by_the_provider_never_reaches_the_caller(
+        gateway, key, sim, literal_model):
+    sim.post("/_sim/faults", json={"match": literal_model, "status": 400, "count": 20, "body": {
+        "error": {"message": f"Access denied for key {LITERAL} on this deployment"}}})
+    headers = {"Authorization": f"Bearer {key}"}
+    for stream in (False, True):
+        resp = httpx.post(gateway + "/v1/chat/completions", headers=headers, timeout=30,
+                          json={"model": literal_model, "messages": MSG, "stream": stream})
+        assert resp.status_code == 400, resp.text
+        assert "Access denied" in resp.text and LITERAL not in resp.text
+    job = httpx.post(gateway + "/v1/chat/completions/async", headers=headers, timeout=30,
+                     json={"model": literal_model, "messages": MSG}).json()
+    from .jobs_support import eventually
+    done = eventually(lambda: (j := httpx.get(
+        f"{gateway}/v1/chat/completions/async/{job['execution_id']}", headers=headers).json())
+        ["status"] in ("failed", "completed") and j, "the job to end")
+    assert done["status"] == "failed" and "Access denied" in done["error"]["message"]
+    assert LITERAL not in str(done)

@@ -12,12 +12,12 @@ from ..http_types import ApiRequest, ApiResponse
 async def list_models(gw: Gateway, req: ApiRequest) -> ApiResponse:
     await gw.keys.authenticate_admin(req.headers)
     docs = await gw.store.list_models()
-    return ApiResponse.json({"object": "list", "data": [d.to_json() for d in docs]})
+    return ApiResponse.json({"object": "list", "data": [admin.public_model(d) for d in docs]})
 
 
 async def get_model(gw: Gateway, req: ApiRequest) -> ApiResponse:
     await gw.keys.authenticate_admin(req.headers)
-    return ApiResponse.json((await admin.get_model(gw, req.path_params["id"])).to_json())
+    return ApiResponse.json(admin.public_model(await admin.get_model(gw, req.path_params["id"])))
 
 
 async def put_model(gw: Gateway, req: ApiRequest) -> ApiResponse:
@@ -27,7 +27,7 @@ async def put_model(gw: Gateway, req: ApiRequest) -> ApiResponse:
     if data.setdefault("id", path_id) != path_id:
         raise InvalidRequest("The body's 'id' differs from the id in the path.", param="id")
     doc, warnings = await admin.upsert_model(gw, data)
-    return ApiResponse.json({**doc.to_json(), "warnings": warnings})
+    return ApiResponse.json({**admin.public_model(doc), "warnings": warnings})
 
 
 async def delete_model(gw: Gateway, req: ApiRequest) -> ApiResponse:
