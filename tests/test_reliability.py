@@ -2,6 +2,8 @@
 a provider call or a lost batch; upstream 4xx answers are the caller's; secrets stay secret."""
 from __future__ import annotations
 
+import time
+
 import httpx
 import pytest
 
@@ -200,3 +202,73 @@ def test_a_literal_credential_echoed_by_the_provider_never_reaches_the_caller(
         ["status"] in ("failed", "completed") and j, "the job to end")
     assert done["status"] == "failed" and "Access denied" in done["error"]["message"]
     assert LITERAL not in str(done)
+
+
+LIBRARY_TRACES = ("litellm", "LiteLLM", "Traceback", ".py", "/site-packages", "File \"")
+
+
+def assert_clean(text: str) -> None:
+    for trace in LIBRARY_TRACES:
+        assert trace not in text, (trace, text)
+
+
+@pytest.mark.parametrize("model, field, value", [
+    ("gemini-2.5-flash", "logit_bias", {"1": 5}),
+    ("claude-sonnet-4", "presence_penalty", 1),
+    ("claude-sonnet-4", "frequency_penalty", 0.5),
+])
+def test_a_parameter_the_vertex_model_lacks_is_a_clean_400_naming_it(gateway, key, model, field,
+                                                                     value):
+    resp = httpx.post(gateway + "/v1/chat/completions", timeout=60,
+                      headers={"Authorization": f"Bearer {key}"},
+                      json={"model": model, "messages": MSG, field: value})
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["param"] == field
+    assert_clean(resp.text)
+
+
+def vertex_doc(model_id: str, creds: dict) -> dict:
+    return {"id": model_id, "code": "gemini-2.5-flash", "provider": "Google",
+            "model_type": "GoogleVertex", "operations": ["ChatCompletion"],
+            "literal_credentials": True,
+            "parameters": {"vertex_project": "sim-project", "vertex_location": "us-central1",
+                           "vertex_credentials": creds, "api_base": "$LLMPROXY_SIMULATOR_URL"}}
+
+
+@pytest.mark.parametrize("fault", [
+    {"private_key": "-----BEGIN PRIVATE KEY-----\nnot-base64!!\n-----END PRIVATE KEY-----\n"},
+    {"token_uri": "not a url"},
+    {"client_email": None},
+])
+def test_malformed_vertex_credentials_are_refused_cleanly_when_saved(admin, simulator, fault):
+    creds = httpx.get(simulator + "/_sim/vertex/service-account.json").json()
+    creds.update(fault)
+    creds = {k: v for k, v in creds.items() if v is not None}
+    resp = admin.put("/admin/models/rel-badcreds", json=vertex_doc("rel-badcreds", creds))
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["param"] == "parameters"
+    assert "vertex_credentials" in resp.json()["error"]["message"]
+    assert_clean(resp.text)
+    assert creds.get("private_key", "")[30:60] not in resp.text
+
+
+def test_a_refused_token_exchange_is_a_clean_error(gateway, admin, key, simulator):
+    """A well-formed key Google does not know (revoked, rotated): the token grant fails."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    pem = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption()).decode()
+    creds = httpx.get(simulator + "/_sim/vertex/service-account.json").json()
+    creds.update(private_key=pem, private_key_id=f"rel-{time.time_ns()}")
+    assert admin.put("/admin/models/rel-tokenfail",
+                     json=vertex_doc("rel-tokenfail", creds)).status_code == 200
+    try:
+        resp = httpx.post(gateway + "/v1/chat/completions", timeout=60,
+                          headers={"Authorization": f"Bearer {key}"},
+                          json={"model": "rel-tokenfail", "messages": MSG})
+        assert resp.status_code >= 500, resp.text
+        assert "vertex_credentials" in resp.json()["error"]["message"]
+        assert_clean(resp.text)
+    finally:
+        admin.delete("/admin/models/rel-tokenfail")
