@@ -51,11 +51,14 @@ def _import_litellm() -> Any:
         if _litellm is None:
             # Without this LiteLLM fetches its price map from the internet on import.
             os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-            # Some Vertex MaaS paths make LiteLLM fetch a tokenizer from the Hugging Face hub
-            # mid-request; a gateway must never download at request time.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            # Some Vertex MaaS paths (Llama, ...) make LiteLLM fetch a tokenizer from the
+            # Hugging Face hub mid-request; the gateway connects to its configured providers
+            # and webhook targets only, whatever the host's environment says (a host setting
+            # HF_HUB_OFFLINE=0 for another app must not turn downloads back on).
+            os.environ["HF_HUB_OFFLINE"] = "1"
             started = time.perf_counter()
             import litellm
+            litellm.disable_hf_tokenizer_download = True     # its bundled tokenizers instead
             litellm.telemetry = False
             litellm.suppress_debug_info = True
             litellm.drop_params = False
