@@ -34,7 +34,10 @@ def check_model(gw: Gateway, doc: ModelDocument) -> list[str]:
         return [f"setting {name} is not set on this gateway; the model answers 500 until it is"
                 for name in resolved.missing]
     if resolved.problem:
-        raise InvalidRequest(f"Invalid model parameters: {resolved.problem}.", param="parameters")
+        # Problems read "parameters.NAME ...": the param names that parameter.
+        named = re.match(r"parameters\.[A-Za-z0-9_]+", resolved.problem)
+        raise InvalidRequest(f"Invalid model parameters: {resolved.problem}.",
+                             param=named.group(0) if named else "parameters")
     return []
 
 

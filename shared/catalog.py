@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -99,6 +100,9 @@ class PoolMember(BaseModel):
     priority: int = Field(0, ge=0, le=100)
 
 
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:+/-]*$")
+
+
 class ModelDocument(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
 
@@ -115,6 +119,17 @@ class ModelDocument(BaseModel):
     pool: list[PoolMember] = Field(default_factory=list, max_length=32)
     # Opt-in to storing a credential parameter as a literal value instead of a `$NAME` setting.
     literal_credentials: bool = False
+
+    @field_validator("code")
+    @classmethod
+    def _safe_code(cls, code: str) -> str:
+        # The code goes into the provider's URL path (deployments/{code}, models/{code}):
+        # names like "claude-sonnet-4@20250514" or "meta/llama-3.3-70b-instruct-maas" pass;
+        # spaces, '?', '#', '%', '\\' and '.'/'..' segments would change the request.
+        if not _CODE.match(code) or any(part in ("", ".", "..") for part in code.split("/")):
+            raise ValueError("must be the provider's model or deployment name: letters, digits "
+                             "and . _ - @ : +, '/' between non-empty parts, no '.' or '..' part")
+        return code
 
     @field_validator("operations")
     @classmethod
@@ -239,6 +254,8 @@ def _link_pool(model: ResolvedModel, by_id: dict[str, ResolvedModel]) -> list[Me
 
 def _looks_secret(param_name: str) -> bool:
     name = param_name.lower()
+    if name.endswith(("_scope", "_uri", "_url")):      # token_scope, token_uri: addresses
+        return False
     return any(word in name for word in ("key", "secret", "token", "credential", "password"))
 
 

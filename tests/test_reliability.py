@@ -246,7 +246,7 @@ def test_malformed_vertex_credentials_are_refused_cleanly_when_saved(admin, simu
     creds = {k: v for k, v in creds.items() if v is not None}
     resp = admin.put("/admin/models/rel-badcreds", json=vertex_doc("rel-badcreds", creds))
     assert resp.status_code == 400, resp.text
-    assert resp.json()["error"]["param"] == "parameters"
+    assert resp.json()["error"]["param"] == "parameters.vertex_credentials"
     assert "vertex_credentials" in resp.json()["error"]["message"]
     assert_clean(resp.text)
     assert creds.get("private_key", "")[30:60] not in resp.text
@@ -272,3 +272,68 @@ def test_a_refused_token_exchange_is_a_clean_error(gateway, admin, key, simulato
         assert_clean(resp.text)
     finally:
         admin.delete("/admin/models/rel-tokenfail")
+
+
+@pytest.mark.parametrize("change, param", [
+    ({"parameters": {"api_version": "2024-10-21&api-key=X"}}, "parameters.api_version"),
+    ({"parameters": {"api_version": "2024-10-21 HTTP/1.1"}}, "parameters.api_version"),
+    ({"parameters": {"api_base": "http://user:pass@127.0.0.1:9"}}, "parameters.api_base"),
+    ({"parameters": {"api_base": "http://127.0.0.1:9/x?y=1"}}, "parameters.api_base"),
+    ({"code": "gpt 4o"}, "code"),
+    ({"code": "gpt-4o?api-version=1"}, "code"),
+    ({"code": "../../admin"}, "code"),
+    ({"code": "a/../b"}, "code"),
+])
+def test_admin_input_that_would_change_the_upstream_request_is_400_naming_it(admin, change,
+                                                                             param):
+    from .test_routing import deployment
+    doc = deployment("rel-badinput")
+    doc["parameters"].update(change.pop("parameters", {}))
+    doc.update(change)
+    resp = admin.put("/admin/models/rel-badinput", json=doc)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["param"] == param
+    assert admin.get("/admin/models/rel-badinput").status_code == 404
+
+
+def test_a_vertex_api_base_with_credentials_is_400(admin):
+    doc = vertex_doc("rel-badbase", "$SIMULATOR_VERTEX_CREDENTIALS")
+    doc["parameters"]["api_base"] = "http://user:secret@127.0.0.1:9"
+    resp = admin.put("/admin/models/rel-badbase", json=doc)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["param"] == "parameters.api_base"
+
+
+def test_codes_with_a_publisher_or_version_still_pass(admin):
+    from .test_routing import deployment
+    for code in ("meta/llama-3.3-70b-instruct-maas", "claude-sonnet-4@20250514", "gpt-4.1"):
+        doc = {**deployment("rel-goodcode"), "code": code}
+        assert admin.put("/admin/models/rel-goodcode", json=doc).status_code == 200, code
+    admin.delete("/admin/models/rel-goodcode")
+
+
+DATA_SOURCES = [{"type": "azure_search", "parameters": {
+    "endpoint": "https://attacker.example", "index_name": "x",
+    "authentication": {"type": "api_key", "key": "k"}}}]
+
+
+def test_azure_data_sources_are_refused_unless_the_model_allows_them(gateway, admin, key, sim):
+    from .test_routing import deployment
+    headers = {"Authorization": f"Bearer {key}"}
+    body = {"model": "gpt-4o-mini", "messages": MSG, "data_sources": DATA_SOURCES}
+    resp = httpx.post(gateway + "/v1/chat/completions", json=body, headers=headers, timeout=30)
+    assert resp.status_code == 400, resp.text
+    assert resp.json()["error"]["param"] == "data_sources"
+    job = httpx.post(gateway + "/v1/chat/completions/async", json=body, headers=headers,
+                     timeout=30)
+    assert job.status_code == 400 and job.json()["error"]["param"] == "data_sources"
+    assert sim_requests(sim) == []
+    doc = deployment("rel-ondata", allow_data_sources=True)
+    assert admin.put("/admin/models/rel-ondata", json=doc).status_code == 200
+    try:
+        resp = httpx.post(gateway + "/v1/chat/completions", headers=headers, timeout=30,
+                          json={**body, "model": "rel-ondata"})
+        assert resp.status_code == 200, resp.text
+        assert sim_requests(sim)[-1]["body"]["data_sources"] == DATA_SOURCES
+    finally:
+        admin.delete("/admin/models/rel-ondata")

@@ -43,6 +43,11 @@ def check_standard_ranges(body: dict[str, Any]) -> None:
 
 def check_chat_limits(policy: Policy, body: dict[str, Any]) -> None:
     """400 naming the field when the request asks for more than this model allows."""
+    if body.get("data_sources") is not None and not policy.allow_data_sources:
+        raise InvalidRequest("'data_sources' is not allowed for this model: it makes the "
+                             "provider call the endpoints it names. An administrator can allow "
+                             "it with the model's allow_data_sources parameter.",
+                             param="data_sources", code="forbidden_parameter")
     count = len(body["messages"])
     if count > policy.max_messages:
         raise InvalidRequest(f"'messages' has {count} items; this model accepts at most "

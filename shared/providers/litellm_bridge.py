@@ -29,7 +29,7 @@ from ..errors import (GatewayError, InvalidRequest, UpstreamError, UpstreamTimeo
                       from_upstream, sanitize)
 from ..policy import current_timeouts
 from . import vertex_imagen
-from .base import Completion, CompletionStream, Usage
+from .base import Completion, CompletionStream, Usage, check_base_url
 
 log = logging.getLogger(__name__)
 
@@ -136,6 +136,7 @@ class LiteLLMVertexAdapter:
                                   "vertex_location": p.vertex_location,
                                   "vertex_credentials": json.dumps(creds)}
         if p.api_base:
+            check_base_url(p.api_base)
             kwargs["api_base"] = p.api_base.rstrip("/")
         return VertexTarget(f"vertex_ai/{doc.code}", kwargs, doc.code)
 
