@@ -337,3 +337,17 @@ def test_azure_data_sources_are_refused_unless_the_model_allows_them(gateway, ad
         assert sim_requests(sim)[-1]["body"]["data_sources"] == DATA_SOURCES
     finally:
         admin.delete("/admin/models/rel-ondata")
+
+
+@pytest.mark.parametrize("host", ["000000127.0.0.1", "0177.0.0.1", "0x7f.0.0.1", "0x7f000001",
+                                  "2130706433", "127.1", "127.000.000.001",
+                                  "010.0.0.1", "0251.0376.0251.0376"])
+def test_non_canonical_ip_webhook_hosts_are_refused(gateway, key, host):
+    resp = httpx.post(gateway + "/v1/chat/completions/async", timeout=30,
+                      headers={"Authorization": f"Bearer {key}"},
+                      json={"model": "gpt-4o-mini", "messages": MSG,
+                            "webhook_url": f"https://{host}/hook"})
+    assert resp.status_code == 400, resp.text
+    error = resp.json()["error"]
+    assert error["param"] == "webhook_url" and error["code"] == "unsafe_webhook_url"
+    assert "non-canonical" in error["message"]
