@@ -8,6 +8,7 @@ Hierarchy (one table from error kind to HTTP status, as the OpenAI API uses them
     ├── PermissionDenied            403 permission_error
     ├── NotFound                    404 invalid_request_error   (model_not_found, not_found)
     ├── Conflict                    409 invalid_request_error
+    ├── PreconditionFailed          412 invalid_request_error   (If-Match: the document changed)
     ├── PayloadTooLarge             413 invalid_request_error
     ├── UpstreamRefused             the provider's 4xx          (402, 405, 409, 410, 415, 451...)
     ├── RateLimited                 429 rate_limit_error        (keeps Retry-After)
@@ -73,6 +74,10 @@ class ModelNotFound(NotFound):
 
 class Conflict(GatewayError):
     status, type, code = 409, "invalid_request_error", "conflict"
+
+
+class PreconditionFailed(GatewayError):
+    status, type, code = 412, "invalid_request_error", "precondition_failed"
 
 
 class PayloadTooLarge(GatewayError):
