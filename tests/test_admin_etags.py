@@ -17,39 +17,39 @@ from .test_routing import deployment
 
 def test_a_model_write_from_a_stale_read_is_412(admin):
     model_id = f"etag-{uuid.uuid4().hex[:8]}"
-    created = admin.put(f"/admin/models/{model_id}", json=deployment(model_id),
+    created = admin.put(f"/v1/organization/models/{model_id}", json=deployment(model_id),
                         headers={"If-Match": '"absent"'})
     assert created.status_code == 200, created.text
-    read = admin.get(f"/admin/models/{model_id}")
+    read = admin.get(f"/v1/organization/models/{model_id}")
     tag = read.headers["etag"]
     assert tag == created.headers["etag"] and tag.startswith('"')
     first = {**deployment(model_id), "name": "first edit"}
     second = {**deployment(model_id), "name": "second edit"}
-    ok = admin.put(f"/admin/models/{model_id}", json=first, headers={"If-Match": tag})
+    ok = admin.put(f"/v1/organization/models/{model_id}", json=first, headers={"If-Match": tag})
     assert ok.status_code == 200 and ok.headers["etag"] != tag
-    stale = admin.put(f"/admin/models/{model_id}", json=second, headers={"If-Match": tag})
+    stale = admin.put(f"/v1/organization/models/{model_id}", json=second, headers={"If-Match": tag})
     assert stale.status_code == 412, stale.text
     assert stale.json()["error"]["code"] == "precondition_failed"
-    assert admin.get(f"/admin/models/{model_id}").json()["name"] == "first edit"
-    again = admin.put(f"/admin/models/{model_id}", json=first, headers={"If-Match": '"absent"'})
+    assert admin.get(f"/v1/organization/models/{model_id}").json()["name"] == "first edit"
+    again = admin.put(f"/v1/organization/models/{model_id}", json=first, headers={"If-Match": '"absent"'})
     assert again.status_code == 412                    # create-only: it exists
-    assert admin.put(f"/admin/models/{model_id}", json=second).status_code == 200  # no If-Match
-    admin.delete(f"/admin/models/{model_id}")
+    assert admin.put(f"/v1/organization/models/{model_id}", json=second).status_code == 200  # no If-Match
+    admin.delete(f"/v1/organization/models/{model_id}")
 
 
 def test_a_limits_write_from_a_stale_read_is_412(admin):
     project = f"etag-{uuid.uuid4().hex[:8]}"
-    read = admin.get(f"/admin/projects/{project}/limits")
+    read = admin.get(f"/v1/organization/projects/{project}/limits")
     assert read.status_code == 200 and read.headers["etag"] == '"absent"'
-    one = admin.put(f"/admin/projects/{project}/limits", json={"requests_per_minute": 5},
+    one = admin.put(f"/v1/organization/projects/{project}/limits", json={"requests_per_minute": 5},
                     headers={"If-Match": read.headers["etag"]})
     assert one.status_code == 200, one.text
-    two = admin.put(f"/admin/projects/{project}/limits", json={"requests_per_minute": 7},
+    two = admin.put(f"/v1/organization/projects/{project}/limits", json={"requests_per_minute": 7},
                     headers={"If-Match": read.headers["etag"]})
     assert two.status_code == 412, two.text
-    now = admin.get(f"/admin/projects/{project}/limits")
+    now = admin.get(f"/v1/organization/projects/{project}/limits")
     assert now.json()["requests_per_minute"] == 5 and now.headers["etag"] == one.headers["etag"]
-    three = admin.put(f"/admin/projects/{project}/limits", json={"requests_per_minute": 9},
+    three = admin.put(f"/v1/organization/projects/{project}/limits", json={"requests_per_minute": 9},
                       headers={"If-Match": now.headers["etag"]})
     assert three.status_code == 200
 

@@ -80,14 +80,14 @@ def exercise_every_provider_path(url: str, simulator: str, receiver: Receiver) -
                "parameters": {"vertex_project": "sim-project", "vertex_location": "us-central1",
                               "vertex_credentials": "$SIMULATOR_VERTEX_CREDENTIALS",
                               "api_base": "$LLMPROXY_SIMULATOR_URL"}}
-        assert admin.put(f"/admin/models/{doc['id']}", json=doc).status_code == 200
-    key = admin.post("/admin/projects/egress/keys", json={"name": "e"}).json()["key"]
-    assert admin.post("/admin/projects/egress/webhook-secret").status_code == 201
+        assert admin.put(f"/v1/organization/models/{doc['id']}", json=doc).status_code == 200
+    key = admin.post("/v1/organization/projects/egress/api_keys", json={"name": "e"}).json()["value"]
+    assert admin.post("/v1/organization/projects/egress/webhook_secret").status_code == 201
     api = httpx.Client(base_url=url + "/v1", headers={"Authorization": f"Bearer {key}"},
                        timeout=120)
     msg = [{"role": "user", "content": "hello there, how are you today?"}]
     calls = 0
-    for model in admin.get("/admin/models").json()["data"]:
+    for model in admin.get("/v1/organization/models").json()["data"]:
         ops, name = model["operations"], model["id"]
         answers = []
         if "ChatCompletion" in ops:

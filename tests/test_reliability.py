@@ -107,7 +107,7 @@ def test_an_upstream_4xx_does_not_fail_over_to_another_pool_member(gateway, admi
             pool("rel-pool", [{"model": "rel-m1", "priority": 1},
                               {"model": "rel-m2", "priority": 2}])]
     for doc in docs:
-        assert admin.put(f"/admin/models/{doc['id']}", json=doc).status_code == 200, doc
+        assert admin.put(f"/v1/organization/models/{doc['id']}", json=doc).status_code == 200, doc
     try:
         sim.post("/_sim/faults", json={"match": "rel-m1", "status": 409, "count": 10})
         resp = httpx.post(gateway + "/v1/chat/completions", timeout=30,
@@ -118,7 +118,7 @@ def test_an_upstream_4xx_does_not_fail_over_to_another_pool_member(gateway, admi
             "/openai/deployments/rel-m1-dep/chat/completions"]
     finally:
         for doc in reversed(docs):
-            admin.delete(f"/admin/models/{doc['id']}")
+            admin.delete(f"/v1/organization/models/{doc['id']}")
 
 
 @pytest.mark.parametrize("stream", [False, True])
@@ -129,7 +129,7 @@ def test_a_hung_pool_member_leaves_time_for_the_next_one(gateway, admin, key, si
             pool("rel-hpool", [{"model": "rel-hung", "priority": 1},
                                {"model": "rel-ok", "priority": 2}], retries=0)]
     for doc in docs:
-        assert admin.put(f"/admin/models/{doc['id']}", json=doc).status_code == 200, doc
+        assert admin.put(f"/v1/organization/models/{doc['id']}", json=doc).status_code == 200, doc
     try:
         sim.post("/_sim/faults", json={"match": "rel-hung", "hang": True, "count": 10})
         resp = httpx.post(gateway + "/v1/chat/completions", timeout=30,
@@ -141,7 +141,7 @@ def test_a_hung_pool_member_leaves_time_for_the_next_one(gateway, admin, key, si
         assert paths[-1] == "/openai/deployments/rel-ok-dep/chat/completions", paths
     finally:
         for doc in reversed(docs):
-            admin.delete(f"/admin/models/{doc['id']}")
+            admin.delete(f"/v1/organization/models/{doc['id']}")
 
 
 LITERAL = "sim-azure-key"           # the simulator's Azure key, written into the document itself
@@ -155,31 +155,31 @@ def literal_doc(model_id: str, **extra) -> dict:
 
 
 def test_a_literal_credential_is_refused_without_the_opt_in_pointing_to_a_setting(admin):
-    resp = admin.put("/admin/models/rel-literal-refused", json=literal_doc("rel-literal-refused"))
+    resp = admin.put("/v1/organization/models/rel-literal-refused", json=literal_doc("rel-literal-refused"))
     assert resp.status_code == 400, resp.text
     error = resp.json()["error"]
     assert error["param"] == "parameters.api_key" and "$NAME" in error["message"]
     assert LITERAL not in resp.text
-    assert admin.get("/admin/models/rel-literal-refused").status_code == 404
+    assert admin.get("/v1/organization/models/rel-literal-refused").status_code == 404
 
 
 @pytest.fixture
 def literal_model(admin):
-    resp = admin.put("/admin/models/rel-literal",
+    resp = admin.put("/v1/organization/models/rel-literal",
                      json=literal_doc("rel-literal", literal_credentials=True))
     assert resp.status_code == 200, resp.text
     assert LITERAL not in resp.text
     yield "rel-literal"
-    admin.delete("/admin/models/rel-literal")
+    admin.delete("/v1/organization/models/rel-literal")
 
 
 def test_the_admin_api_masks_a_literal_credential_and_a_masked_write_keeps_it(
         admin, client, literal_model):
-    shown = admin.get(f"/admin/models/{literal_model}").json()
+    shown = admin.get(f"/v1/organization/models/{literal_model}").json()
     assert shown["parameters"]["api_key"] == "********"
-    assert LITERAL not in admin.get("/admin/models").text
+    assert LITERAL not in admin.get("/v1/organization/models").text
     shown["name"] = "renamed"                       # read, edit, write back
-    assert admin.put(f"/admin/models/{literal_model}", json=shown).status_code == 200
+    assert admin.put(f"/v1/organization/models/{literal_model}", json=shown).status_code == 200
     reply = client.chat.completions.create(model=literal_model, messages=MSG)
     assert reply.choices                            # the stored credential still authenticates
 
@@ -244,7 +244,7 @@ def test_malformed_vertex_credentials_are_refused_cleanly_when_saved(admin, simu
     creds = httpx.get(simulator + "/_sim/vertex/service-account.json").json()
     creds.update(fault)
     creds = {k: v for k, v in creds.items() if v is not None}
-    resp = admin.put("/admin/models/rel-badcreds", json=vertex_doc("rel-badcreds", creds))
+    resp = admin.put("/v1/organization/models/rel-badcreds", json=vertex_doc("rel-badcreds", creds))
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["param"] == "parameters.vertex_credentials"
     assert "vertex_credentials" in resp.json()["error"]["message"]
@@ -261,7 +261,7 @@ def test_a_refused_token_exchange_is_a_clean_error(gateway, admin, key, simulato
         serialization.NoEncryption()).decode()
     creds = httpx.get(simulator + "/_sim/vertex/service-account.json").json()
     creds.update(private_key=pem, private_key_id=f"rel-{time.time_ns()}")
-    assert admin.put("/admin/models/rel-tokenfail",
+    assert admin.put("/v1/organization/models/rel-tokenfail",
                      json=vertex_doc("rel-tokenfail", creds)).status_code == 200
     try:
         resp = httpx.post(gateway + "/v1/chat/completions", timeout=60,
@@ -271,7 +271,7 @@ def test_a_refused_token_exchange_is_a_clean_error(gateway, admin, key, simulato
         assert "vertex_credentials" in resp.json()["error"]["message"]
         assert_clean(resp.text)
     finally:
-        admin.delete("/admin/models/rel-tokenfail")
+        admin.delete("/v1/organization/models/rel-tokenfail")
 
 
 @pytest.mark.parametrize("change, param", [
@@ -290,16 +290,16 @@ def test_admin_input_that_would_change_the_upstream_request_is_400_naming_it(adm
     doc = deployment("rel-badinput")
     doc["parameters"].update(change.pop("parameters", {}))
     doc.update(change)
-    resp = admin.put("/admin/models/rel-badinput", json=doc)
+    resp = admin.put("/v1/organization/models/rel-badinput", json=doc)
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["param"] == param
-    assert admin.get("/admin/models/rel-badinput").status_code == 404
+    assert admin.get("/v1/organization/models/rel-badinput").status_code == 404
 
 
 def test_a_vertex_api_base_with_credentials_is_400(admin):
     doc = vertex_doc("rel-badbase", "$SIMULATOR_VERTEX_CREDENTIALS")
     doc["parameters"]["api_base"] = "http://user:secret@127.0.0.1:9"
-    resp = admin.put("/admin/models/rel-badbase", json=doc)
+    resp = admin.put("/v1/organization/models/rel-badbase", json=doc)
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["param"] == "parameters.api_base"
 
@@ -308,8 +308,8 @@ def test_codes_with_a_publisher_or_version_still_pass(admin):
     from .test_routing import deployment
     for code in ("meta/llama-3.3-70b-instruct-maas", "claude-sonnet-4@20250514", "gpt-4.1"):
         doc = {**deployment("rel-goodcode"), "code": code}
-        assert admin.put("/admin/models/rel-goodcode", json=doc).status_code == 200, code
-    admin.delete("/admin/models/rel-goodcode")
+        assert admin.put("/v1/organization/models/rel-goodcode", json=doc).status_code == 200, code
+    admin.delete("/v1/organization/models/rel-goodcode")
 
 
 DATA_SOURCES = [{"type": "azure_search", "parameters": {
@@ -329,14 +329,14 @@ def test_azure_data_sources_are_refused_unless_the_model_allows_them(gateway, ad
     assert job.status_code == 400 and job.json()["error"]["param"] == "data_sources"
     assert sim_requests(sim) == []
     doc = deployment("rel-ondata", allow_data_sources=True)
-    assert admin.put("/admin/models/rel-ondata", json=doc).status_code == 200
+    assert admin.put("/v1/organization/models/rel-ondata", json=doc).status_code == 200
     try:
         resp = httpx.post(gateway + "/v1/chat/completions", headers=headers, timeout=30,
                           json={**body, "model": "rel-ondata"})
         assert resp.status_code == 200, resp.text
         assert sim_requests(sim)[-1]["body"]["data_sources"] == DATA_SOURCES
     finally:
-        admin.delete("/admin/models/rel-ondata")
+        admin.delete("/v1/organization/models/rel-ondata")
 
 
 @pytest.mark.parametrize("host", ["000000127.0.0.1", "0177.0.0.1", "0x7f.0.0.1", "0x7f000001",

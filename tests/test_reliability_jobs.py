@@ -32,16 +32,16 @@ def admin(gw):
     with httpx.Client(base_url=gw.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"},
                       timeout=30) as client:
         doc = deployment(BOUNDED, max_messages=2, max_n=1, max_output_tokens=50)
-        assert client.put(f"/admin/models/{BOUNDED}", json=doc).status_code == 200
+        assert client.put(f"/v1/organization/models/{BOUNDED}", json=doc).status_code == 200
         yield client
 
 
 @pytest.fixture(scope="module")
 def project(admin, gw):
     def make(name: str) -> Jobs:
-        resp = admin.post(f"/admin/projects/{name}/keys", json={"name": "rel"})
+        resp = admin.post(f"/v1/organization/projects/{name}/api_keys", json={"name": "rel"})
         assert resp.status_code == 201, resp.text
-        return Jobs(gw.url, resp.json()["key"])
+        return Jobs(gw.url, resp.json()["value"])
     return make
 
 
