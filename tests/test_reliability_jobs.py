@@ -98,3 +98,30 @@ def test_one_deeply_nested_event_does_not_sink_its_batch(project, gw, sim):
     assert done["deep"]["error"]["code"] == "invalid_event"
     assert "nested deeper" in done["deep"]["error"]["message"]
     assert provider_calls(sim, "deep-batch-good") == 3
+
+
+def test_a_job_cut_short_by_a_graceful_stop_is_taken_over_at_once(simulator, sim, tmp_path,
+                                                                   logs_dir):
+    """Stopping the runner (SIGTERM) cancels the job in flight: it must give up its lease, so
+    the redelivered event takes it over at once, not after the 5-minute lease."""
+    from .conftest import ADMIN_KEY as ADMIN
+    process = GatewayProcess(simulator, tmp_path, logs_dir / "rel-graceful-stop.log",
+                             LLMPROXY_JOB_LEASE_SECONDS="300")
+    process.env["LLMPROXY_REQUEST_TIMEOUT_SECONDS"] = "30"     # the slow call is not timed out
+    process.start()
+    try:
+        with httpx.Client(base_url=process.url, timeout=30,
+                          headers={"Authorization": f"Bearer {ADMIN}"}) as admin:
+            key = admin.post("/v1/organization/projects/graceful/api_keys",
+                             json={"name": "g"}).json()["value"]
+        sim.post("/_sim/faults", json={"match": "gpt-4.1", "latency_ms": 20000, "count": 1})
+        jobs = Jobs(process.url, key)
+        job = jobs.submit("graceful-stop-marker", model="gpt-4.1").json()
+        jobs.wait(job["execution_id"], "processing")
+        eventually(lambda: provider_calls(sim, "graceful-stop-marker") == 1, "the provider call")
+        process.stop()                      # SIGTERM mid-call
+        process.start()                     # same data folder: the hub redelivers the event
+        done = Jobs(process.url, key).wait(job["execution_id"], "completed", "failed")
+        assert done["status"] == "completed", done
+    finally:
+        process.stop()
