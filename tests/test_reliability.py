@@ -288,8 +288,8 @@ def test_admin_input_that_would_change_the_upstream_request_is_400_naming_it(adm
                                                                              param):
     from .test_routing import deployment
     doc = deployment("rel-badinput")
-    doc["parameters"].update(change.pop("parameters", {}))
-    doc.update(change)
+    doc["parameters"].update(change.get("parameters", {}))
+    doc.update({k: v for k, v in change.items() if k != "parameters"})
     resp = admin.put("/v1/organization/models/rel-badinput", json=doc)
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["param"] == param
