@@ -54,7 +54,7 @@ strace:
 	@command -v strace >/dev/null 2>&1 || { echo "installing strace for the egress test"; \
 		apt-get update -qq && apt-get install -y -qq strace >/dev/null; }
 
-# The side-by-side benchmark (README, Performance): not a test, CI does not run it. Installs
+# The side-by-side benchmark (bench/README.md): not a test, CI does not run it. Installs
 # LiteLLM's proxy into bench/.venv-litellm on first use.
 $(BIN)/.bench-installed: $(BIN)/.installed bench/requirements.txt
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt
