@@ -221,7 +221,7 @@ async def faults(simulator: str, seconds: float, rng: random.Random, counts: Cou
             model = rng.choice(FAULT_MODELS)
             await sim.post("/_sim/faults", json={"match": model, "count": rng.randint(1, 3),
                                                  **fault})
-            counts[next(iter(fault))] += 1
+            counts[str(fault.get("status") or next(iter(fault)))] += 1
             await asyncio.sleep(rng.uniform(0.5, 2.0))
 
 
