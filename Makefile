@@ -6,7 +6,7 @@ VENV ?= .venv
 PORT ?= 7071
 BIN := $(VENV)/bin
 
-.PHONY: run test bench clean espeak lock
+.PHONY: run test bench clean espeak strace lock
 
 # Each set is installed exactly as locked, with hashes (a file whose hash does not match is
 # refused): requirements.txt is what the Function App runs (the Functions remote build installs
@@ -41,13 +41,18 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The realtime voice tests speak to the gateway with espeak-ng (a Debian package, not on PyPI).
-test: $(BIN)/.installed node_modules/.installed espeak
+# The realtime voice tests speak to the gateway with espeak-ng, and the egress test watches the
+# gateway's connections with strace (Debian packages, not on PyPI).
+test: $(BIN)/.installed node_modules/.installed espeak strace
 	$(BIN)/python -m pytest
 
 espeak:
 	@command -v espeak-ng >/dev/null 2>&1 || { echo "installing espeak-ng for the voice tests"; \
 		apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null; }
+
+strace:
+	@command -v strace >/dev/null 2>&1 || { echo "installing strace for the egress test"; \
+		apt-get update -qq && apt-get install -y -qq strace >/dev/null; }
 
 # The side-by-side benchmark (bench/README.md): not a test, CI does not run it. Installs
 # LiteLLM's proxy into bench/.venv-litellm on first use.

@@ -50,9 +50,7 @@ async def run(args: argparse.Namespace) -> int:
         elif args.command == "show-limits":
             print(json.dumps(await admin.get_limits(gw, args.project), indent=2))
         elif args.command == "set-limits":
-            current = await admin.get_limits(gw, args.project)
-            print(json.dumps(await admin.put_limits(gw, args.project, merge_limits(current, args)),
-                             indent=2))
+            print(json.dumps(await set_limits(admin, gw, args), indent=2))
         elif args.command == "clear-limits":
             await admin.delete_limits(gw, args.project)
             print(f"cleared the limits of {args.project}")
@@ -74,6 +72,22 @@ async def run(args: argparse.Namespace) -> int:
 
 _LIMIT_FLAGS = {"rpm": "requests_per_minute", "tpm": "tokens_per_minute",
                 "concurrent": "concurrent_requests", "budget": "budget", "period": "budget_period"}
+
+
+async def set_limits(admin, gw, args: argparse.Namespace, attempts: int = 20) -> dict:
+    """Read, merge the flags in, write back only if nobody wrote in between (If-Match on the
+    version read); else read again. Two concurrent `set-limits --key` keep both keys."""
+    import random
+    from shared.errors import PreconditionFailed
+    for attempt in range(attempts):
+        current, version = await admin.read_limits(gw, args.project)
+        try:
+            limits, _version = await admin.save_limits(gw, args.project,
+                                                       merge_limits(current, args), version)
+            return limits
+        except PreconditionFailed:
+            await asyncio.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+    raise PreconditionFailed(f"The limits of '{args.project}' kept changing; try again.")
 
 
 def merge_limits(current: dict, args: argparse.Namespace) -> dict:

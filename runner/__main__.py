@@ -69,7 +69,11 @@ def server_options() -> dict:
     # Idle keep-alive connections are kept 75 s (aiohttp's and nginx's default), not uvicorn's
     # 5 s: a client that reuses a connection just as the server drops it sees a failed request
     # (clients retry only idempotent ones), and short idle pauses are common between calls.
-    options: dict = {"proxy_headers": False, "server_header": False, "timeout_keep_alive": 75}
+    # At most 1000 open connections (runner/http_protocol.py answers one more with a 503): each
+    # costs a protocol object and buffers, and a client opening them without end would
+    # otherwise take the process's memory and file descriptors.
+    options: dict = {"proxy_headers": False, "server_header": False, "timeout_keep_alive": 75,
+                     "limit_concurrency": 1000}
     for name, package in (("http", "httptools"), ("loop", "uvloop")):
         try:
             __import__(package)

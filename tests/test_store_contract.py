@@ -108,6 +108,30 @@ async def test_upserting_a_model_again_replaces_it(store):
     assert (await store.get_model("m1")).costs.cost_input_1Mtokens == 9
 
 
+async def test_model_and_limits_writes_can_be_conditional_on_the_version_read(store):
+    from shared.store import ABSENT
+    assert await store.get_model_versioned("m1") is None
+    first = await store.upsert_model(model("m1"), if_match=ABSENT)
+    with pytest.raises(StoreConflict):
+        await store.upsert_model(model("m1", name="again"), if_match=ABSENT)
+    read = await store.get_model_versioned("m1")
+    assert read.etag == first and read.value == model("m1")
+    second = await store.upsert_model(model("m1", name="B"), if_match=first)
+    assert second != first
+    with pytest.raises(StoreConflict):
+        await store.upsert_model(model("m1", name="C"), if_match=first)
+    assert (await store.get_model("m1")).name == "B"
+    assert await store.upsert_model(model("m1", name="D")) != second     # unconditional
+    with pytest.raises(StoreConflict):
+        await store.put_limits("p", {"requests_per_minute": 1}, if_match="0" * 20)
+    made = await store.put_limits("p", {"requests_per_minute": 1}, if_match=ABSENT)
+    assert (await store.get_limits_versioned("p")).etag == made
+    await store.put_limits("p", {"requests_per_minute": 2}, if_match=made)
+    with pytest.raises(StoreConflict):
+        await store.put_limits("p", {"requests_per_minute": 3}, if_match=made)
+    assert await store.get_limits("p") == {"requests_per_minute": 2}
+
+
 async def test_deleting_a_model_says_whether_it_existed(store):
     await store.upsert_model(model("m1"))
     assert await store.delete_model("m1") is True

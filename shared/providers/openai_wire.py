@@ -29,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import ModelDocument, Operation
 from ..json_codec import dumps_compact
@@ -40,7 +40,7 @@ from ..errors import UpstreamError, UpstreamTimeout, from_upstream, upstream_mes
 from ..policy import current_timeouts
 from ..multipart import encode_form
 from . import http
-from .base import AudioStream, Completion, CompletionStream, Upload, Usage
+from .base import AudioStream, Completion, CompletionStream, Upload, Usage, check_base_url
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,9 @@ class OpenAIWireParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     api_base: str
     api_key: str | None = None
-    api_version: str | None = None
+    # Dated versions (2024-10-21, 2025-04-01-preview) or the v1 surface's names; it is put in
+    # the query string, so nothing else may pass (`2024-10-21&api-key=X`).
+    api_version: str | None = Field(None, pattern=r"^(\d{4}-\d{2}-\d{2}(-preview)?|preview|latest|v1)$")
     surface: Literal["deployments", "v1", "openai"] | None = None
     auth: Literal["api-key", "bearer", "entra"] | None = None
     token_scope: str | None = None
@@ -78,8 +80,7 @@ class OpenAIWireAdapter:
 
     def prepare(self, doc: ModelDocument, params: dict[str, Any]) -> Target:
         p = parse_parameters(OpenAIWireParams, params)
-        if not p.api_base.startswith(("https://", "http://")):
-            raise ValueError("parameters.api_base must be an http(s) URL")
+        check_base_url(p.api_base)
         base = p.api_base.rstrip("/")
         surface = p.surface or ("deployments" if p.api_version else "v1")
         if surface == "deployments":

@@ -15,9 +15,9 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from ..catalog import ModelDocument
-from .concurrency import StoreConflict, Versioned
+from .concurrency import ABSENT, StoreConflict, Versioned
 
-__all__ = ["JobStore", "KeyRecord", "ModelStore", "KeyStore", "UsageStore", "Store",
+__all__ = ["ABSENT", "JobStore", "KeyRecord", "ModelStore", "KeyStore", "UsageStore", "Store",
            "StoreConflict", "StoredJob", "StoreUnavailable", "UsageRecord", "Versioned", "utcnow"]
 
 
@@ -95,14 +95,20 @@ class CounterStore(Protocol):
 class LimitsStore(Protocol):
     """Per-project limit documents (JSON objects validated by `shared.limits`)."""
     async def get_limits(self, project: str) -> dict[str, Any] | None: ...
-    async def put_limits(self, project: str, doc: dict[str, Any]) -> None: ...
+    async def get_limits_versioned(self, project: str) -> Versioned[dict[str, Any]] | None: ...
+    async def put_limits(self, project: str, doc: dict[str, Any],
+                         if_match: str | None = None) -> str:
+        """Store the limits; return their new version. With `if_match` only if the stored
+        version is still that (`ABSENT`: only if there are none), else `StoreConflict`."""
     async def delete_limits(self, project: str) -> bool: ...
 
 
 class ModelStore(Protocol):
     async def list_models(self) -> list[ModelDocument]: ...
     async def get_model(self, model_id: str) -> ModelDocument | None: ...
-    async def upsert_model(self, doc: ModelDocument) -> None: ...
+    async def get_model_versioned(self, model_id: str) -> Versioned[ModelDocument] | None: ...
+    async def upsert_model(self, doc: ModelDocument, if_match: str | None = None) -> str:
+        """Store the document; return its new version. `if_match` as in `put_limits`."""
     async def delete_model(self, model_id: str) -> bool: ...
 
 

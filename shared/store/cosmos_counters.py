@@ -17,8 +17,9 @@ import random
 from typing import Any
 
 from .base import CounterResult
-from .concurrency import StoreConflict
-from .cosmos_support import read_item_or_none, replace_if_unchanged, storage_errors
+from .concurrency import StoreConflict, Versioned, content_version
+from .cosmos_support import (conditional_upsert, read_item_or_none, replace_if_unchanged,
+                             storage_errors)
 
 _ATTEMPTS = 80                  # enough for dozens of instances racing on one key
 _PAUSE = 0.002                  # seconds, times the attempt number (capped), jittered
@@ -60,9 +61,14 @@ class CosmosCounters:
         doc = await read_item_or_none(self.container("limits"), project, project)
         return None if doc is None else doc["doc"]
 
-    async def put_limits(self, project: str, doc: dict[str, Any]) -> None:
-        with storage_errors("put limits"):
-            await self.container("limits").upsert_item({"id": project, "doc": doc})
+    async def get_limits_versioned(self, project: str) -> Versioned[dict[str, Any]] | None:
+        doc = await read_item_or_none(self.container("limits"), project, project)
+        return None if doc is None else Versioned(doc["doc"], content_version(doc["_etag"]))
+
+    async def put_limits(self, project: str, doc: dict[str, Any],
+                         if_match: str | None = None) -> str:
+        return await conditional_upsert(self.container("limits"), project,
+                                        {"id": project, "doc": doc}, if_match)
 
     async def delete_limits(self, project: str) -> bool:
         from azure.cosmos import exceptions

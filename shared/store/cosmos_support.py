@@ -232,3 +232,30 @@ async def replace_if_unchanged(container: ContainerProxy, item_id: str, doc: dic
                                     f"no longer exists") from None
             raise
     return written["_etag"]
+
+
+async def conditional_upsert(container: ContainerProxy, item_id: str, body: dict[str, Any],
+                             if_match: str | None) -> str:
+    """Upsert an admin document (partition key = id); return its version (a hash of its
+    `_etag`). With `if_match`: only if the stored version still is that (`ABSENT`: only if it
+    does not exist), else `StoreConflict`; the write itself is conditional on the `_etag` read,
+    so a writer between the read and the write makes it fail too."""
+    from .concurrency import ABSENT, content_version
+    if if_match is None:
+        with storage_errors(f"upsert in {container.id}"):
+            written = await container.upsert_item(body)
+        return content_version(written["_etag"])
+    current = await read_item_or_none(container, item_id, item_id)
+    if if_match == ABSENT:
+        if current is not None:
+            raise StoreConflict(f"{container.id} {item_id} exists")
+        with storage_errors(f"create in {container.id}"):
+            try:
+                written = await container.create_item(body)
+            except exceptions.CosmosResourceExistsError:
+                raise StoreConflict(f"{container.id} {item_id} exists") from None
+        return content_version(written["_etag"])
+    if current is None or content_version(current["_etag"]) != if_match:
+        raise StoreConflict(f"{container.id} {item_id} changed since version {if_match}")
+    return content_version(await replace_if_unchanged(container, item_id, body,
+                                                      current["_etag"]))

@@ -24,6 +24,7 @@ from typing import Any, Callable, TypeVar
 from ..catalog import ModelDocument
 from .base import (CounterResult, KeyRecord, StoreConflict, StoreUnavailable, UsageRecord,
                    Versioned, utcnow)
+from .concurrency import ABSENT, Versioned, content_version
 from .sqlite_sessions import SESSION_SCHEMA, SqliteSessions
 from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
 from .sqlite_responses import RESPONSES_SCHEMA, SqliteResponses
@@ -134,11 +135,41 @@ class SqliteStore(SqliteJobs, SqliteSessions, SqliteResponses):
             lambda c: c.execute("SELECT doc FROM models WHERE id = ?", (model_id,)).fetchone())
         return ModelDocument.model_validate_json(row[0]) if row else None
 
-    async def upsert_model(self, doc: ModelDocument) -> None:
+    async def get_model_versioned(self, model_id: str) -> Versioned[ModelDocument] | None:
+        row = await self._run(
+            lambda c: c.execute("SELECT doc FROM models WHERE id = ?", (model_id,)).fetchone())
+        return Versioned(ModelDocument.model_validate_json(row[0]),
+                         content_version(row[0])) if row else None
+
+    async def upsert_model(self, doc: ModelDocument, if_match: str | None = None) -> str:
         payload = doc.model_dump_json()
-        await self._run(lambda c: c.execute(
-            "INSERT INTO models (id, doc) VALUES (?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc", (doc.id, payload)))
+        await self._conditional_put("models", "id", doc.id, payload, if_match)
+        return content_version(payload)
+
+    async def _conditional_put(self, table: str, key_column: str, key: str, payload: str,
+                               if_match: str | None) -> None:
+        """Upsert one JSON document row; with `if_match`, only if the stored row's version
+        still is that (read and write in one write transaction, so no writer slips between)."""
+        upsert = (f"INSERT INTO {table} ({key_column}, doc) VALUES (?, ?) "
+                  f"ON CONFLICT({key_column}) DO UPDATE SET doc = excluded.doc")
+        if if_match is None:
+            await self._run(lambda c: c.execute(upsert, (key, payload)))
+            return
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                row = c.execute(f"SELECT doc FROM {table} WHERE {key_column} = ?",
+                                (key,)).fetchone()
+                current = content_version(row[0]) if row else ABSENT
+                if current != if_match:
+                    raise StoreConflict(f"{table} {key} changed since version {if_match}")
+                c.execute(upsert, (key, payload))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        await self._run(write)
 
     async def delete_model(self, model_id: str) -> bool:
         cur = await self._run(lambda c: c.execute("DELETE FROM models WHERE id = ?", (model_id,)))
@@ -284,11 +315,16 @@ class SqliteStore(SqliteJobs, SqliteSessions, SqliteResponses):
             "SELECT doc FROM limits WHERE project = ?", (project,)).fetchone())
         return json.loads(row[0]) if row else None
 
-    async def put_limits(self, project: str, doc: dict[str, Any]) -> None:
+    async def get_limits_versioned(self, project: str) -> Versioned[dict[str, Any]] | None:
+        row = await self._run(lambda c: c.execute(
+            "SELECT doc FROM limits WHERE project = ?", (project,)).fetchone())
+        return Versioned(json.loads(row[0]), content_version(row[0])) if row else None
+
+    async def put_limits(self, project: str, doc: dict[str, Any],
+                         if_match: str | None = None) -> str:
         payload = json.dumps(doc)
-        await self._run(lambda c: c.execute(
-            "INSERT INTO limits (project, doc) VALUES (?, ?) "
-            "ON CONFLICT(project) DO UPDATE SET doc = excluded.doc", (project, payload)))
+        await self._conditional_put("limits", "project", project, payload, if_match)
+        return content_version(payload)
 
     async def delete_limits(self, project: str) -> bool:
         cur = await self._run(lambda c: c.execute("DELETE FROM limits WHERE project = ?",
