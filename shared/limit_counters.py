@@ -104,7 +104,7 @@ def rolled(doc: dict[str, float] | None, at: Windows) -> dict[str, float]:
 @dataclass
 class Outcome:
     admitted: bool
-    values: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, float] = field(default_factory=dict)
     refused_by: str | None = None
     windows: Windows | None = None
 

@@ -153,7 +153,7 @@ class Limiter:
                 start, ends = _period(spec.budget_period, now)
                 outcome = await counters.admit(self._store, scope, claim,
                                                Windows.at(now, start))
-                _headers_for(ticket, claim, outcome.values, now)
+                _headers_for(ticket, claim, outcome.counts, now)
                 if not outcome.admitted:
                     raise _refusal(scope, spec, outcome, now, ends, ticket.headers)
                 ticket.claims.append((scope, claim, outcome.windows))
@@ -190,19 +190,19 @@ class Limiter:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
 
-def _headers_for(ticket: Ticket, claim: Claim, values: dict[str, float], now: float) -> None:
+def _headers_for(ticket: Ticket, claim: Claim, counts: dict[str, float], now: float) -> None:
     reset = (int(now // MINUTE) + 1) * MINUTE - now
     if claim.rpm is not None:
-        _headers(ticket, "requests", claim.rpm, values.get("req", 0), reset)
+        _headers(ticket, "requests", claim.rpm, counts.get("req", 0), reset)
     if claim.tpm is not None:
-        _headers(ticket, "tokens", claim.tpm, values.get("tok", 0), reset)
+        _headers(ticket, "tokens", claim.tpm, counts.get("tok", 0), reset)
 
 
 def _refusal(scope: str, spec: LimitSpec, outcome: counters.Outcome, now: float, ends: float,
              headers: dict[str, str]) -> Exception:
     reset = (int(now // MINUTE) + 1) * MINUTE - now
     if outcome.refused_by == "budget":
-        spent = outcome.values.get("spend", 0)
+        spent = outcome.counts.get("spend", 0)
         return PermissionDenied(
             f"{_who(scope).capitalize()} has used its budget of {spec.budget:g} for this "
             f"{spec.budget_period} (spent {spent:.6g}); it renews at "

@@ -101,10 +101,10 @@ async def test_windows_roll_over_and_slots_of_the_bucket_before_still_count(stor
     later = lc.Windows(w=1005, cb=201, bp=86400)
     full = await lc.admit(b, "p:roll", claim, later)
     assert not full.admitted and full.refused_by == "concurrency"
-    assert full.values["req"] == 0 and full.values["cp"] == 2
+    assert full.counts["req"] == 0 and full.counts["cp"] == 2
     await lc.release(a, "p:roll", first, slot=True, tokens=0, spend=0.2)      # ends in `cp`
     got = await lc.admit(b, "p:roll", claim, later)
-    assert got.admitted and got.values["cp"] == 1 and got.values["cc"] == 1
+    assert got.admitted and got.counts["cp"] == 1 and got.counts["cc"] == 1
     await lc.release(b, "p:roll", later, slot=True, tokens=0, spend=0.1)
     # The period's spend is 0.75 + 0.2 + 0.1: past the budget, so the next one is refused.
     spent = await lc.admit(a, "p:roll", claim, later)
