@@ -10,8 +10,9 @@
   python manage.py usage PROJECT
   python manage.py show-limits PROJECT
   python manage.py set-limits PROJECT [--key KEY_ID] [--rpm N] [--tpm N] [--concurrent N]
-                              [--budget AMOUNT] [--period hour|day|month]   (merged into the
-                              project's limits; 0 removes one)
+                              [--budget AMOUNT] [--period hour|day|month]
+                              [--enforcement exact|approximate]   (merged into the project's
+                              limits; 0 removes one; docs/scale.md on enforcement)
   python manage.py clear-limits PROJECT
   python manage.py create-webhook-secret PROJECT        print a new whsec_ secret (shown once)
 """
@@ -85,7 +86,8 @@ async def run(args: argparse.Namespace) -> int:
 
 
 _LIMIT_FLAGS = {"rpm": "requests_per_minute", "tpm": "tokens_per_minute",
-                "concurrent": "concurrent_requests", "budget": "budget", "period": "budget_period"}
+                "concurrent": "concurrent_requests", "budget": "budget", "period": "budget_period",
+                "enforcement": "enforcement"}
 
 
 def merge_limits(current: dict, args: argparse.Namespace) -> dict:
@@ -95,7 +97,8 @@ def merge_limits(current: dict, args: argparse.Namespace) -> dict:
     for flag, field in _LIMIT_FLAGS.items():
         value = getattr(args, flag)
         if value is not None:
-            target[field] = None if value == 0 and flag != "period" else value
+            target[field] = None if value == 0 and flag not in ("period", "enforcement") \
+                else value
     return doc
 
 
@@ -115,6 +118,7 @@ def main() -> int:
     p.add_argument("--rpm", type=int); p.add_argument("--tpm", type=int)
     p.add_argument("--concurrent", type=int); p.add_argument("--budget", type=float)
     p.add_argument("--period", choices=["hour", "day", "month"])
+    p.add_argument("--enforcement", choices=["exact", "approximate"])
     sub.add_parser("create-webhook-secret").add_argument("project")
     args = parser.parse_args()
     prepare()

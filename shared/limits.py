@@ -4,9 +4,11 @@ A project's limit document (admin API `PUT /admin/projects/{project}/limits`, CL
 
     {"requests_per_minute": 600, "tokens_per_minute": 100000, "concurrent_requests": 20,
      "budget": 50.0, "budget_period": "day",               # hour | day | month (UTC)
-     "keys": {"key_0123abcd": {"requests_per_minute": 60}}} # a key's own limits, on top
+     "keys": {"key_0123abcd": {"requests_per_minute": 60}}, # a key's own limits, on top
+     "enforcement": "exact"}                                # or "approximate" (see below)
 
-How exact each one is, with any number of instances (every count is one atomic store step):
+With "exact" enforcement (the default), how exact each one is, with any number of instances
+(every admission is one atomic store step, shared/limit_counters.py):
 - requests per minute: never more admitted in one UTC minute window (fixed windows, so up to
   twice the limit can fall into a 60 s span straddling two windows);
 - concurrent requests: never more in flight; an instance that dies mid-request frees its slots
@@ -18,6 +20,10 @@ How exact each one is, with any number of instances (every count is one atomic s
 - budget: checked at admission against the spend of requests that have finished; requests in
   flight when it is crossed finish and are counted, so spend can pass the budget by what they
   cost. Spend is computed from the catalog's prices of the deployment that answered.
+
+With "approximate" enforcement a request is admitted without a store round trip, and each limit
+can additionally be passed by what the other instances admit within about a second
+(shared/approx_limits.py states the bounds; docs/scale.md has when to choose it).
 """
 from __future__ import annotations
 
@@ -33,6 +39,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from . import limit_counters as counters
 from .errors import PermissionDenied, RateLimited
+from .approx_limits import ApproxCounters
 from .limit_counters import MINUTE, Claim, Windows
 from .store.base import Clause
 from .validation import parse_document
@@ -58,6 +65,10 @@ class LimitSpec(BaseModel):
 
 class ProjectLimits(LimitSpec):
     keys: dict[str, LimitSpec] = Field(default_factory=dict)
+    # "exact" (the default): every admission is one atomic store step, the guarantees above.
+    # "approximate": admitted against a local view synced once a second (shared/approx_limits.py
+    # states how far a limit can be passed), for projects past exact mode's ceiling.
+    enforcement: Literal["exact", "approximate"] = "exact"
 
 
 def validate_limits(data: Any) -> ProjectLimits:
@@ -82,7 +93,7 @@ def _period(period: str, now: float) -> tuple[float, float]:
 class Ticket:
     """An admitted request's claims on the counters, released or corrected when it ends."""
     limiter: "Limiter | None" = None
-    claims: list[tuple[str, Claim, Windows]] = field(default_factory=list)
+    claims: list[tuple[str, Claim, Windows, bool]] = field(default_factory=list)  # approx?
     reserved_tokens: int = 0
     headers: dict[str, str] = field(default_factory=dict)
     admitted_at: float = 0.0
@@ -115,6 +126,7 @@ class Limiter:
         self._clock = clock
         self._cache: dict[str, tuple[float, ProjectLimits | None]] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._approx = ApproxCounters(store, self._spawn)
 
     async def limits_for(self, project: str) -> ProjectLimits | None:
         now = time.monotonic()
@@ -147,19 +159,24 @@ class Limiter:
             return NO_LIMITS
         now = self._clock()
         ticket = Ticket(self, reserved_tokens=reserve_tokens, admitted_at=now)
+        approx = limits.enforcement == "approximate"
         try:
             for scope, spec in scopes:
                 claim = _claim(spec, reserve_tokens)
                 start, ends = _period(spec.budget_period, now)
-                outcome = await counters.admit(self._store, scope, claim,
-                                               Windows.at(now, start))
+                at = Windows.at(now, start)
+                outcome = await (self._approx.admit(scope, claim, at) if approx else
+                                 counters.admit(self._store, scope, claim, at))
                 _headers_for(ticket, claim, outcome.counts, now)
                 if not outcome.admitted:
                     raise _refusal(scope, spec, outcome, now, ends, ticket.headers)
-                ticket.claims.append((scope, claim, outcome.windows))
+                ticket.claims.append((scope, claim, outcome.windows, approx))
         except (RateLimited, PermissionDenied):
-            for scope, claim, at in ticket.claims:
-                await self._undo(scope, claim, at)
+            for scope, claim, at, was_approx in ticket.claims:
+                if was_approx:
+                    self._approx.undo(scope, claim, at)
+                else:
+                    await self._undo(scope, claim, at)
             raise
         return ticket
 
@@ -172,11 +189,15 @@ class Limiter:
 
     async def _release(self, ticket: Ticket, tokens: int, cost: float) -> None:
         try:
-            for scope, claim, at in ticket.claims:
-                await counters.release(
-                    self._store, scope, at, slot=claim.concurrency is not None,
+            for scope, claim, at, approx in ticket.claims:
+                change = dict(
+                    slot=claim.concurrency is not None,
                     tokens=(tokens - ticket.reserved_tokens) if claim.tpm is not None else 0,
                     spend=cost if claim.budget is not None and cost > 0 else 0)
+                if approx:
+                    self._approx.release(scope, at, **change)
+                else:
+                    await counters.release(self._store, scope, at, **change)
         except Exception as exc:      # a lost update must not fail the caller's request
             log.error("limits: releasing a request failed: %s", type(exc).__name__)
 
@@ -186,6 +207,7 @@ class Limiter:
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
+        await self._approx.flush()
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 

@@ -85,3 +85,29 @@ def test_a_limited_projects_request_makes_two_counter_round_trips(traced_gateway
                                       ("usage", "upsert_item")], cosmos
     unlimited = request(free)
     assert [r["op"] for r in unlimited if r["layer"] == "store"] == ["record_usage"]
+
+
+def test_an_approximate_projects_requests_share_one_push_a_second(traced_gateway):
+    url, trace, store = traced_gateway
+    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    resp = admin.put("/admin/projects/ops-approx/limits",
+                     json={**LIMITS, "enforcement": "approximate"})
+    assert resp.status_code == 200 and resp.json()["enforcement"] == "approximate"
+    key = admin.post("/admin/projects/ops-approx/keys", json={"name": "t"}).json()["key"]
+    body = {"model": "gpt-4o-mini", "max_tokens": 20,
+            "messages": [{"role": "user", "content": "hi"}]}
+    mark = settle(trace)
+    began = time.monotonic()
+    for _ in range(8):
+        resp = httpx.post(url + "/v1/chat/completions", json=body, timeout=30,
+                          headers={"Authorization": f"Bearer {key}"})
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["x-ratelimit-limit-requests"] == "1000"
+    seconds = time.monotonic() - began
+    settle(trace)
+    calls = [r["op"] for r in records(trace, mark) if r["layer"] == "store"
+             if "counters" in r["op"]]
+    # A read of the totals when the project is first seen, then at most one push a second
+    # (the last one after the burst) whatever the number of requests.
+    assert 1 <= calls.count("patch_counters") <= 2 + int(seconds), calls
+    assert calls.count("patch_counters") < 8
