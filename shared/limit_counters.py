@@ -109,8 +109,11 @@ class Outcome:
     windows: Windows | None = None
 
 
-async def admit(store, key: str, claim: Claim, at: Windows) -> Outcome:
-    """Claim room for one request on the scope's document (see the module's docstring)."""
+async def admit(store, key: str, claim: Claim, at: Windows,
+                legacy_spend: str | None = None) -> Outcome:
+    """Claim room for one request on the scope's document (see the module's docstring).
+    `legacy_spend`: the key under which the release before counted this budget period's spend,
+    carried into the document when it is created (one read, once per scope)."""
     for _ in range(_ATTEMPTS):
         got = await store.patch_counters(key, claim.incr(), claim.clauses(at))
         if got is not None:
@@ -119,6 +122,8 @@ async def admit(store, key: str, claim: Claim, at: Windows) -> Outcome:
         doc = None if current is None else current.value
         at = at.newest(doc or {})
         fresh = rolled(doc, at)
+        if doc is None and legacy_spend and claim.budget is not None:
+            fresh["spend"] = await store.get_legacy_counter(legacy_spend)
         refused_by = claim.refusal(fresh)
         if refused_by is not None:            # a limit is reached (in fresh windows: one
             return Outcome(False, fresh, refused_by, at)   # request larger than the limit)

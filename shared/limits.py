@@ -114,6 +114,12 @@ class Ticket:
 NO_LIMITS = Ticket()
 
 
+def _legacy_spend(scope: str, period: str, start: float) -> str:
+    """The key the release before counted a budget period's spend under."""
+    fmt = {"hour": "%Y-%m-%dT%H", "month": "%Y-%m"}.get(period, "%Y-%m-%d")
+    return f"{scope}|spend|{datetime.fromtimestamp(start, timezone.utc).strftime(fmt)}"
+
+
 def _claim(spec: LimitSpec, tokens: int) -> Claim:
     return Claim(spec.requests_per_minute, spec.tokens_per_minute, spec.concurrent_requests,
                  spec.budget, tokens)
@@ -166,7 +172,8 @@ class Limiter:
                 start, ends = _period(spec.budget_period, now)
                 at = Windows.at(now, start)
                 outcome = await (self._approx.admit(scope, claim, at) if approx else
-                                 counters.admit(self._store, scope, claim, at))
+                                 counters.admit(self._store, scope, claim, at,
+                                                _legacy_spend(scope, spec.budget_period, start)))
                 _headers_for(ticket, claim, outcome.counts, now)
                 if not outcome.admitted:
                     raise _refusal(scope, spec, outcome, now, ends, ticket.headers)

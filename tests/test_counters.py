@@ -126,3 +126,27 @@ async def test_limits_documents_round_trip(stores):
     await stores[0].put_limits("p", {"requests_per_minute": 3})
     assert await stores[1].get_limits("p") == {"requests_per_minute": 3}
     assert await stores[1].delete_limits("p") and not await stores[0].delete_limits("p")
+
+
+async def test_the_spend_counted_before_the_upgrade_still_counts(stores):
+    """The release before kept one single-value counter per key; a budget period under way at
+    the upgrade carries its spend into the scope's new document."""
+    import time
+    from shared.limits import _legacy_spend, _period
+    a, _ = stores
+    start, _ = _period("day", time.time())
+    legacy = _legacy_spend("p:old", "day", start)
+    assert legacy.startswith("p:old|spend|") and legacy.count("-") == 2
+    if isinstance(a, SqliteStore):
+        await a._run(lambda c: c.execute("INSERT INTO counters VALUES (?, ?, ?)",
+                                         (legacy, 0.9, time.time() + 3600)))
+    else:
+        await a.container("counters").create_item(
+            {"id": legacy, "value": 0.9, "expires_at": time.time() + 3600, "ttl": 3600})
+    claim = lc.Claim(rpm=None, tpm=None, concurrency=None, budget=1.0, tokens=0)
+    at = lc.Windows.at(time.time(), start)
+    got = await lc.admit(a, "p:old", claim, at, legacy)
+    assert got.admitted and got.counts["spend"] == 0.9
+    await lc.release(a, "p:old", at, slot=False, tokens=0, spend=0.2)
+    refused = await lc.admit(a, "p:old", claim, at, legacy)
+    assert not refused.admitted and refused.refused_by == "budget"

@@ -105,6 +105,11 @@ class CounterStore(Protocol):
         """Create the document (`etag` None) or replace it if still at `etag`: True when written,
         False when it already exists (create) or changed meanwhile (replace)."""
 
+    async def get_legacy_counter(self, key: str) -> float:
+        """A single-value counter of the release before counter documents (0 if none or
+        expired): read once when a scope's document is created, so the spend of the budget
+        period under way when the gateway was upgraded still counts."""
+
 
 class LimitsStore(Protocol):
     """Per-project limit documents (JSON objects validated by `shared.limits`)."""

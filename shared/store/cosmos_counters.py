@@ -44,7 +44,7 @@ def filter_predicate(where: list[Clause]) -> str | None:
 
 
 class CosmosCounters:
-    """Needs `self.container(name)` from `CosmosStore`."""
+    """Needs `self.container(name)` and `self._clock` from `CosmosStore`."""
 
     async def patch_counters(self, key: str, incr: dict[str, float], where: list[Clause]
                              ) -> dict[str, float] | None:
@@ -81,6 +81,11 @@ class CosmosCounters:
         except StoreConflict:
             return False
         return True
+
+    async def get_legacy_counter(self, key: str) -> float:
+        # The release before kept {"id", "value", "expires_at"} per key in this container.
+        doc = await read_item_or_none(self.container("counters"), key, key, now=self._clock())
+        return float(doc.get("value", 0)) if doc else 0.0
 
     async def get_limits(self, project: str) -> dict[str, Any] | None:
         doc = await read_item_or_none(self.container("limits"), project, project)

@@ -40,6 +40,8 @@ CREATE TABLE IF NOT EXISTS usage (
     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, cost REAL NOT NULL,
     latency_ms REAL NOT NULL, status INTEGER NOT NULL, created_at TEXT NOT NULL,
     key_id TEXT NOT NULL, stream INTEGER NOT NULL, expires_at REAL);
+CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value REAL NOT NULL,
+                                     expires_at REAL NOT NULL);     -- before counter_docs
 CREATE TABLE IF NOT EXISTS counter_docs (key TEXT PRIMARY KEY, doc TEXT NOT NULL,
                                          version INTEGER NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS limits (project TEXT PRIMARY KEY, doc TEXT NOT NULL);
@@ -291,6 +293,12 @@ class SqliteStore(SqliteJobs, SqliteSessions):
                       (key, json.dumps({**fields, "ttl": ttl}), version + 1, now + ttl))
             return True
         return await self._run(self._counter_step(key, write))
+
+    async def get_legacy_counter(self, key: str) -> float:
+        row = await self._run(lambda c: c.execute(
+            "SELECT value FROM counters WHERE key = ? AND expires_at > ?",
+            (key, self._clock())).fetchone())
+        return row[0] if row else 0.0
 
     # -- limits ---------------------------------------------------------------------------
     async def get_limits(self, project: str) -> dict[str, Any] | None:
