@@ -246,10 +246,10 @@ SCENARIOS = [
 ]
 
 
-def run_all(seconds: float) -> list[dict[str, Any]]:
+def run_all(seconds: float, **common: Any) -> list[dict[str, Any]]:
     rows = []
     for name, overrides in SCENARIOS:
-        p = Params(seconds=seconds, **overrides)
+        p = Params(seconds=seconds, **{**common, **overrides})
         for design in ("today", "after", "approx"):
             rows.append({"scenario": name, **simulate(design, p)})
     return rows
@@ -268,9 +268,13 @@ def markdown(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Admission against Cosmos DB, simulated.")
     parser.add_argument("--seconds", type=float, default=5.0, help="simulated time per run")
+    parser.add_argument("--latency-ms", type=float, default=Params.latency_ms,
+                        help="one round trip")
+    parser.add_argument("--write-ms", type=float, default=Params.write_ms,
+                        help="how long one write holds a document")
     parser.add_argument("--markdown", action="store_true")
     args = parser.parse_args()
-    rows = run_all(args.seconds)
+    rows = run_all(args.seconds, latency_ms=args.latency_ms, write_ms=args.write_ms)
     print(markdown(rows) if args.markdown else json.dumps(rows, indent=1))
 
 

@@ -8,6 +8,7 @@ user does and divides what the store did by the number of requests:
   chat-unlimited   chat completion, project without limits
   chat-limited     chat completion, project with RPM, TPM, concurrency and budget limits
   stream-limited   the same, streamed
+  chat-approx      chat completion, the same limits with "enforcement": "approximate"
   job              async chat job (POST .../async, processed by the local Event Hub pump),
                    project without limits; reading the result back is not counted
   realtime-turn    one realtime voice turn (append audio, commit, response) in an open session
@@ -178,10 +179,12 @@ async def scenarios(base: str, trace: Path, n: int) -> dict[str, Any]:
         b = Bench(base, trace, http)
         free = await b.key("ops-free")
         limited = await b.key("ops-limited", LIMITS)
+        approx = await b.key("ops-approx", {**LIMITS, "enforcement": "approximate"})
         return {
             "chat-unlimited": await b.measure(n, b.chat(free, False)),
             "chat-limited": await b.measure(n, b.chat(limited, False)),
             "stream-limited": await b.measure(n, b.chat(limited, True)),
+            "chat-approx": await b.measure(n, b.chat(approx, False)),
             "job": await b.measure(max(3, n // 4), b.job(free)),
             "realtime-turn": await b.realtime(free, max(3, n // 4)),
         }
