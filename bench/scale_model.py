@@ -241,8 +241,8 @@ SCENARIOS = [
     ("50 instances, 1 project, 400 req/s", dict(instances=50, rate=400, projects=1)),
     ("50 instances, 1 project, 1,000 req/s", dict(instances=50, rate=1000, projects=1)),
     ("50 instances, 1,000 projects, 1,000 req/s", dict(instances=50, rate=1000, projects=1000)),
-    ("50 instances, 1 project, 1,000 req/s, serverless (5,000 RU/s)",
-     dict(instances=50, rate=1000, projects=1, partition_ru=5000)),
+    ("50 instances, 1,000 projects, 1,000 req/s, serverless (5,000 RU/s)",
+     dict(instances=50, rate=1000, projects=1000, partition_ru=5000)),
 ]
 
 
