@@ -141,6 +141,9 @@ class ApproxCounters:
         self._scopes: dict[str, LocalScope] = {}
 
     async def admit(self, key: str, claim: Claim, at: Windows) -> Outcome:
+        if len(self._scopes) > 10_000:          # forget idle scopes (they re-read when seen)
+            self._scopes = {k: s for k, s in self._scopes.items()
+                            if not s.pending.empty() or (s.task and not s.task.done())}
         scope = self._scopes.setdefault(key, LocalScope())
         scope.roll(at)
         if self._monotonic() - scope.synced_at > STALE_SECONDS:
@@ -190,12 +193,16 @@ class ApproxCounters:
             self._spawn(scope.task)
 
     async def _sync_later(self, key: str, wait: float) -> None:
-        if wait:
-            await asyncio.sleep(wait)
-        try:
-            await self.sync(key)
-        except Exception as exc:      # the counts stay pending and go with the next push
-            log.warning("limits: pushing approximate counts failed: %s", type(exc).__name__)
+        for attempt in range(_ATTEMPTS):
+            if wait:
+                await asyncio.sleep(wait)
+            try:
+                await self.sync(key)
+                return
+            except Exception as exc:      # the counts stay pending: try again a little later
+                log.warning("limits: pushing approximate counts failed: %s",
+                            type(exc).__name__)
+                wait = SYNC_SECONDS * (attempt + 1)
 
     async def sync(self, key: str) -> None:
         scope = self._scopes[key]
