@@ -1,5 +1,5 @@
 # Two commands: `make run` installs and starts the gateway locally; `make test` installs and
-# runs every test. Both create .venv on first use; `make test` also installs the Cosmos DB test
+# runs every test. Both create .venv on first use (`make run` installs only what running needs); `make test` also installs the Cosmos DB test
 # server (npm, pinned by package-lock.json) that the suite starts and stops itself.
 PYTHON ?= python3
 VENV ?= .venv
@@ -8,22 +8,33 @@ BIN := $(VENV)/bin
 
 .PHONY: run test bench clean espeak lock
 
-# Installs exactly the hash-locked set (requirements-dev.lock includes the runtime lock's pins):
-# a package whose file does not match its recorded hash is refused.
-$(BIN)/.installed: requirements.lock requirements-dev.lock
+# Each set is installed exactly as locked, with hashes (a file whose hash does not match is
+# refused): requirements.txt is what the Function App runs (the Functions remote build installs
+# it too), requirements-local.txt what the local runner and the simulator add, and
+# requirements-dev.txt everything, tests included.
+$(BIN)/.installed-run: requirements.txt requirements-local.txt
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-dev.lock
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements.txt \
+		-r requirements-local.txt
 	touch $@
 
-# After changing requirements.txt or requirements-dev.txt: re-resolve and re-hash both locks.
-# (tests/test_supply_chain.py fails while a lock is out of date.)
+$(BIN)/.installed: requirements-dev.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --no-deps --require-hashes -r requirements-dev.txt
+	touch $@ $(BIN)/.installed-run
+
+# After changing a requirements*.in: re-resolve and re-hash the three locks (pip-tools'
+# convention: people edit .in, the .txt beside it is generated). tests/test_supply_chain.py
+# fails while a lock is out of date.
 PIP_COMPILE := $(BIN)/pip-compile --quiet --generate-hashes --allow-unsafe --strip-extras --no-header \
               --no-emit-index-url --no-emit-find-links
 lock: $(BIN)/.installed
-	$(PIP_COMPILE) -o requirements.lock requirements.txt
-	$(PIP_COMPILE) -c requirements.lock -o requirements-dev.lock requirements-dev.txt
+	$(PIP_COMPILE) -o requirements.txt requirements.in
+	$(PIP_COMPILE) -o requirements-local.txt requirements-local.in
+	$(PIP_COMPILE) -c requirements.txt -c requirements-local.txt -o requirements-dev.txt \
+		requirements-dev.in
 
-run: $(BIN)/.installed
+run: $(BIN)/.installed-run
 	$(BIN)/python -m runner --port $(PORT)
 
 node_modules/.installed: package.json package-lock.json

@@ -1,12 +1,12 @@
 """The Azure Functions app: creates the FunctionApp and registers the blueprints. Nothing else."""
 import azure.functions as func
 
-from blueprints import admin_api, jobs_api, jobs_worker, openai_api, ops, realtime_api
+from blueprints import jobs_api, jobs_worker, management_api, openai_api, ops, realtime_api
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(openai_api.bp)
 app.register_functions(jobs_api.bp)
 app.register_functions(jobs_worker.bp)
 app.register_functions(ops.bp)
-app.register_functions(admin_api.bp)
+app.register_functions(management_api.bp)
 app.register_functions(realtime_api.bp)

@@ -41,11 +41,11 @@ def _body(index: int) -> dict[str, Any]:
 
 async def _new_project(http: aiohttp.ClientSession, spec: dict) -> tuple[str, str]:
     project = f"bench-jobs-{spec['submit']}-{secrets.token_hex(3)}"
-    async with http.post(f"{spec['base']}/admin/projects/{project}/keys", json={"name": "jobs"},
+    async with http.post(f"{spec['base']}/v1/organization/projects/{project}/api_keys", json={"name": "jobs"},
                          headers={"Authorization": f"Bearer {spec['admin_key']}"}) as resp:
         if resp.status != 201:
             raise RuntimeError(f"creating a key failed: {resp.status} {await resp.text()}")
-        return project, (await resp.json())["key"]
+        return project, (await resp.json())["value"]
 
 
 async def submit_api(http: aiohttp.ClientSession, spec: dict, key: str) -> dict[str, Any]:

@@ -158,7 +158,7 @@ def create_gateway_key(simulator_base: str, data_dir: Path, logs: Path) -> str:
     measured start below begins from a prepared store as a deployed instance would."""
     log = logs / "gateway-setup.log"
     proc, started, base = _gateway_process(simulator_base, data_dir, log)
-    setup = Target("gateway-setup", proc, base + "/admin/projects/bench/keys",
+    setup = Target("gateway-setup", proc, base + "/v1/organization/projects/bench/api_keys",
                    {"Authorization": f"Bearer {ADMIN_KEY}"}, started)
     try:
         deadline = time.perf_counter() + 60
@@ -166,7 +166,7 @@ def create_gateway_key(simulator_base: str, data_dir: Path, logs: Path) -> str:
             try:
                 status, data = post(setup.url, {"name": "bench"}, setup.headers)
                 if status == 201:
-                    return json.loads(data)["key"]
+                    return json.loads(data)["value"]
                 raise RuntimeError(f"creating a key failed: {status} {data[:300]!r}")
             except OSError:
                 if proc.poll() is not None or time.perf_counter() > deadline:

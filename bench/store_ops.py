@@ -108,13 +108,13 @@ class Bench:
 
     async def key(self, project: str, limits: dict | None = None) -> str:
         if limits:
-            async with self.http.put(f"{self.base}/admin/projects/{project}/limits", json=limits,
-                                     headers=self.admin) as resp:
+            async with self.http.put(f"{self.base}/v1/organization/projects/{project}/limits",
+                                     json=limits, headers=self.admin) as resp:
                 assert resp.status == 200, await resp.text()
-        async with self.http.post(f"{self.base}/admin/projects/{project}/keys",
+        async with self.http.post(f"{self.base}/v1/organization/projects/{project}/api_keys",
                                   json={"name": "ops"}, headers=self.admin) as resp:
             assert resp.status == 201, await resp.text()
-            return (await resp.json())["key"]
+            return (await resp.json())["value"]
 
     async def measure(self, n: int, one: Callable[[int], Awaitable[None]]) -> dict[str, Any]:
         await one(-1)                                  # warm caches (key, catalog, limits)

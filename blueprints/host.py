@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from azurefunctions.extensions.http.fastapi import Request, Response
 
+from shared import request_context
 from shared.config import Settings
 from shared.errors import InvalidRequest, PayloadTooLarge, startup_error
 from shared.gateway import get_gateway
@@ -76,12 +77,13 @@ async def _read_body(request: Request, declared: str | None, limit: int) -> byte
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-def _to_response(result: ApiResponse) -> Response:
+def _to_response(result: ApiResponse, request_id: str) -> Response:
+    headers = {**result.headers, request_context.HEADER: request_id}
     if result.stream is not None:
         return RelayedStream(result.stream, status_code=result.status,
-                                 media_type=result.media_type, headers=result.headers)
+                             media_type=result.media_type, headers=headers)
     return Response(content=result.body, status_code=result.status,
-                    media_type=result.media_type, headers=result.headers)
+                    media_type=result.media_type, headers=headers)
 
 
 async def serve(request: Request, handler: Handler,
@@ -90,18 +92,19 @@ async def serve(request: Request, handler: Handler,
     endpoint sets its own `body_limit` (uploads to transcribe use LLMPROXY_MAX_AUDIO_BYTES).
     `outputs` are the function's output-binding parameters (`func.Out`), set from the
     handler's `ApiResponse.outputs` by the same names."""
+    scope = request.scope
+    method, headers = scope["method"], RequestHeaders(scope["headers"])
+    request_id = request_context.begin(headers)
     try:
         gateway = await get_gateway()
     except Exception as exc:    # misconfiguration or store down at startup: still an envelope
-        return _to_response(error_response(startup_error(exc)))
+        return _to_response(error_response(startup_error(exc)), request_id)
     limit = body_limit(gateway.settings) if body_limit else gateway.settings.max_body_bytes
-    scope = request.scope
-    method, headers = scope["method"], RequestHeaders(scope["headers"])
     try:
         body = b"" if method in ("GET", "HEAD", "DELETE") else \
             await _read_body(request, headers.get("content-length"), limit)
     except (InvalidRequest, PayloadTooLarge) as err:
-        return _to_response(error_response(err))
+        return _to_response(error_response(err), request_id)
     # Parsed only when there is a query string: most calls (every chat completion) have none.
     api_request = ApiRequest(method=method, path=scope["path"], headers=headers,
                              query=request.query_params if scope.get("query_string") else {},
@@ -109,4 +112,4 @@ async def serve(request: Request, handler: Handler,
     result = await respond(gateway, handler, api_request)
     for name, value in result.outputs.items():
         outputs[name].set(value)
-    return _to_response(result)
+    return _to_response(result, request_id)

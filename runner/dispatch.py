@@ -17,6 +17,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Match, Route, WebSocketRoute
 
+from shared.request_context import HEADER, current, new_request_id
+
 log = logging.getLogger("runner")
 
 _INTERNAL_ERROR = {"error": {"message": "The gateway failed to handle this request.",
@@ -30,7 +32,8 @@ def _route_error(scope: dict, status: int) -> Response:
                else f"Method {method} is not allowed on {path}.")
     body = {"error": {"message": message, "type": "invalid_request_error", "param": None,
                       "code": kind}}
-    return Response(json.dumps(body), status_code=status, media_type="application/json")
+    return Response(json.dumps(body), status_code=status, media_type="application/json",
+                    headers={HEADER: new_request_id()})
 
 
 class FunctionsASGI:
@@ -86,7 +89,8 @@ class FunctionsASGI:
         except Exception:
             log.exception("unhandled error in %s", route.name)
             response = Response(json.dumps(_INTERNAL_ERROR), status_code=500,
-                                media_type="application/json")
+                                media_type="application/json",
+                                headers={HEADER: current.get() or new_request_id()})
         await response(scope, receive, send)
 
     async def _run_lifespan(self, receive: Any, send: Any) -> None:

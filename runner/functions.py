@@ -8,6 +8,8 @@ from typing import Any, Callable
 
 from azure.functions.decorators.core import BindingDirection
 
+from .host_rules import check_http_functions
+
 HTTP_TRIGGER, HUB_TRIGGER, TIMER_TRIGGER = "httpTrigger", "eventHubTrigger", "timerTrigger"
 WEBPUBSUB_TRIGGER = "webPubSubTrigger"
 
@@ -58,4 +60,7 @@ def read_functions(app: Any) -> AppFunctions:
             timer.append(hosted)
         else:
             raise RuntimeError(f"the local runner cannot host {kind} function {hosted.name}")
+    # The host's startup checks, before anything is served (runner/host_rules.py says why).
+    check_http_functions((fn.name, fn.trigger.route, [getattr(m, "value", m) for m in
+                          (fn.trigger.methods or [])], fn.user, fn.trigger_param) for fn in http)
     return AppFunctions(http, hub, timer, webpubsub)

@@ -96,10 +96,21 @@ async def create_key(gw: Gateway, project: str, name: str = "") -> tuple[str, Ke
     return await gw.keys.issue(check_project(project), name)
 
 
-async def revoke_key(gw: Gateway, key_id: str) -> KeyRecord:
+async def get_key(gw: Gateway, project: str, key_id: str) -> KeyRecord:
+    """The project's key `key_id`; another project's key is as unknown as a missing one."""
+    for record in await gw.store.list_keys(check_project(project)):
+        if record.key_id == key_id:
+            return record
+    raise NotFound(f"No API key '{key_id}' in project '{project}'.", param="key_id")
+
+
+async def revoke_key(gw: Gateway, key_id: str, project: str | None = None) -> KeyRecord:
+    """Revoke `key_id`; through the HTTP API only within `project` (the CLI may name any)."""
+    if project is not None:
+        await get_key(gw, project, key_id)
     record = await gw.keys.revoke(key_id)
     if record is None:
-        raise NotFound(f"No key '{key_id}'.", param="key_id")
+        raise NotFound(f"No API key '{key_id}'.", param="key_id")
     return record
 
 

@@ -1,6 +1,6 @@
 """Per-project (and per-key) limits and budgets, counted in the shared store.
 
-A project's limit document (admin API `PUT /admin/projects/{project}/limits`, CLI `set-limits`):
+A project's limit document (management API `PUT /v1/organization/projects/{project_id}/limits`, CLI `set-limits`):
 
     {"requests_per_minute": 600, "tokens_per_minute": 100000, "concurrent_requests": 20,
      "budget": 50.0, "budget_period": "day",               # hour | day | month (UTC)

@@ -3,7 +3,7 @@
 One row per HTTP function in `OPERATIONS`; `tests/test_openapi.py` fails when a registered
 function is missing here (or a row names no function), and fuzzes every operation from these
 schemas. Request schemas of catalog and limit documents come from their pydantic models, so
-they follow the validation the admin API really applies.
+they follow the validation the management API really applies.
 """
 from __future__ import annotations
 
@@ -48,31 +48,36 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
      "Translate an audio file into English text (multipart)"),
     ("health", "get", "/health", "none", None, "Liveness and store reachability"),
     ("openapi", "get", "/openapi.json", "none", None, "This description"),
-    ("admin_list_models", "get", "/admin/models", "admin", None, "Every catalog document"),
-    ("admin_get_model", "get", "/admin/models/{id}", "admin", None, "One catalog document"),
-    ("admin_put_model", "put", "/admin/models/{id}", "admin", "ModelDocument",
+    ("org_list_models", "get", "/v1/organization/models", "admin", None,
+     "Every catalog document"),
+    ("org_get_model", "get", "/v1/organization/models/{id}", "admin", None,
+     "One catalog document"),
+    ("org_put_model", "put", "/v1/organization/models/{id}", "admin", "ModelDocument",
      "Create or replace a catalog document"),
-    ("admin_delete_model", "delete", "/admin/models/{id}", "admin", None,
+    ("org_delete_model", "delete", "/v1/organization/models/{id}", "admin", None,
      "Delete a catalog document"),
-    ("admin_create_key", "post", "/admin/projects/{project}/keys", "admin", "KeyRequest",
-     "Issue a project key (returned once)"),
-    ("admin_list_keys", "get", "/admin/projects/{project}/keys", "admin", None,
-     "A project's keys (never the keys themselves)"),
-    ("admin_revoke_key", "delete", "/admin/keys/{key_id}", "admin", None, "Revoke a key"),
-    ("admin_usage", "get", "/admin/usage", "admin", None, "Usage rows and totals"),
-    ("admin_create_webhook_secret", "post", "/admin/projects/{project}/webhook-secret", "admin",
-     None, "A new webhook signing secret for the project's jobs (returned once)"),
-    ("admin_get_limits", "get", "/admin/projects/{project}/limits", "admin", None,
+    ("org_create_api_key", "post", "/v1/organization/projects/{project_id}/api_keys", "admin",
+     "KeyRequest", "Issue a project API key (its value is returned once)"),
+    ("org_list_api_keys", "get", "/v1/organization/projects/{project_id}/api_keys", "admin", None,
+     "A project's API keys (never the keys themselves)"),
+    ("org_get_api_key", "get", "/v1/organization/projects/{project_id}/api_keys/{key_id}",
+     "admin", None, "One of a project's API keys"),
+    ("org_delete_api_key", "delete", "/v1/organization/projects/{project_id}/api_keys/{key_id}",
+     "admin", None, "Revoke one of a project's API keys"),
+    ("org_project_usage", "get", "/v1/organization/projects/{project_id}/usage", "admin", None,
+     "A project's usage rows and totals"),
+    ("org_create_webhook_secret", "post", "/v1/organization/projects/{project_id}/webhook_secret",
+     "admin", None, "A new webhook signing secret for the project's jobs (returned once)"),
+    ("org_get_limits", "get", "/v1/organization/projects/{project_id}/limits", "admin", None,
      "A project's limits and budget"),
-    ("admin_put_limits", "put", "/admin/projects/{project}/limits", "admin", "ProjectLimits",
-     "Set a project's limits and budget"),
-    ("admin_delete_limits", "delete", "/admin/projects/{project}/limits", "admin", None,
+    ("org_put_limits", "put", "/v1/organization/projects/{project_id}/limits", "admin",
+     "ProjectLimits", "Set a project's limits and budget"),
+    ("org_delete_limits", "delete", "/v1/organization/projects/{project_id}/limits", "admin", None,
      "Remove a project's limits"),
 ]
 
 _MULTIPART = {"TranscriptionRequest"}
-_QUERY = {"admin_usage": [("project", True), ("since", False), ("until", False),
-                          ("limit", False)],
+_QUERY = {"org_project_usage": [("since", False), ("until", False), ("limit", False)],
           "list_chat_jobs": [("status", False), ("limit", False), ("after", False)]}
 
 _MESSAGE = {"type": "object", "required": ["role"], "additionalProperties": True,

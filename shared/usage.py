@@ -15,7 +15,7 @@ import secrets
 import time
 from datetime import datetime, timezone
 
-from . import telemetry
+from . import request_context, telemetry
 from .catalog import ResolvedModel
 from .providers import Usage
 from .store import Store, UsageRecord
@@ -87,7 +87,8 @@ class UsageRecorder:
                           operation=operation, prompt_tokens=usage.prompt_tokens,
                           completion_tokens=usage.completion_tokens, cost=round(cost, 10),
                           latency_ms=round(latency_ms, 3), status=status,
-                          created_at=_timestamps.now(), key_id=key_id, stream=stream)
+                          created_at=_timestamps.now(), key_id=key_id, stream=stream,
+                          request_id=request_context.current.get())
         if telemetry.enabled():
             telemetry.annotate_usage(project=project, key_id=key_id, model=model_name,
                                      operation=operation, prompt_tokens=row.prompt_tokens,

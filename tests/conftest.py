@@ -174,10 +174,10 @@ def capture_error_responses():
 @pytest.fixture(scope="session")
 def make_key(admin):
     def make(project: str) -> str:
-        resp = admin.post(f"/admin/projects/{project}/keys", json={"name": "test"})
+        resp = admin.post(f"/v1/organization/projects/{project}/api_keys", json={"name": "test"})
         assert resp.status_code == 201, resp.text
-        ISSUED_KEYS.append(resp.json()["key"])
-        return resp.json()["key"]
+        ISSUED_KEYS.append(resp.json()["value"])
+        return resp.json()["value"]
     return make
 
 

@@ -20,25 +20,25 @@ def private_model(model_id: str, projects: list[str]) -> dict:
 
 
 def test_admin_needs_the_admin_key(gateway, key):
-    assert httpx.get(gateway + "/admin/models").status_code == 401
-    wrong = httpx.get(gateway + "/admin/models", headers={"Authorization": "Bearer nope"})
+    assert httpx.get(gateway + "/v1/organization/models").status_code == 401
+    wrong = httpx.get(gateway + "/v1/organization/models", headers={"Authorization": "Bearer nope"})
     assert wrong.status_code == 401
-    as_project = httpx.get(gateway + "/admin/models", headers={"Authorization": f"Bearer {key}"})
+    as_project = httpx.get(gateway + "/v1/organization/models", headers={"Authorization": f"Bearer {key}"})
     assert as_project.status_code == 403
     assert as_project.json()["error"]["type"] == "permission_error"
-    ok = httpx.get(gateway + "/admin/models", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    ok = httpx.get(gateway + "/v1/organization/models", headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     assert ok.status_code == 200
 
 
 def test_model_crud(admin):
     doc = private_model("crud-model", ["alpha"])
-    put = admin.put("/admin/models/crud-model", json=doc)
+    put = admin.put("/v1/organization/models/crud-model", json=doc)
     assert put.status_code == 200, put.text
-    assert admin.get("/admin/models/crud-model").json()["code"] == "private-deployment"
-    assert "crud-model" in {m["id"] for m in admin.get("/admin/models").json()["data"]}
-    assert admin.delete("/admin/models/crud-model").status_code == 200
-    assert admin.get("/admin/models/crud-model").status_code == 404
-    assert admin.delete("/admin/models/crud-model").status_code == 404
+    assert admin.get("/v1/organization/models/crud-model").json()["code"] == "private-deployment"
+    assert "crud-model" in {m["id"] for m in admin.get("/v1/organization/models").json()["data"]}
+    assert admin.delete("/v1/organization/models/crud-model").status_code == 200
+    assert admin.get("/v1/organization/models/crud-model").status_code == 404
+    assert admin.delete("/v1/organization/models/crud-model").status_code == 404
 
 
 @pytest.mark.parametrize("change, param", [
@@ -53,7 +53,7 @@ def test_model_crud(admin):
 ])
 def test_invalid_model_documents_are_400(admin, change, param):
     doc = {**private_model("bad-model", ["alpha"]), **change}
-    resp = admin.put("/admin/models/bad-model", json=doc)
+    resp = admin.put("/v1/organization/models/bad-model", json=doc)
     assert resp.status_code == 400, resp.text
     if param:
         assert resp.json()["error"]["param"] == param
@@ -62,14 +62,14 @@ def test_invalid_model_documents_are_400(admin, change, param):
 def test_legacy_per_1k_costs_are_converted(admin):
     doc = private_model("legacy-costs", ["alpha"])
     doc["costs"] = {"input": 0.001, "output": 0.002}
-    assert admin.put("/admin/models/legacy-costs", json=doc).status_code == 200
-    costs = admin.get("/admin/models/legacy-costs").json()["costs"]
+    assert admin.put("/v1/organization/models/legacy-costs", json=doc).status_code == 200
+    costs = admin.get("/v1/organization/models/legacy-costs").json()["costs"]
     assert costs["cost_input_1Mtokens"] == 1.0 and costs["cost_output_1Mtokens"] == 2.0
-    admin.delete("/admin/models/legacy-costs")
+    admin.delete("/v1/organization/models/legacy-costs")
 
 
 def test_private_model_is_invisible_to_other_projects(gateway, admin, make_key):
-    assert admin.put("/admin/models/team-a-only",
+    assert admin.put("/v1/organization/models/team-a-only",
                      json=private_model("team-a-only", ["team-a"])).status_code == 200
     a = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key("team-a"), max_retries=0)
     b = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key("team-b"), max_retries=0)
@@ -87,19 +87,36 @@ def test_private_model_is_invisible_to_other_projects(gateway, admin, make_key):
 
 
 def test_revoked_key_stops_working(gateway, admin):
-    created = admin.post("/admin/projects/revocable/keys", json={}).json()
-    c = openai.OpenAI(base_url=gateway + "/v1", api_key=created["key"], max_retries=0)
+    created = admin.post("/v1/organization/projects/revocable/api_keys", json={"name": "ci"})
+    assert created.status_code == 201
+    created = created.json()
+    assert created["object"] == "organization.project.api_key"
+    assert created["project_id"] == "revocable" and created["name"] == "ci"
+    assert isinstance(created["created_at"], int) and created["revoked_at"] is None
+    c = openai.OpenAI(base_url=gateway + "/v1", api_key=created["value"], max_retries=0)
     assert c.models.list().data
-    listed = admin.get("/admin/projects/revocable/keys").json()["data"]
-    assert [k["key_id"] for k in listed] == [created["key_id"]]
-    assert all("hash" not in k and "key" not in k for k in listed)
-    assert admin.delete(f"/admin/keys/{created['key_id']}").status_code == 200
+    listed = admin.get("/v1/organization/projects/revocable/api_keys").json()
+    assert [k["id"] for k in listed["data"]] == [created["id"]]
+    assert listed["first_id"] == listed["last_id"] == created["id"] and not listed["has_more"]
+    assert all("hash" not in k and "value" not in k for k in listed["data"])
+    path = f"/v1/organization/projects/revocable/api_keys/{created['id']}"
+    assert admin.get(path).json()["id"] == created["id"]
+    # Another project's path never reaches the key, to read or to revoke.
+    other = f"/v1/organization/projects/someone-else/api_keys/{created['id']}"
+    assert admin.get(other).status_code == 404
+    assert admin.delete(other).status_code == 404
+    assert c.models.list().data
+    deleted = admin.delete(path)
+    assert deleted.status_code == 200
+    assert deleted.json() == {"object": "organization.project.api_key.deleted",
+                              "id": created["id"], "deleted": True}
+    assert admin.get(path).json()["revoked_at"] is not None
     with pytest.raises(openai.AuthenticationError):
         c.models.list()
 
 
 def test_bad_project_id_is_400(admin):
-    resp = admin.post("/admin/projects/bad%20project/keys", json={})
+    resp = admin.post("/v1/organization/projects/bad%20project/api_keys", json={})
     assert resp.status_code == 400
     assert resp.json()["error"]["param"] == "project"
 

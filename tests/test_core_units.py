@@ -144,8 +144,10 @@ class RacingStore(SqliteStore):
 
 async def test_a_lost_write_race_is_reported_as_409_not_dropped(tmp_path):
     gw = await Gateway(settings(tmp_path), store=RacingStore(tmp_path / "x.db")).ready()
-    req = ApiRequest("DELETE", "/admin/keys/key_1", {"authorization": "Bearer admin-for-tests"},
-                     path_params={"key_id": "key_1"})
+    _, record = await gw.keys.issue("p")
+    req = ApiRequest("DELETE", f"/v1/organization/projects/p/api_keys/{record.key_id}",
+                     {"authorization": "Bearer admin-for-tests"},
+                     path_params={"project_id": "p", "key_id": record.key_id})
     resp = await respond(gw, admin_handlers.revoke_key, req)
     assert resp.status == 409
     error = json.loads(resp.body)["error"]

@@ -74,7 +74,7 @@ PRIVATE = [("embeddings", private("priv-embed", "text-embedding-3-small", "embed
 
 @pytest.mark.parametrize("call, doc", PRIVATE, ids=[f"{c}-{d['id']}" for c, d in PRIVATE])
 def test_a_private_model_is_invisible_to_other_projects(gateway, admin, make_key, call, doc):
-    assert admin.put(f"/admin/models/{doc['id']}", json=doc).status_code == 200
+    assert admin.put(f"/v1/organization/models/{doc['id']}", json=doc).status_code == 200
     owner = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key("priv-a"), max_retries=0)
     other = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key("priv-b"), max_retries=0)
     assert CALLS[call](owner, doc["id"])
@@ -164,7 +164,7 @@ def vertex_doc(model_type: str, code: str, operation: str) -> dict:
     ("GoogleVertexMeta", "meta/llama-3.3-70b-instruct-maas", "images"),
 ])
 def test_the_catalog_cannot_claim_what_a_provider_cannot_do(admin, model_type, code, operation):
-    resp = admin.put("/admin/models/refused", json=vertex_doc(model_type, code, operation))
+    resp = admin.put("/v1/organization/models/refused", json=vertex_doc(model_type, code, operation))
     assert resp.status_code == 400
     error = resp.json()["error"]
     assert error["param"] == "operations" and operation in error["message"]

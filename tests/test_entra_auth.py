@@ -87,9 +87,9 @@ def entra_client(entra_gateway):
                       headers={"Authorization": f"Bearer {ADMIN_KEY}"}) as admin:
         for doc in (entra_model("gpt-entra"),
                     entra_model("gpt-entra-refused", token_scope=REFUSED_RESOURCE + "/.default")):
-            resp = admin.put(f"/admin/models/{doc['id']}", json=doc)
+            resp = admin.put(f"/v1/organization/models/{doc['id']}", json=doc)
             assert resp.status_code in (200, 201), resp.text
-        key = admin.post("/admin/projects/entra/keys", json={"name": "t"}).json()["key"]
+        key = admin.post("/v1/organization/projects/entra/api_keys", json={"name": "t"}).json()["value"]
     return openai.OpenAI(base_url=entra_gateway + "/v1", api_key=key, max_retries=0, timeout=30)
 
 
@@ -133,7 +133,7 @@ def test_no_token_is_a_clear_502_without_credential_details(entra_client):
 ])
 def test_entra_and_a_key_do_not_mix(entra_gateway, parameters, field):
     doc = entra_model("gpt-entra-bad", **parameters)
-    resp = httpx.put(f"{entra_gateway}/admin/models/gpt-entra-bad", json=doc, timeout=30,
+    resp = httpx.put(f"{entra_gateway}/v1/organization/models/gpt-entra-bad", json=doc, timeout=30,
                      headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     assert resp.status_code == 400
     assert field in resp.json()["error"]["message"]
@@ -142,7 +142,7 @@ def test_entra_and_a_key_do_not_mix(entra_gateway, parameters, field):
 def test_token_scope_needs_entra(entra_gateway):
     doc = entra_model("gpt-scope-bad", token_scope="https://x/.default")
     doc["parameters"]["auth"] = "api-key"
-    resp = httpx.put(f"{entra_gateway}/admin/models/gpt-scope-bad", json=doc, timeout=30,
+    resp = httpx.put(f"{entra_gateway}/v1/organization/models/gpt-scope-bad", json=doc, timeout=30,
                      headers={"Authorization": f"Bearer {ADMIN_KEY}"})
     assert resp.status_code == 400
     assert "token_scope" in resp.json()["error"]["message"]

@@ -15,9 +15,9 @@ MSG = [{"role": "user", "content": "hi"}]
 @pytest.fixture(scope="module")
 def bounded_model(admin):
     doc = deployment("hz-bounded", max_messages=3, max_n=2, max_output_tokens=100)
-    assert admin.put("/admin/models/hz-bounded", json=doc).status_code == 200
+    assert admin.put("/v1/organization/models/hz-bounded", json=doc).status_code == 200
     yield "hz-bounded"
-    admin.delete("/admin/models/hz-bounded")
+    admin.delete("/v1/organization/models/hz-bounded")
 
 
 @pytest.mark.parametrize("extra, param", [
@@ -53,14 +53,14 @@ FORGED = {
     "X-Forwarded-Proto": "https",
     "X-Forwarded-Prefix": "/admin",
     "X-Real-IP": "127.0.0.1",
-    "X-Original-URL": "/admin/models",
-    "X-Rewrite-URL": "/admin/models",
+    "X-Original-URL": "/v1/organization/models",
+    "X-Rewrite-URL": "/v1/organization/models",
     "Forwarded": "for=127.0.0.1;host=localhost;proto=https",
 }
 
 
 def test_forged_headers_do_not_authenticate(gateway):
-    for path in ("/v1/models", "/admin/models"):
+    for path in ("/v1/models", "/v1/organization/models"):
         resp = httpx.get(gateway + path, headers=FORGED)
         assert resp.status_code == 401, path
 
@@ -69,7 +69,7 @@ def test_forged_headers_do_not_reach_the_admin_api_with_a_project_key(gateway, k
     resp = httpx.get(gateway + "/v1/models", headers={**FORGED, "Authorization": f"Bearer {key}"})
     assert resp.status_code == 200
     assert resp.json()["object"] == "list" and "code" not in resp.text    # not the admin listing
-    admin = httpx.get(gateway + "/admin/models",
+    admin = httpx.get(gateway + "/v1/organization/models",
                       headers={**FORGED, "Authorization": f"Bearer {key}"})
     assert admin.status_code == 403
 
@@ -87,7 +87,7 @@ def test_forged_headers_do_not_change_where_a_call_goes(gateway, key, sim):
 
 
 def test_forged_client_addresses_do_not_escape_a_rate_limit(gateway, admin, make_key):
-    assert admin.put("/admin/projects/hz-limited/limits",
+    assert admin.put("/v1/organization/projects/hz-limited/limits",
                      json={"requests_per_minute": 1}).status_code == 200
     key = make_key("hz-limited")
     avoid_minute_boundary()
@@ -96,14 +96,14 @@ def test_forged_client_addresses_do_not_escape_a_rate_limit(gateway, admin, make
         headers = {**FORGED, "X-Forwarded-For": f"203.0.113.{i}", "Authorization": f"Bearer {key}"}
         codes.append(httpx.post(gateway + "/v1/chat/completions", headers=headers, timeout=30,
                                 json={"model": "gpt-4o-mini", "messages": MSG}).status_code)
-    admin.delete("/admin/projects/hz-limited/limits")
+    admin.delete("/v1/organization/projects/hz-limited/limits")
     assert codes == [200, 429, 429]
 
 
 def test_the_admin_key_is_needed_whatever_the_host(gateway):
-    resp = httpx.get(gateway + "/admin/models",
+    resp = httpx.get(gateway + "/v1/organization/models",
                      headers={"Host": "localhost", "X-Forwarded-For": "127.0.0.1"})
     assert resp.status_code == 401
-    ok = httpx.get(gateway + "/admin/models", headers={**FORGED,
+    ok = httpx.get(gateway + "/v1/organization/models", headers={**FORGED,
                                                        "Authorization": f"Bearer {ADMIN_KEY}"})
     assert ok.status_code == 200

@@ -96,7 +96,7 @@ def test_imagen_with_credentials_the_provider_refuses_is_502_without_secrets(gat
            "model_type": "GoogleVertex", "operations": ["images"],
            "parameters": {"vertex_project": "sim-project", "vertex_location": "us-central1",
                           "vertex_credentials": account, "api_base": simulator}}
-    assert admin.put("/admin/models/imagen-bad-creds", json=doc).status_code == 200
+    assert admin.put("/v1/organization/models/imagen-bad-creds", json=doc).status_code == 200
     c = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key("alpha"), max_retries=0)
     with pytest.raises(openai.APIStatusError) as info:
         c.images.generate(model="imagen-bad-creds", prompt="x")
@@ -104,4 +104,4 @@ def test_imagen_with_credentials_the_provider_refuses_is_502_without_secrets(gat
     assert info.value.body["code"] == "upstream_auth_failed"
     answer = info.value.response.text
     assert "PRIVATE KEY" not in answer and pem[40:80] not in answer
-    admin.delete("/admin/models/imagen-bad-creds")
+    admin.delete("/v1/organization/models/imagen-bad-creds")

@@ -42,10 +42,10 @@ ISSUED: list[str] = []          # keys and webhook secrets, for the log hygiene 
 @pytest.fixture(scope="module")
 def project(admin, gw):
     def make(name: str) -> Jobs:
-        resp = admin.post(f"/admin/projects/{name}/keys", json={"name": "jobs"})
+        resp = admin.post(f"/v1/organization/projects/{name}/api_keys", json={"name": "jobs"})
         assert resp.status_code == 201, resp.text
-        ISSUED.append(resp.json()["key"])
-        return Jobs(gw.url, resp.json()["key"])
+        ISSUED.append(resp.json()["value"])
+        return Jobs(gw.url, resp.json()["value"])
     return make
 
 
@@ -56,7 +56,7 @@ def alpha(project) -> Jobs:
 
 @pytest.fixture(scope="module")
 def secret(admin) -> str:
-    resp = admin.post("/admin/projects/alpha/webhook-secret")
+    resp = admin.post("/v1/organization/projects/alpha/webhook_secret")
     assert resp.status_code == 201
     assert resp.json()["secret"].startswith("whsec_")
     ISSUED.append(resp.json()["secret"])
@@ -202,12 +202,12 @@ def test_cancel_racing_completion_keeps_one_terminal_state(alpha, sim, secret, r
 def one_attempt_per_job_try(admin):
     """The job's own retries are under test: the router's in-call retries are turned off for the
     faulty model (`parameters.retries` = 0), so each job attempt is one provider call."""
-    doc = admin.get(f"/admin/models/{FAULTY}").json()
+    doc = admin.get(f"/v1/organization/models/{FAULTY}").json()
     changed = {**doc, "parameters": {**doc["parameters"], "retries": 0}}
     changed.pop("warnings", None)
-    assert admin.put(f"/admin/models/{FAULTY}", json=changed).status_code == 200
+    assert admin.put(f"/v1/organization/models/{FAULTY}", json=changed).status_code == 200
     yield
-    assert admin.put(f"/admin/models/{FAULTY}", json=doc).status_code == 200
+    assert admin.put(f"/v1/organization/models/{FAULTY}", json=doc).status_code == 200
 
 
 def test_retries_honour_429_then_succeed(alpha, sim, gw, one_attempt_per_job_try):
@@ -353,7 +353,7 @@ def test_a_thousand_jobs_through_the_local_hub_none_lost(project, gw, admin):
     assert len(jobs) == 1000
     assert {j["custom_id"] for j in jobs} == {f"bulk-{i}" for i in range(1000)}
     assert all(j["status"] == "completed" for j in jobs)
-    usage = admin.get("/admin/usage", params={"project": "bulk", "limit": 10000}).json()
+    usage = admin.get("/v1/organization/projects/bulk/usage", params={"limit": 10000}).json()
     assert usage["totals"]["requests"] == 1000            # one provider call per job
 
 

@@ -22,8 +22,8 @@ def crashing(simulator, tmp_path, logs_dir):
 
 def test_crash_between_provider_call_and_result_write(crashing, sim):
     admin = httpx.Client(base_url=crashing.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
-    key = admin.post("/admin/projects/crashy/keys", json={}).json()["key"]
-    secret = admin.post("/admin/projects/crashy/webhook-secret").json()["secret"]
+    key = admin.post("/v1/organization/projects/crashy/api_keys", json={}).json()["value"]
+    secret = admin.post("/v1/organization/projects/crashy/webhook_secret").json()["secret"]
     receiver = Receiver()
     try:
         jobs = Jobs(crashing.url, key)
@@ -59,7 +59,7 @@ def test_higher_priority_runs_first_within_a_batch(simulator, tmp_path, logs_dir
     try:
         admin = httpx.Client(base_url=process.url,
                              headers={"Authorization": f"Bearer {ADMIN_KEY}"})
-        admin.post("/admin/projects/serial/keys", json={})
+        admin.post("/v1/organization/projects/serial/api_keys", json={})
         priorities = [5, 9, 1, 10, 3, 7]
         process.produce([line(f"p{p}", f"prio-marker-{p}", priority=p) for p in priorities],
                         project="serial")               # one send: one batch
@@ -79,7 +79,7 @@ def test_a_lost_event_is_sent_again_by_the_sweeper(simulator, tmp_path, logs_dir
     try:
         admin = httpx.Client(base_url=process.url,
                              headers={"Authorization": f"Bearer {ADMIN_KEY}"})
-        jobs = Jobs(process.url, admin.post("/admin/projects/sweep/keys", json={}).json()["key"])
+        jobs = Jobs(process.url, admin.post("/v1/organization/projects/sweep/api_keys", json={}).json()["value"])
         sim.post("/_sim/faults", json={"match": "gpt-4.1", "latency_ms": 2000})
         busy = jobs.submit("busy", model="gpt-4.1").json()["execution_id"]
         jobs.wait(busy, "processing")                   # the next event waits in the hub
@@ -99,7 +99,7 @@ def test_at_most_job_concurrency_provider_calls_at_once(simulator, tmp_path, log
     try:
         admin = httpx.Client(base_url=process.url,
                              headers={"Authorization": f"Bearer {ADMIN_KEY}"})
-        jobs = Jobs(process.url, admin.post("/admin/projects/lanes/keys", json={}).json()["key"])
+        jobs = Jobs(process.url, admin.post("/v1/organization/projects/lanes/api_keys", json={}).json()["value"])
         # Each call hangs until the gateway's provider timeout: the lanes stay taken meanwhile.
         sim.post("/_sim/faults", json={"match": "gpt-4.1", "hang": True, "count": 3})
         process.produce([line(f"lane-{i}", f"lane-marker-{i}", model="gpt-4.1")

@@ -25,12 +25,12 @@ def limits(admin):
     touched = []
 
     def set_limits(project: str, **doc) -> None:
-        resp = admin.put(f"/admin/projects/{project}/limits", json=doc)
+        resp = admin.put(f"/v1/organization/projects/{project}/limits", json=doc)
         assert resp.status_code == 200, resp.text
         touched.append(project)
     yield set_limits
     for project in touched:
-        admin.delete(f"/admin/projects/{project}/limits")
+        admin.delete(f"/v1/organization/projects/{project}/limits")
 
 
 def avoid_minute_boundary() -> None:
@@ -64,21 +64,21 @@ def statuses(responses: list[httpx.Response]) -> dict[int, int]:
     ({"keys": {"key_x": {"concurrent_requests": "many"}}}, "keys.key_x.concurrent_requests"),
 ])
 def test_invalid_limits_are_400_naming_the_field(admin, doc, param):
-    resp = admin.put("/admin/projects/rl-invalid/limits", json=doc)
+    resp = admin.put("/v1/organization/projects/rl-invalid/limits", json=doc)
     assert resp.status_code == 400
     assert resp.json()["error"]["param"] == param
 
 
 def test_limits_crud(admin, key):
-    assert admin.get("/admin/projects/rl-crud/limits").json()["requests_per_minute"] is None
-    put = admin.put("/admin/projects/rl-crud/limits", json={"requests_per_minute": 7})
+    assert admin.get("/v1/organization/projects/rl-crud/limits").json()["requests_per_minute"] is None
+    put = admin.put("/v1/organization/projects/rl-crud/limits", json={"requests_per_minute": 7})
     assert put.status_code == 200 and put.json()["requests_per_minute"] == 7
-    assert admin.get("/admin/projects/rl-crud/limits").json()["requests_per_minute"] == 7
-    as_project = httpx.put(str(admin.base_url) + "/admin/projects/rl-crud/limits", json={},
+    assert admin.get("/v1/organization/projects/rl-crud/limits").json()["requests_per_minute"] == 7
+    as_project = httpx.put(str(admin.base_url) + "/v1/organization/projects/rl-crud/limits", json={},
                            headers={"Authorization": f"Bearer {key}"})
     assert as_project.status_code == 403
-    assert admin.delete("/admin/projects/rl-crud/limits").status_code == 200
-    assert admin.delete("/admin/projects/rl-crud/limits").status_code == 404
+    assert admin.delete("/v1/organization/projects/rl-crud/limits").status_code == 200
+    assert admin.delete("/v1/organization/projects/rl-crud/limits").status_code == 404
 
 
 def test_two_projects_hammering_one_model_only_the_over_limit_one_gets_429(
@@ -99,7 +99,7 @@ def test_two_projects_hammering_one_model_only_the_over_limit_one_gets_429(
     assert refused.headers["x-ratelimit-remaining-requests"] == "0"
     assert refused.headers["x-ratelimit-reset-requests"].endswith("s")
     assert 1 <= int(refused.headers["retry-after"]) <= 60
-    rows = admin.get("/admin/usage", params={"project": "rl-hot"}).json()["data"]
+    rows = admin.get("/v1/organization/projects/rl-hot/usage").json()["data"]
     assert sorted(r["status"] for r in rows) == [200] * 5 + [429] * 20
 
 
@@ -124,7 +124,7 @@ def test_requests_per_minute_is_exact_under_50_concurrent_requests(gateway, make
 
 def test_a_keys_own_limit_applies_on_top_of_the_projects(gateway, admin, make_key, limits):
     tight, free = make_key("rl-keys"), make_key("rl-keys")
-    key_id = admin.get("/admin/projects/rl-keys/keys").json()["data"][0]["key_id"]
+    key_id = admin.get("/v1/organization/projects/rl-keys/api_keys").json()["data"][0]["id"]
     limits("rl-keys", requests_per_minute=100, keys={key_id: {"requests_per_minute": 3}})
     avoid_minute_boundary()
     body = {"model": "gpt-4o-mini", "messages": MSG}
@@ -155,7 +155,7 @@ def test_tokens_per_minute_is_exact_under_50_concurrent_requests(gateway, make_k
 
 def test_concurrent_requests_are_exact_under_50_concurrent_requests(
         gateway, admin, make_key, limits, sim):
-    resp = admin.put("/admin/models/rl-slow", json=deployment("rl-slow", timeout_total=30))
+    resp = admin.put("/v1/organization/models/rl-slow", json=deployment("rl-slow", timeout_total=30))
     assert resp.status_code == 200
     limits("rl-conc", concurrent_requests=4)
     key = make_key("rl-conc")
@@ -167,7 +167,7 @@ def test_concurrent_requests_are_exact_under_50_concurrent_requests(
     sim.delete("/_sim/faults")
     # Every slot was given back.
     assert statuses(burst(gateway, key, 4, {"model": "rl-slow", "messages": MSG})) == {200: 4}
-    admin.delete("/admin/models/rl-slow")
+    admin.delete("/v1/organization/models/rl-slow")
 
 
 def test_a_budget_crossed_mid_period_turns_requests_into_403(gateway, make_key, limits, admin):

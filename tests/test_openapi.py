@@ -34,8 +34,8 @@ def fuzz_target(simulator, tmp_path_factory, logs_dir):
     log = logs_dir / "gateway-fuzz.log"
     env = gateway_env(simulator, tmp_path_factory.mktemp("fuzz-data"))
     with running_gateway(env, log) as url, httpx.Client(base_url=url, timeout=30) as c:
-        key = c.post("/admin/projects/fuzz/keys", json={},
-                     headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()["key"]
+        key = c.post("/v1/organization/projects/fuzz/api_keys", json={},
+                     headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()["value"]
         ISSUED_KEYS.append(key)
         yield c, key
 
@@ -84,7 +84,7 @@ def _payload(body) -> dict:
 def test_fuzzing_finds_no_500_and_no_envelope_less_error(fuzz_target, path, method, op,
                                                          components):
     client, key = fuzz_target
-    auth = ADMIN_KEY if path.startswith("/admin") else key
+    auth = ADMIN_KEY if path.startswith("/v1/organization") else key
 
     @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
               suppress_health_check=list(HealthCheck))

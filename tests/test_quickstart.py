@@ -7,6 +7,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 import openai
@@ -97,4 +98,87 @@ def test_cli_manages_keys_and_catalog(quickstart, tmp_path):
     again = manage(env, "import-catalog", str(exported))          # idempotent round trip
     assert again.returncode == 0 and again.stdout.count("upserted") == len(docs)
     bad = manage(env, "revoke-key", "key_doesnotexist")
-    assert bad.returncode == 1 and "No key" in bad.stderr
+    assert bad.returncode == 1 and "No API key" in bad.stderr
+
+
+def test_switching_to_real_providers_replaces_the_simulator_models(simulator, tmp_path, logs_dir):
+    """`make run` once on the simulator, then again with Azure OpenAI configured: the simulator's
+    untouched models give way to the example catalog's; what a person made or edited stays."""
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("LLMPROXY_", "AZURE_OPENAI_", "VERTEX_", "SIMULATOR_"))}
+    env["LLMPROXY_DATA_DIR"] = str(tmp_path)
+    first = dict(env, LLMPROXY_SIMULATOR_URL=simulator)
+    with running_gateway(first, logs_dir / "switch-1.log"):
+        pass
+    edited = json.loads((ROOT / "catalog" / "simulator.json").read_text())[0]
+    mine = {**edited, "id": "my-own", "name": "mine"}
+    edited = {**edited, "costs": {**edited["costs"], "cost_input_1Mtokens": 123.0}}
+    (tmp_path / "mine.json").write_text(json.dumps([mine, edited]))
+    assert manage(first, "import-catalog", str(tmp_path / "mine.json")).returncode == 0
+    second = dict(env, AZURE_OPENAI_ENDPOINT="https://example.openai.azure.com",
+                  AZURE_OPENAI_API_KEY="not-used-by-this-test")
+    log = logs_dir / "switch-2.log"
+    with running_gateway(second, log):
+        banner = log.read_text()
+    assert "replaced and" in banner and "simulator.json had seeded" in banner
+    exported = manage(second, "export-catalog")
+    models = {d["id"]: d for d in json.loads(exported.stdout)}
+    example = {d["id"]: d for d in json.loads((ROOT / "catalog" / "example.json").read_text())}
+    assert models["my-own"]["name"] == "mine"                          # created: kept
+    assert models[edited["id"]]["costs"]["cost_input_1Mtokens"] == 123.0   # edited: kept
+    simulator_only = {d["id"] for d in json.loads((ROOT / "catalog" / "simulator.json")
+                                                  .read_text())} - set(example)
+    assert simulator_only and not simulator_only & set(models)        # seeded only there: gone
+    for model_id in set(example) - {edited["id"]}:
+        assert models[model_id]["provider"] == example[model_id]["provider"]
+        assert models[model_id].get("parameters") == example[model_id].get("parameters"), model_id
+
+
+def test_cli_usage_is_a_table_with_totals_for_people(quickstart):
+    url, env, _ = quickstart
+    key = manage(env, "create-key", "cli-usage").stdout.strip()
+    client = openai.OpenAI(base_url=url + "/v1", api_key=key, max_retries=0)
+    for model in ("gpt-4o-mini", "gpt-4o-mini", "claude-sonnet-4"):
+        client.chat.completions.create(model=model, messages=[{"role": "user", "content": "hi"}])
+    httpx.get(url + "/health")                      # the gateway writes usage in batches
+    rows = httpx.get(f"{url}/v1/organization/projects/cli-usage/usage",
+                     headers={"Authorization": "Bearer " + admin_key(env)}).json()["totals"]
+    out = manage(env, "usage", "cli-usage")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == "Usage of project cli-usage:"
+    total = next(line for line in lines if "all models" in line).split()
+    assert total[:4] == ["all", "days", "all", "models"] and total[4] == "3"
+    assert f"{rows['cost']:.6f}" == total[-1]
+    per_model = {line.split()[2]: line.split()[3] for line in lines
+                 if line.startswith("all days") and "all models" not in line}
+    assert per_model == {"claude-sonnet-4": "1", "gpt-4o-mini": "2"}
+    assert "Truncated" not in out.stdout
+    assert "Truncated: these are the newest 1 requests" in manage(
+        env, "usage", "cli-usage", "--limit", "1").stdout
+    assert manage(env, "usage", "cli-usage", "--since", "2999-01-01").stdout.strip() == \
+        "No usage for project cli-usage from 2999-01-01T00:00:00."
+    assert manage(env, "usage", "nobody-here").stdout.strip() == "No usage for project nobody-here."
+    bad = manage(env, "usage", "cli-usage", "--since", "yesterday")
+    assert bad.returncode == 2 and "not an ISO 8601 date" in bad.stderr
+
+
+def admin_key(env) -> str:
+    secrets = Path(env["LLMPROXY_DATA_DIR"]) / "local-secrets.json"
+    return json.loads(secrets.read_text())["LLMPROXY_ADMIN_KEY"]
+
+
+def test_every_cli_command_and_option_has_help():
+    import argparse
+    from manage import COMMANDS, build_parser
+    parser = build_parser()
+    [sub] = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    assert set(sub.choices) == set(COMMANDS)
+    assert all(choice.help for choice in sub._choices_actions)      # listed in --help
+    for name, command in sub.choices.items():
+        assert command.description == COMMANDS[name]
+        for action in command._actions:
+            assert action.help, f"{name} {action.dest} has no help text"
+    listed = subprocess.run([sys.executable, "manage.py", "--help"], cwd=ROOT,
+                            capture_output=True, text=True).stdout
+    assert all(name in listed for name in COMMANDS) and "Issue a new API key" in listed

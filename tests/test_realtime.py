@@ -36,12 +36,12 @@ def rt(simulator, tmp_path_factory, logs_dir, store_kind, request):
 @pytest.fixture(scope="module")
 def rt_key(rt):
     def make(project: str) -> httpx.Client:
-        resp = httpx.post(f"{rt}/admin/projects/{project}/keys", json={"name": "rt"},
+        resp = httpx.post(f"{rt}/v1/organization/projects/{project}/api_keys", json={"name": "rt"},
                           headers={"Authorization": f"Bearer {ADMIN_KEY}"})
         assert resp.status_code == 201, resp.text
-        ISSUED_KEYS.append(resp.json()["key"])
+        ISSUED_KEYS.append(resp.json()["value"])
         return httpx.Client(base_url=rt, timeout=60,
-                            headers={"Authorization": f"Bearer {resp.json()['key']}"})
+                            headers={"Authorization": f"Bearer {resp.json()['value']}"})
     return make
 
 
@@ -176,8 +176,7 @@ async def test_a_spoken_turn_is_heard_answered_and_spoken(rt_key, sim):
     assert state["usage"]["responses"] == 1 and state["usage"]["output_tokens"] > 0
     assert state["items"] == 2
     # Every model call is metered as the project's usage, and the session's cost adds them up.
-    rows = httpx.get(f"{str(api.base_url).rstrip('/')}/admin/usage",
-                     params={"project": "voice-turn"},
+    rows = httpx.get(f"{str(api.base_url).rstrip('/')}/v1/organization/projects/voice-turn/usage",
                      headers={"Authorization": f"Bearer {ADMIN_KEY}"}).json()["data"]
     assert sorted(r["operation"] for r in rows) == ["ChatCompletion", "audio_stt", "audio_tts"]
     assert all(r["status"] == 200 and r["cost"] > 0 for r in rows)

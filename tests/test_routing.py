@@ -33,12 +33,12 @@ def put(admin):
     made = []
 
     def put_model(doc: dict) -> None:
-        resp = admin.put(f"/admin/models/{doc['id']}", json=doc)
+        resp = admin.put(f"/v1/organization/models/{doc['id']}", json=doc)
         assert resp.status_code == 200, resp.text
         made.append(doc["id"])
     yield put_model
     for model_id in reversed(made):               # pools before their members
-        admin.delete(f"/admin/models/{model_id}")
+        admin.delete(f"/v1/organization/models/{model_id}")
 
 
 def upstream_calls(sim) -> list[str]:
@@ -80,7 +80,7 @@ def test_500_twice_then_failover_to_the_next_member(put, sim, admin, project_cli
     reply = project_client("rz-fo-project").chat.completions.create(model="rz-fo", messages=MSG)
     assert reply.choices[0].message.content.startswith("[simulated]")
     assert upstream_calls(sim) == ["rz-fo-a", "rz-fo-a", "rz-fo-b"]
-    rows = admin.get("/admin/usage", params={"project": "rz-fo-project"}).json()["data"]
+    rows = admin.get("/v1/organization/projects/rz-fo-project/usage").json()["data"]
     assert [(r["model"], r["status"]) for r in rows] == [("rz-fo", 200)]
     # Metered at the prices of the deployment that answered.
     expected = (reply.usage.prompt_tokens * 5.0 + reply.usage.completion_tokens * 7.0) / 1e6
@@ -214,7 +214,7 @@ def test_a_client_that_leaves_mid_stream_cancels_the_upstream(put, sim, gateway,
     assert any("[simulated]" in line or "content" in line for line in got)
     rows = []
     for _ in range(100):                      # the row is written once the gateway notices
-        rows = admin.get("/admin/usage", params={"project": "rz-leaver"}).json()["data"]
+        rows = admin.get("/v1/organization/projects/rz-leaver/usage").json()["data"]
         if rows:
             break
         time.sleep(0.1)
@@ -236,7 +236,7 @@ def test_a_client_that_leaves_mid_stream_cancels_the_upstream(put, sim, gateway,
 ])
 def test_invalid_pools_and_policies_are_400_naming_the_field(admin, change, param):
     doc = {**deployment("rz-invalid"), **change}
-    resp = admin.put("/admin/models/rz-invalid", json=doc)
+    resp = admin.put("/v1/organization/models/rz-invalid", json=doc)
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["param"] == param
 
@@ -244,6 +244,6 @@ def test_invalid_pools_and_policies_are_400_naming_the_field(admin, change, para
 def test_a_pool_member_cannot_be_deleted_while_in_use(put, admin):
     put(deployment("rz-member"))
     put(pool("rz-user", [{"model": "rz-member"}]))
-    resp = admin.delete("/admin/models/rz-member")
+    resp = admin.delete("/v1/organization/models/rz-member")
     assert resp.status_code == 409
     assert "rz-user" in resp.json()["error"]["message"]

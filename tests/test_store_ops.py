@@ -35,6 +35,16 @@ def traced_gateway(request, simulator, tmp_path):
         proc.wait(15)
 
 
+def project_key(admin: httpx.Client, project: str, limits: dict | None = None) -> str:
+    """A key of `project`, with `limits` set first (through the management API)."""
+    if limits:
+        resp = admin.put(f"/v1/organization/projects/{project}/limits", json=limits)
+        assert resp.status_code == 200, resp.text
+    resp = admin.post(f"/v1/organization/projects/{project}/api_keys", json={"name": "t"})
+    assert resp.status_code == 201, resp.text
+    return resp.json()["value"]
+
+
 def records(trace, since: int) -> list[dict]:
     lines = trace.read_text().splitlines()[since:] if trace.exists() else []
     return [json.loads(line) for line in lines]
@@ -58,9 +68,8 @@ def test_a_limited_projects_request_makes_two_counter_round_trips(traced_gateway
     if time.time() % 60 > 40:
         time.sleep(61 - time.time() % 60)
     admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
-    assert admin.put("/admin/projects/ops-lim/limits", json=LIMITS).status_code == 200
-    limited = admin.post("/admin/projects/ops-lim/keys", json={"name": "t"}).json()["key"]
-    free = admin.post("/admin/projects/ops-free/keys", json={"name": "t"}).json()["key"]
+    limited = project_key(admin, "ops-lim", LIMITS)
+    free = project_key(admin, "ops-free")
     body = {"model": "gpt-4o-mini", "max_tokens": 20,
             "messages": [{"role": "user", "content": "hi"}]}
 
@@ -90,10 +99,9 @@ def test_a_limited_projects_request_makes_two_counter_round_trips(traced_gateway
 def test_an_approximate_projects_requests_share_one_push_a_second(traced_gateway):
     url, trace, store = traced_gateway
     admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
-    resp = admin.put("/admin/projects/ops-approx/limits",
-                     json={**LIMITS, "enforcement": "approximate"})
-    assert resp.status_code == 200 and resp.json()["enforcement"] == "approximate"
-    key = admin.post("/admin/projects/ops-approx/keys", json={"name": "t"}).json()["key"]
+    key = project_key(admin, "ops-approx", {**LIMITS, "enforcement": "approximate"})
+    limits = admin.get("/v1/organization/projects/ops-approx/limits").json()
+    assert limits["enforcement"] == "approximate"
     body = {"model": "gpt-4o-mini", "max_tokens": 20,
             "messages": [{"role": "user", "content": "hi"}]}
     mark = settle(trace)

@@ -40,7 +40,8 @@ def test_the_check_refuses_the_compromised_litellm_releases(bad):
 
 
 def test_no_compromised_release_is_pinned_or_installed():
-    for file in ("requirements.txt", "requirements.lock", "requirements-dev.lock"):
+    for file in ("requirements.in", "requirements.txt", "requirements-local.txt",
+                 "requirements-dev.txt"):
         for name, version in pins(ROOT / file).items():
             check_not_compromised(name, version)
     for name in COMPROMISED:
@@ -50,12 +51,17 @@ def test_no_compromised_release_is_pinned_or_installed():
             pass
 
 
-@pytest.mark.parametrize("source, lock", [("requirements.txt", "requirements.lock"),
-                                          ("requirements-dev.txt", "requirements-dev.lock")])
-def test_the_locks_match_the_pins_and_carry_hashes(source, lock):
-    wanted = pins(ROOT / source)
-    if source == "requirements-dev.txt":
-        wanted.update(pins(ROOT / "requirements.txt"))
+# pip-tools' convention: people edit the .in files; `make lock` generates the .txt beside each.
+LOCKS = {"requirements.txt": ["requirements.in"],
+         "requirements-local.txt": ["requirements-local.in"],
+         "requirements-dev.txt": ["requirements-dev.in", "requirements.in", "requirements-local.in"]}
+
+
+@pytest.mark.parametrize("lock", sorted(LOCKS))
+def test_the_locks_match_the_pins_and_carry_hashes(lock):
+    wanted = {}
+    for source in LOCKS[lock]:
+        wanted.update(pins(ROOT / source))
     locked = pins(ROOT / lock)
     stale = {n: v for n, v in wanted.items() if locked.get(n) != v}
     assert not stale, f"{lock} is out of date for {stale}: run `make lock`"
@@ -66,15 +72,25 @@ def test_the_locks_match_the_pins_and_carry_hashes(source, lock):
     assert not unhashed, f"entries without hashes in {lock}: {unhashed}"
 
 
-def test_the_runtime_lock_is_part_of_the_dev_lock():
-    runtime, dev = pins(ROOT / "requirements.lock"), pins(ROOT / "requirements-dev.lock")
-    differ = {n: (v, dev.get(n)) for n, v in runtime.items() if dev.get(n) != v}
-    assert not differ, f"the dev lock installs other versions than production: {differ}"
+@pytest.mark.parametrize("part", ["requirements.txt", "requirements-local.txt"])
+def test_the_dev_lock_installs_what_production_and_make_run_install(part):
+    subset, dev = pins(ROOT / part), pins(ROOT / "requirements-dev.txt")
+    differ = {n: (v, dev.get(n)) for n, v in subset.items() if dev.get(n) != v}
+    assert not differ, f"the dev lock installs other versions than {part}: {differ}"
 
 
-def test_the_makefile_installs_from_the_lock_with_hashes():
+def test_make_run_installs_no_test_tools():
+    # requirements.txt is what the Functions remote build installs (`pip install -r
+    # requirements.txt`, hashes honoured); `make run` adds only the runner's and simulator's needs.
+    shipped = pins(ROOT / "requirements.txt") | pins(ROOT / "requirements-local.txt")
+    assert not {"pytest", "hypothesis", "pip-tools", "pytest-asyncio"} & set(shipped)
+
+
+def test_the_makefile_installs_from_the_locks_with_hashes():
     makefile = (ROOT / "Makefile").read_text()
-    assert "--require-hashes -r requirements-dev.lock" in makefile
+    assert "--require-hashes -r requirements-dev.txt" in makefile
+    assert "--require-hashes -r requirements.txt" in makefile
+    assert "run: $(BIN)/.installed-run" in makefile
 
 
 def site_dirs() -> list[Path]:

@@ -8,7 +8,7 @@ MSG = [{"role": "user", "content": "one two three four"}]
 
 
 def usage_rows(admin, project: str) -> list[dict]:
-    resp = admin.get("/admin/usage", params={"project": project})
+    resp = admin.get(f"/v1/organization/projects/{project}/usage")
     assert resp.status_code == 200
     return resp.json()["data"]
 

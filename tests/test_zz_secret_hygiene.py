@@ -46,6 +46,6 @@ def test_no_secret_in_any_error_body_of_the_run(simulator):
 
 
 def test_admin_listing_never_shows_key_material(admin):
-    text = json.dumps(admin.get("/admin/projects/alpha/keys").json())
+    text = json.dumps(admin.get("/v1/organization/projects/alpha/api_keys").json())
     assert not any(k in text for k in ISSUED_KEYS)
     assert PEPPER not in text

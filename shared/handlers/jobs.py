@@ -34,7 +34,7 @@ async def _check_webhook(gw: Gateway, project: str, url: str) -> None:
         raise InvalidRequest(str(exc), param="webhook_url", code="unsafe_webhook_url") from None
     if await gw.store.get_webhook_secret(project) is None:
         raise InvalidRequest("This project has no webhook secret yet; an administrator creates "
-                             "one with POST /admin/projects/{project}/webhook-secret.",
+                             "one with POST /v1/organization/projects/{project_id}/webhook_secret.",
                              param="webhook_url", code="webhook_secret_missing")
 
 

@@ -6,7 +6,7 @@ import logging
 import traceback
 from typing import Awaitable, Callable
 
-from .. import telemetry
+from .. import request_context, telemetry
 from ..errors import Conflict, GatewayError, ServiceUnavailable, sanitize
 from ..gateway import Gateway
 from ..http_types import ApiRequest, ApiResponse
@@ -24,6 +24,8 @@ def error_response(err: GatewayError) -> ApiResponse:
 async def respond(gateway: Gateway, handler: Handler, request: ApiRequest) -> ApiResponse:
     """Run `handler`, traced as one request when tracing is on (see shared/telemetry.py)."""
     trace = telemetry.start_request(getattr(handler, "__name__", "request"), request.method)
+    if trace is not telemetry.NOOP:
+        trace.annotate(**{"llmproxy.request_id": request_context.current.get() or None})
     trace.enter()
     try:
         result, error_code = await _run(gateway, handler, request)

@@ -64,6 +64,7 @@ class UsageRecord:
     created_at: str
     key_id: str = ""
     stream: bool = False
+    request_id: str = ""   # the HTTP request's x-request-id (shared/request_context.py)
 
 
 @dataclass(frozen=True)

@@ -174,4 +174,6 @@ class CosmosStore(CosmosCounters, CosmosJobs, CosmosSessions):
         sql = (f"SELECT TOP @limit * FROM c WHERE {' AND '.join(conditions)} "
                f"ORDER BY c.created_at DESC")
         docs = await query(self.container("usage"), sql, params, partition_key=project)
-        return [UsageRecord(**{name: d[name] for name in _USAGE_FIELDS}) for d in docs]
+        # Rows written before a field existed lack it: the dataclass default stands in.
+        return [UsageRecord(**{name: d[name] for name in _USAGE_FIELDS if name in d})
+                for d in docs]

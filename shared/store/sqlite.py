@@ -39,7 +39,8 @@ CREATE TABLE IF NOT EXISTS usage (
     id TEXT PRIMARY KEY, project TEXT NOT NULL, model TEXT NOT NULL, operation TEXT NOT NULL,
     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, cost REAL NOT NULL,
     latency_ms REAL NOT NULL, status INTEGER NOT NULL, created_at TEXT NOT NULL,
-    key_id TEXT NOT NULL, stream INTEGER NOT NULL, expires_at REAL);
+    key_id TEXT NOT NULL, stream INTEGER NOT NULL, expires_at REAL,
+    request_id TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value REAL NOT NULL,
                                      expires_at REAL NOT NULL);     -- before counter_docs
 CREATE TABLE IF NOT EXISTS counter_docs (key TEXT PRIMARY KEY, doc TEXT NOT NULL,
@@ -47,8 +48,9 @@ CREATE TABLE IF NOT EXISTS counter_docs (key TEXT PRIMARY KEY, doc TEXT NOT NULL
 CREATE TABLE IF NOT EXISTS limits (project TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
 # Columns added after the first release, for files created before them.
-_MIGRATIONS = {"keys": ("version", "INTEGER NOT NULL DEFAULT 1"),
-               "usage": ("expires_at", "REAL")}
+_MIGRATIONS = [("keys", "version", "INTEGER NOT NULL DEFAULT 1"),
+               ("usage", "expires_at", "REAL"),
+               ("usage", "request_id", "TEXT NOT NULL DEFAULT ''")]
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS keys_project ON keys (project);
 CREATE INDEX IF NOT EXISTS usage_project_time ON usage (project, created_at);
@@ -59,6 +61,7 @@ _USAGE_COLS = [f.name for f in fields(UsageRecord)]
 _USAGE_ROWS_PER_INSERT = 50
 _USAGE_COLS_PER_ROW = len(_USAGE_COLS) + 1          # and expires_at
 _usage_values = operator.attrgetter(*_USAGE_COLS)
+_STREAM = _USAGE_COLS.index("stream")
 
 
 @functools.lru_cache(maxsize=_USAGE_ROWS_PER_INSERT)
@@ -86,7 +89,7 @@ class SqliteStore(SqliteJobs, SqliteSessions):
         conn.execute("PRAGMA journal_mode=WAL")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.executescript(_SCHEMA + JOBS_SCHEMA)
-        for table, (column, decl) in _MIGRATIONS.items():
+        for table, column, decl in _MIGRATIONS:
             columns = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
             if column not in columns:
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {decl}")
@@ -234,7 +237,8 @@ class SqliteStore(SqliteJobs, SqliteSessions):
         sql += " ORDER BY created_at DESC LIMIT ?"
         args.append(limit)
         rows = await self._run(lambda c: c.execute(sql, args).fetchall())
-        return [UsageRecord(*r[:-1], stream=bool(r[-1])) for r in rows]
+        return [UsageRecord(**{**dict(zip(_USAGE_COLS, r)), "stream": bool(r[_STREAM])})
+                for r in rows]
 
     # -- counters (limits, budgets) -----------------------------------------------------------
     # Each a JSON object of numbers with a version (its ETag) and an expiry; every step is one
