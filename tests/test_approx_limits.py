@@ -27,7 +27,8 @@ async def stores(request, tmp_path):
     if request.param == "sqlite":
         pair = [counting(SqliteStore(tmp_path / "shared.sqlite3")) for _ in range(2)]
     else:
-        env = cosmos_env(request.getfixturevalue("cosmos_server"), f"approx-{uuid.uuid4().hex[:10]}")
+        env = cosmos_env(request.getfixturevalue("cosmos_server"),
+                         f"approx-{uuid.uuid4().hex[:10]}")
         pair = [counting(CosmosStore(Settings.from_env(env))) for _ in range(2)]
     for s in pair:
         await s.open()
