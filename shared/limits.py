@@ -151,7 +151,8 @@ class Limiter:
 
     async def admit(self, caller: Caller, reserve_tokens: int) -> Ticket:
         """Claim a request slot; 429 over a rate limit, 403 over budget. No limits: no store I/O.
-        One store round trip per scope with limits (the project's; a key's own limits add one)."""
+        Exact enforcement: one store round trip per scope with limits (the project's; a key's
+        own limits add one). Approximate: none, but when the local view is stale."""
         limits = await self.limits_for(caller.project)
         if limits is None or (limits.empty and not limits.keys):
             return NO_LIMITS
