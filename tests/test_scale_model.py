@@ -47,3 +47,11 @@ def test_percentile():
     assert percentile([], 99) == 0.0
     assert percentile([3.0, 1.0, 2.0], 50) == 2.0
     assert percentile(list(map(float, range(101))), 99) == 99.0
+
+
+def test_approximate_limits_cost_one_push_per_instance_and_second_whatever_the_rate():
+    for rate in (100, 1000):
+        got = simulate("approx", Params(instances=10, rate=rate, projects=1, seconds=4))
+        assert got["admission_p99_ms"] == 0 and got["conflicts_per_request"] == 0
+        # 10 instances, each busy every second: ~10 patches a second of 5 RU each.
+        assert 40 <= got["ru_per_s"] <= 55
