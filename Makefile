@@ -49,7 +49,7 @@ espeak:
 	@command -v espeak-ng >/dev/null 2>&1 || { echo "installing espeak-ng for the voice tests"; \
 		apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null; }
 
-# The side-by-side benchmark (README, Performance): not a test, CI does not run it. Installs
+# The side-by-side benchmark (bench/README.md): not a test, CI does not run it. Installs
 # LiteLLM's proxy into bench/.venv-litellm on first use.
 $(BIN)/.bench-installed: $(BIN)/.installed bench/requirements.txt
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt

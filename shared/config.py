@@ -84,7 +84,7 @@ class Settings:
     cosmos_database: str = "llmproxy"         # COSMOS_DATABASE
     cosmos_create_if_missing: bool = False    # COSMOS_CREATE_IF_MISSING (off in production)
     cosmos_verify_tls: bool = True            # COSMOS_VERIFY_TLS (false only for a local endpoint)
-    # Async chat jobs (see README "Async chat jobs").
+    # Async chat jobs (see docs/jobs.md).
     job_concurrency: int = 8                  # LLMPROXY_JOB_CONCURRENCY: provider calls per batch
     job_max_retries: int = 3                  # LLMPROXY_JOB_MAX_RETRIES: after the first attempt
     job_retry_base: float = 2.0               # LLMPROXY_JOB_RETRY_BASE_SECONDS (doubles each time)

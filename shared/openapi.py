@@ -204,7 +204,7 @@ def document() -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "LLM Proxy", "version": "1.0.0",
                  "description": "An OpenAI-compatible LLM gateway. Errors use OpenAI's "
-                                "envelope; see the README for statuses and limits."},
+                                "envelope; see docs/api.md for statuses and limits."},
         "paths": paths,
         "components": {"schemas": _components(), "securitySchemes": {
             "projectKey": {"type": "http", "scheme": "bearer",

@@ -1,5 +1,5 @@
 """Every setting and binding connection the code reads is defined in infra.bicep's app settings,
-in local.settings.example.json and in the README, and neither file carries a setting nothing reads.
+in local.settings.example.json and in the docs (README.md, docs/*.md), and neither file nor the docs name a setting nothing reads.
 
 The lists of what the code needs come from the code (see tests/deploy_scan.py), so a setting added
 by any later change is checked without touching this file. The only hand-kept lists below are the
@@ -109,12 +109,55 @@ def test_pending_settings_leave_the_list_once_the_code_reads_them(needed):
     assert not landed, f"now read by the code: remove from PENDING in this file: {landed}"
 
 
-def test_the_readme_documents_every_setting(needed):
-    readme = (ROOT / "README.md").read_text()
-    names = re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)(?:__\*)?`", readme)
-    documented = {*names, *(n.split("__", 1)[0] for n in names)}   # `CONN__accountEndpoint`
-    missing = sorted(n for n in needed if n not in documented)
-    assert not missing, f"settings the README's configuration table does not name: {missing}"
+DOCS = (ROOT / "README.md", ROOT / "bench" / "README.md", *sorted((ROOT / "docs").glob("*.md")))
+
+
+def documented_names() -> set[str]:
+    names = set()
+    for path in DOCS:
+        found = re.findall(r"`([A-Za-z_][A-Za-z0-9_]*)(?:__\*)?`", path.read_text())
+        names.update(found, (n.split("__", 1)[0] for n in found))   # `CONN__accountEndpoint`
+    return names
+
+
+def test_the_docs_document_every_setting(needed):
+    missing = sorted(n for n in needed if n not in documented_names())
+    assert not missing, f"settings neither the README nor docs/*.md names: {missing}"
+    table = (ROOT / "docs" / "configuration.md").read_text()
+    untabled = sorted(n for n in needed if f"`{n}" not in table)
+    assert not untabled, f"settings missing from docs/configuration.md: {untabled}"
+
+
+# What a setting name looks like in prose and examples: our prefixes and the platform's.
+SETTING_SHAPED = re.compile(r"(?<![A-Za-z0-9_.])((?:LLMPROXY|COSMOS|AZURE|VERTEX|APPLICATIONINSIGHTS|"
+                            r"SIMULATOR|PYTHON_ENABLE|FUNCTIONS|AzureWebJobs|WebPubSub)"
+                            r"[A-Za-z0-9_]*)(?![A-Za-z0-9_*])")
+IDENTITY_SUFFIXES = {"accountName", "accountEndpoint", "fullyQualifiedNamespace", "serviceUri",
+                     "credential", "clientId"}
+
+
+def unknown_settings(text: str, known: set[str]) -> set[str]:
+    """Setting-shaped names in `text` that nothing reads: a name is known itself, or as a
+    connection family with one of the identity-based suffixes (`COSMOS__accountEndpoint`)."""
+    unknown = set()
+    for name in SETTING_SHAPED.findall(text):
+        family, _, suffix = name.partition("__")
+        if name in known or (suffix in IDENTITY_SUFFIXES and family in known):
+            continue
+        unknown.add(name)
+    return unknown
+
+
+def test_the_docs_name_no_setting_that_nothing_reads(needed):
+    known = {*needed, *PLATFORM, *LOCAL_ONLY, *scan.settings_read(scan.LOCAL_CODE),
+             *scan.catalog_settings(EXAMPLE_CATALOG), *scan.catalog_settings(SIMULATOR_CATALOG),
+             *scan.bicep_app_settings(), *scan.local_settings()}
+    # The check itself: the name an older README gave for the jobs' Cosmos connection is caught.
+    assert unknown_settings("`LLMPROXY_COSMOS__accountEndpoint`", known) == \
+        {"LLMPROXY_COSMOS__accountEndpoint"}
+    stale = {str(path.relative_to(ROOT)): sorted(found) for path in DOCS
+             if (found := unknown_settings(path.read_text(), known))}
+    assert not stale, f"the docs name settings nothing reads: {stale}"
 
 
 def test_connections_in_azure_are_identity_based(needed):

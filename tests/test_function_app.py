@@ -14,7 +14,7 @@ from starlette.responses import Response as StarletteResponse
 
 from .conftest import ROOT
 
-# The API as the README documents it: function name -> (route, methods).
+# The API as docs/api.md documents it: function name -> (route, methods).
 DOCUMENTED = {
     "chat_completions": ("v1/chat/completions", ["POST"]),
     "list_models": ("v1/models", ["GET"]),
@@ -151,10 +151,10 @@ def test_event_hub_trigger_is_a_batch_with_a_retry_policy(functions):
     assert cosmos["containerName"] == "job_results"
 
 
-def test_the_readme_api_table_lists_exactly_the_registered_functions():
+def test_the_api_reference_table_lists_exactly_the_registered_functions():
     import re
-    text = (ROOT / "README.md").read_text()
-    table = text.split("## API", 1)[1].split("\n\n", 2)[1]
+    text = (ROOT / "docs" / "api.md").read_text()
+    table = text.split("\n## Functions", 1)[1].split("\n\n", 2)[1]
     names = set(re.findall(r"^\| `([a-z_]+)` \|", table, re.M))
     assert names == set(DOCUMENTED) | set(TRIGGERED)
 

@@ -1,4 +1,4 @@
-"""host.json's choices (README: "host.json, deliberately") hold together."""
+"""host.json's choices (docs/architecture.md: "host.json, deliberately") hold together."""
 from __future__ import annotations
 
 import json

@@ -284,9 +284,9 @@ def test_direct_producer_batch_lines_and_poison_events(project, gw, sim):
     assert "not JSON" in messages and "'project'" in messages
 
 
-def readme_verify():
-    """The verification helper exactly as the README shows it to receivers."""
-    text = (ROOT / "README.md").read_text()
+def documented_verify():
+    """The verification helper exactly as docs/jobs.md shows it to receivers."""
+    text = (ROOT / "docs" / "jobs.md").read_text()
     block = text.split("Verify on the receiving side", 1)[1].split("```python\n", 1)[1]
     namespace: dict = {}
     exec(block.split("```", 1)[0], namespace)
@@ -300,7 +300,7 @@ def test_webhook_is_signed_and_verifies(alpha, secret, receiver):
     assert hook["headers"]["webhook-id"] == f"msg_{job}_completed"
     assert hook["headers"]["webhook-signature"].startswith("v1,")
     other = "whsec_" + "QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVoxMjM0NTY="
-    for check in (verify, readme_verify()):
+    for check in (verify, documented_verify()):
         assert check(secret, hook["headers"], hook["body"])
         assert not check(other, hook["headers"], hook["body"])
         assert not check(secret, hook["headers"], hook["body"].replace(b"hook-me", b"hook-you"))

@@ -1,5 +1,5 @@
 """Per-project limits and budgets, end to end: 429 with OpenAI's headers, 403 over budget, and
-as exact under 50 concurrent requests as the README promises."""
+as exact under 50 concurrent requests as docs/limits-and-routing.md promises."""
 from __future__ import annotations
 
 import json

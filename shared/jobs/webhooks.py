@@ -41,7 +41,7 @@ def sign(secret: str, msg_id: str, timestamp: int, body: bytes) -> str:
 
 def verify(secret: str, headers: Mapping[str, str], body: bytes,
            tolerance: int = TOLERANCE_SECONDS) -> bool:
-    """The receiver's check (the README shows it): a matching v1 signature, a fresh timestamp."""
+    """The receiver's check (docs/jobs.md shows it): a matching v1 signature, a fresh timestamp."""
     msg_id, stamp = headers.get("webhook-id", ""), headers.get("webhook-timestamp", "")
     if not msg_id or not stamp.isdigit() or abs(time.time() - int(stamp)) > tolerance:
         return False

@@ -1,7 +1,7 @@
 """The production store: Azure Cosmos DB (NoSQL API) on the async SDK.
 
 One `CosmosClient` per process, opened with the gateway and closed on shutdown. The containers
-and why each has its partition key are described in `cosmos_support.py` (and the README).
+and why each has its partition key are described in `cosmos_support.py` (and docs/cosmos.md).
 Every query is parameterized; every read-modify-write is guarded by the document's ETag.
 """
 from __future__ import annotations
