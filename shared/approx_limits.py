@@ -25,6 +25,7 @@ Exactness (what docs/scale.md states and tests/test_approx_limits.py checks, bot
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from dataclasses import dataclass, field
@@ -108,6 +109,7 @@ class LocalScope:
     synced_at: float = float("-inf")          # monotonic
     pending: Pending = field(default_factory=Pending)
     task: asyncio.Task | None = None
+    wake: asyncio.Event = field(default_factory=asyncio.Event)   # ends a push's wait early
 
     def roll(self, at: Windows) -> None:
         if self.at is not None and at == self.at:
@@ -189,13 +191,15 @@ class ApproxCounters:
         """A push within `SYNC_SECONDS` of the last one, unless one is already on its way."""
         if scope.task is None or scope.task.done():
             wait = max(0.0, scope.synced_at + SYNC_SECONDS - self._monotonic())
-            scope.task = asyncio.ensure_future(self._sync_later(key, wait))
+            scope.wake = asyncio.Event()
+            scope.task = asyncio.ensure_future(self._sync_later(key, wait, scope.wake))
             self._spawn(scope.task)
 
-    async def _sync_later(self, key: str, wait: float) -> None:
+    async def _sync_later(self, key: str, wait: float, wake: asyncio.Event) -> None:
         for attempt in range(_ATTEMPTS):
-            if wait:
-                await asyncio.sleep(wait)
+            if wait and not wake.is_set():
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(wake.wait(), wait)
             try:
                 await self.sync(key)
                 return
@@ -223,10 +227,13 @@ class ApproxCounters:
             scope.synced = rolled(scope.synced, scope.at)
 
     async def flush(self) -> None:
-        """Push every scope's pending counts now (shutdown)."""
+        """Push every scope's pending counts now (shutdown). A push on its way is let finish,
+        never cancelled: Cosmos may have applied it, and pushing its counts again would count
+        them twice."""
         for key, scope in list(self._scopes.items()):
-            if scope.task is not None and not scope.task.done():
-                scope.task.cancel()
+            scope.wake.set()
+            if scope.task is not None:
+                await asyncio.gather(scope.task, return_exceptions=True)
             if not scope.pending.empty():
                 try:
                     await self.sync(key)

@@ -109,3 +109,33 @@ async def test_a_budget_spent_on_one_instance_refuses_on_the_other_once_pushed(s
     await a.drain()
     with pytest.raises(PermissionDenied, match="budget"):
         await b.admit(CALLER, 0)
+
+
+class Gate:
+    """The store, with its counter patches held until `open` is set (a push on its way)."""
+
+    def __init__(self, inner):
+        self._inner, self.open, self.held = inner, asyncio.Event(), asyncio.Event()
+
+    def __getattr__(self, name):
+        return getattr(self._inner, name)
+
+    async def patch_counters(self, *args, **kwargs):
+        self.held.set()
+        await self.open.wait()
+        return await self._inner.patch_counters(*args, **kwargs)
+
+
+async def test_shutdown_lets_a_push_on_its_way_finish_and_counts_everything_once(stores):
+    a, _ = await instances(stores, requests_per_minute=100)
+    assert len(await admitted(a, 3)) == 3
+    gate = Gate(stores[0])
+    a._approx._store = gate
+    a._approx._scopes["p:ap"].wake.set()           # the scheduled push goes now, and is held
+    await asyncio.wait_for(gate.held.wait(), 5)
+    assert len(await admitted(a, 2)) == 2          # admitted while the push is on its way
+    draining = asyncio.ensure_future(a.drain())
+    await asyncio.sleep(0.05)
+    gate.open.set()
+    await asyncio.wait_for(draining, 10)
+    assert (await stores[1].read_counters("p:ap")).value["req"] == 5
