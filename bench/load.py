@@ -3,7 +3,8 @@ CPU is never the servers' CPU. Prints one JSON object (the phase's summary) on s
 
 Spec: {"url", "headers", "body", "mode": "sequential" | "concurrent" | "stream",
        "concurrency", "warmup" (requests, or seconds for "concurrent"),
-       "requests" (upper bound), "seconds" (upper bound)}
+       "requests" (upper bound), "seconds" (upper bound),
+       "done_marker" (a stream's last event; default "data: [DONE]")}
 
 - sequential: one request at a time; latency of each.
 - concurrent: `concurrency` closed-loop clients for a fixed window after a warm-up window;
@@ -116,12 +117,12 @@ async def _one_stream(session: aiohttp.ClientSession, spec: dict, errors: Errors
                     first = time.perf_counter()
                 reads += 1
                 events += data.count(b"data:")
-                done = done or b"data: [DONE]" in data
+                done = done or spec["done_marker"] in data
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
         errors.add(type(exc).__name__)
         return None
     if not done or first is None:
-        errors.add("stream ended without data: [DONE]")
+        errors.add(f"stream ended without {spec['done_marker'].decode()}")
         return None
     end = time.perf_counter()
     return {"ttfc_ms": (first - started) * 1000, "total_ms": (end - started) * 1000,
@@ -154,6 +155,8 @@ MODES = {"sequential": sequential, "concurrent": concurrent, "stream": stream}
 
 async def run(spec: dict) -> dict[str, Any]:
     spec = {**spec, "payload": json.dumps(spec["body"]).encode(),
+            # How a stream's last event shows: OpenAI's [DONE], Anthropic's message_stop.
+            "done_marker": spec.get("done_marker", "data: [DONE]").encode(),
             "headers": {"Content-Type": "application/json", **spec["headers"]}}
     connector = aiohttp.TCPConnector(limit=max(1, spec.get("concurrency", 1)), force_close=False)
     timeout = aiohttp.ClientTimeout(total=120)

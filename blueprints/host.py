@@ -11,7 +11,7 @@ from shared import request_context
 from shared.config import Settings
 from shared.errors import InvalidRequest, PayloadTooLarge, startup_error
 from shared.gateway import get_gateway
-from shared.handlers.respond import Handler, error_response, respond
+from shared.handlers.respond import Handler, error_response_for, respond
 from shared.http_types import ApiRequest, ApiResponse
 
 from .streaming import RelayedStream
@@ -92,6 +92,7 @@ async def serve(request: Request, handler: Handler,
     endpoint sets its own `body_limit` (uploads to transcribe use LLMPROXY_MAX_AUDIO_BYTES).
     `outputs` are the function's output-binding parameters (`func.Out`), set from the
     handler's `ApiResponse.outputs` by the same names."""
+    error_response = error_response_for(handler)
     scope = request.scope
     method, headers = scope["method"], RequestHeaders(scope["headers"])
     request_id = request_context.begin(headers)

@@ -2,7 +2,7 @@
 import azure.functions as func
 from azurefunctions.extensions.http.fastapi import Request, Response
 
-from shared.handlers import audio, chat, embeddings, images, models
+from shared.handlers import audio, chat, embeddings, images, messages, models
 
 from .host import serve
 
@@ -14,6 +14,20 @@ ANON = func.AuthLevel.ANONYMOUS
 @bp.route(route="v1/chat/completions", methods=["POST"], auth_level=ANON)
 async def chat_completions(req: Request) -> Response:
     return await serve(req, chat.chat_completions)
+
+
+# Anthropic's Messages API (Claude Code, the anthropic SDKs). `?beta=true` needs no route of
+# its own: the query string is not part of the route.
+@bp.function_name("messages")
+@bp.route(route="v1/messages", methods=["POST"], auth_level=ANON)
+async def create_message(req: Request) -> Response:
+    return await serve(req, messages.create_message)
+
+
+@bp.function_name("messages_count_tokens")
+@bp.route(route="v1/messages/count_tokens", methods=["POST"], auth_level=ANON)
+async def count_message_tokens(req: Request) -> Response:
+    return await serve(req, messages.count_tokens)
 
 
 @bp.function_name("list_models")

@@ -105,7 +105,8 @@ class GuardedCall:
                 status = err.status
                 if not sse:
                     raise
-                yield b"data: " + err.body() + b"\n\n"
+                error_event = getattr(result, "error_event", None)
+                yield error_event(err) if error_event else b"data: " + err.body() + b"\n\n"
             finally:
                 await upstream_close()
                 finish(produced_usage(result.usage, events, self._prompt_estimate), status)

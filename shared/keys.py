@@ -32,13 +32,14 @@ class Caller:
 
 
 def bearer_token(headers: dict[str, str]) -> str | None:
-    """The key a caller sent, as the OpenAI SDKs (Authorization) or Azure SDKs (api-key) send it."""
+    """The key a caller sent, as the OpenAI SDKs (Authorization), Azure SDKs (api-key) or
+    Anthropic's (x-api-key; Claude Code's ANTHROPIC_AUTH_TOKEN is a bearer token) send it."""
     auth = headers.get("authorization")
     if auth:
         scheme, _, token = auth.partition(" ")
         if scheme.lower() == "bearer" and token.strip():
             return token.strip()
-    key = headers.get("api-key")
+    key = headers.get("api-key") or headers.get("x-api-key")
     return key.strip() if key and key.strip() else None
 
 
@@ -98,7 +99,7 @@ class KeyService:
         if key is None:
             raise AuthenticationFailed(
                 "You didn't provide an API key. Send it as 'Authorization: Bearer KEY' "
-                "or as an 'api-key' header.", code="missing_api_key")
+                "or as an 'api-key' or 'x-api-key' header.", code="missing_api_key")
         digest = self._digest(key, time.monotonic())
         record, caller = await self._lookup(digest)
         # The point read found the row by hash; compare once more in constant time so no

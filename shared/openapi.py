@@ -35,7 +35,14 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
      "One realtime session"),
     ("realtime_delete_session", "delete", "/v1/realtime/sessions/{id}", "project", None,
      "Close a realtime session"),
-    ("list_models", "get", "/v1/models", "project", None, "Models the caller's project may use"),
+    ("messages", "post", "/v1/messages", "project", "MessagesRequest",
+     "Anthropic's Messages API (Claude natively, other models translated); with "
+     "`stream: true`, Anthropic's server-sent events. Errors in Anthropic's envelope"),
+    ("messages_count_tokens", "post", "/v1/messages/count_tokens", "project",
+     "CountTokensRequest", "Count a Messages request's input tokens (Claude: the provider's "
+                           "count; other models: an estimate)"),
+    ("list_models", "get", "/v1/models", "project", None,
+     "Models the caller's project may use (Anthropic's shape with `anthropic-version`)"),
     ("get_model", "get", "/v1/models/{id}", "project", None, "One model"),
     ("embeddings", "post", "/v1/embeddings", "project", "EmbeddingsRequest", "Create embeddings"),
     ("image_generations", "post", "/v1/images/generations", "project", "ImageRequest",
@@ -86,7 +93,38 @@ _MESSAGE = {"type": "object", "required": ["role"], "additionalProperties": True
                                                  {"type": "null"}]},
                            "name": {"type": "string"}}}
 
+_ANTHROPIC_MESSAGE = {"type": "object", "required": ["role", "content"],
+                      "additionalProperties": True,
+                      "properties": {"role": {"enum": ["user", "assistant"]},
+                                     "content": {"anyOf": [{"type": "string"},
+                                                           {"type": "array",
+                                                            "items": {"type": "object"}}]}}}
+_ANTHROPIC_PROMPT = {
+    "model": {"type": "string"},
+    "messages": {"type": "array", "minItems": 1, "items": _ANTHROPIC_MESSAGE},
+    "system": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
+    "tools": {"type": "array", "items": {"type": "object"}},
+    "tool_choice": {"type": "object"}, "thinking": {"type": "object"}}
+# Operations whose errors come in Anthropic's envelope rather than OpenAI's.
+ANTHROPIC_OPERATIONS = frozenset({"messages", "messages_count_tokens"})
+
 _HAND_WRITTEN: dict[str, Any] = {
+    "MessagesRequest": {
+        "type": "object", "required": ["model", "messages", "max_tokens"],
+        "additionalProperties": True,
+        "properties": {**_ANTHROPIC_PROMPT,
+                       "max_tokens": {"type": "integer", "minimum": 1},
+                       "stream": {"type": "boolean"},
+                       "stop_sequences": {"type": "array", "items": {"type": "string"}},
+                       "temperature": {"type": "number"}, "top_p": {"type": "number"},
+                       "metadata": {"type": "object"}}},
+    "CountTokensRequest": {"type": "object", "required": ["model", "messages"],
+                           "additionalProperties": True, "properties": _ANTHROPIC_PROMPT},
+    "AnthropicError": {
+        "type": "object", "required": ["type", "error"],
+        "properties": {"type": {"const": "error"}, "error": {
+            "type": "object", "required": ["type", "message"],
+            "properties": {"type": {"type": "string"}, "message": {"type": "string"}}}}},
     "ChatCompletionRequest": {
         "type": "object", "required": ["model", "messages"], "additionalProperties": True,
         "properties": {
@@ -176,10 +214,13 @@ def _components() -> dict[str, Any]:
 
 def _operation(name: str, method: str, path: str, auth: str, body: str | None,
                summary: str) -> dict[str, Any]:
+    anthropic = name in ANTHROPIC_OPERATIONS
     op: dict[str, Any] = {"operationId": name, "summary": summary, "responses": {
         "200": {"description": "OK"},
-        "default": {"description": "Error (OpenAI's envelope)", "content": {
-            "application/json": {"schema": {"$ref": _REF.format(model="Error")}}}}}}
+        "default": {"description": "Error (Anthropic's envelope)" if anthropic
+                    else "Error (OpenAI's envelope)", "content": {"application/json": {
+                        "schema": {"$ref": _REF.format(
+                            model="AnthropicError" if anthropic else "Error")}}}}}}
     if auth != "none":
         op["security"] = [{"projectKey": []}] if auth == "project" else [{"adminKey": []}]
     params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -203,12 +244,15 @@ def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "LLM Proxy", "version": "1.0.0",
-                 "description": "An OpenAI-compatible LLM gateway. Errors use OpenAI's "
-                                "envelope; see docs/api.md for statuses and limits."},
+                 "description": "An OpenAI-compatible LLM gateway, which also speaks "
+                                "Anthropic's Messages API. Errors use OpenAI's envelope (on "
+                                "the Messages routes, Anthropic's); see docs/api.md for "
+                                "statuses and limits."},
         "paths": paths,
         "components": {"schemas": _components(), "securitySchemes": {
             "projectKey": {"type": "http", "scheme": "bearer",
-                           "description": "A project key (or the `api-key` header)"},
+                           "description": "A project key (or the `api-key` or "
+                                          "`x-api-key` header)"},
             "adminKey": {"type": "http", "scheme": "bearer",
                          "description": "LLMPROXY_ADMIN_KEY"}}},
     }

@@ -221,7 +221,11 @@ class Router:
                                code="model_misconfigured")
         policy = target.policy
         ready = target.adapter_ready
-        if ready is not None:       # one-time adapter setup (LiteLLM's import) is not provider time
+        # An attempt may say a deployment needs no setup for it (Claude's native Messages
+        # calls never touch LiteLLM, so they must not wait for its import).
+        needs_setup = getattr(attempt, "needs_setup", None)
+        if ready is not None and (needs_setup is None or needs_setup(target)):
+            # one-time adapter setup (LiteLLM's import) is not provider time
             began = self.now()
             await ready()
             call.deadline += self.now() - began

@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable
 
 from aiohttp import web
 
-from . import azure, control, images, vertex
+from . import anthropic, azure, control, images, vertex
 from .bodies import load_body
 from .errors import AZURE, GOOGLE, OPENAI, error_response
 from .faults import Fault, hang_until_disconnect
@@ -73,10 +73,23 @@ async def _apply_fault(request: web.Request, fault: Fault, flavor: str) -> web.S
         return web.Response(status=499)  # nobody is listening any more
     if fault.status:
         headers = {"Retry-After": f"{fault.retry_after:g}"} if fault.retry_after is not None else None
+        if fault.body is None and _claude_error(request.path, fault.status):
+            return anthropic.error_response(fault.status, _CLAUDE_MESSAGES.get(fault.status, "Internal server error"),
+                                            headers=headers)
         return error_response(flavor, fault.status, body=fault.body, headers=headers)
     if fault.cut_after_chunks is not None or fault.chunk_interval_ms:
         request[FAULT_KEY] = fault  # the stream writer enforces both
     return None
+
+
+# Errors Claude itself raises come through Vertex in Anthropic's envelope; Google's front
+# (credentials, quota, routing: 401/403/404/429) answers in Google's shape.
+_CLAUDE_MESSAGES = {400: "Invalid request", 413: "Request exceeds the maximum allowed number of bytes.",
+                    500: "Internal server error", 529: "Overloaded"}
+
+
+def _claude_error(path: str, status: int) -> bool:
+    return "/publishers/anthropic/" in path and status not in (401, 403, 404, 429)
 
 
 async def _cut_plain_response(request: web.Request, response: web.Response) -> web.StreamResponse:

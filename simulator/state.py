@@ -20,6 +20,8 @@ class SimState:
     faults: FaultQueue = field(default_factory=FaultQueue)
     requests: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=REQUEST_LOG_SIZE))
     vertex_auth: VertexAuth = field(default_factory=VertexAuth)
+    # Claude's prompt cache: hashes of the prefixes written so far (see anthropic.py).
+    claude_cache: set[str] = field(default_factory=set)
 
 
 STATE = web.AppKey("sim_state", SimState)

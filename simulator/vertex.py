@@ -7,6 +7,7 @@ from aiohttp import web
 from . import anthropic, embeddings, gemini, images, openai_chat
 from .errors import GOOGLE, error_response
 from .bodies import json_body
+from .state import state
 
 routes = web.RouteTableDef()
 
@@ -27,8 +28,10 @@ async def publisher_model(request: web.Request) -> web.StreamResponse:
     stream = method.startswith("stream")
     if publisher == "google" and method in ("generateContent", "streamGenerateContent"):
         return await gemini.handle(request, body, model, stream)
+    if publisher == "anthropic" and model == "count-tokens" and method == "rawPredict":
+        return anthropic.count_tokens(body)
     if publisher == "anthropic" and method in ("rawPredict", "streamRawPredict"):
-        return await anthropic.handle(request, body, model, stream)
+        return await anthropic.handle(request, body, model, stream, state(request).claude_cache)
     if publisher == "google" and method == "predict":
         if model.startswith("imagen"):
             return web.json_response(images.imagen_predict(body))

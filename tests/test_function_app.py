@@ -17,6 +17,8 @@ from .conftest import ROOT
 # The API as docs/api.md documents it: function name -> (route, methods).
 DOCUMENTED = {
     "chat_completions": ("v1/chat/completions", ["POST"]),
+    "messages": ("v1/messages", ["POST"]),
+    "messages_count_tokens": ("v1/messages/count_tokens", ["POST"]),
     "list_models": ("v1/models", ["GET"]),
     "get_model": ("v1/models/{id}", ["GET"]),
     "embeddings": ("v1/embeddings", ["POST"]),

@@ -159,7 +159,8 @@ def test_concurrent_requests_are_exact_under_50_concurrent_requests(
     assert resp.status_code == 200
     limits("rl-conc", concurrent_requests=4)
     key = make_key("rl-conc")
-    sim.post("/_sim/faults", json={"match": "rl-slow-dep", "latency_ms": 2500, "count": 50})
+    # Long enough that no call ends while the burst is still being sent on a loaded machine.
+    sim.post("/_sim/faults", json={"match": "rl-slow-dep", "latency_ms": 8000, "count": 50})
     responses = burst(gateway, key, 50, {"model": "rl-slow", "messages": MSG})
     assert statuses(responses) == {200: 4, 429: 46}
     refused = next(r for r in responses if r.status_code == 429)

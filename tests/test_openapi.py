@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 
+from shared.openapi import ANTHROPIC_OPERATIONS
+
 from .conftest import ADMIN_KEY, ISSUED_KEYS, gateway_env, running_gateway
 from .schema_strategy import from_schema
 from .test_function_app import DOCUMENTED
@@ -62,9 +64,11 @@ def _requests(path: str, op: dict, components: dict):
         body = from_schema(spec["schema"], components)
         if media == "multipart/form-data":
             body = body.map(lambda b: ("multipart", b))
-        if op["operationId"] == "chat_completions":     # reach past "unknown model" too
-            body = st.one_of(body, body.map(
-                lambda b: {**b, "model": "gpt-4o-mini"} if isinstance(b, dict) else b))
+        if op["operationId"] in ("chat_completions", "messages", "messages_count_tokens"):
+            # reach past "unknown model" too (Claude: the native path)
+            body = st.one_of(body, *(body.map(
+                lambda b, m=model: {**b, "model": m} if isinstance(b, dict) else b)
+                for model in ("gpt-4o-mini", "claude-sonnet-4")))
     query = st.fixed_dictionaries({}, optional={
         p["name"]: st.text(max_size=10) for p in op.get("parameters", []) if p["in"] == "query"})
     return st.tuples(st.lists(_SEGMENT, min_size=len(names), max_size=len(names)), body, query)
@@ -98,7 +102,11 @@ def test_fuzzing_finds_no_500_and_no_envelope_less_error(fuzz_target, path, meth
         resp = client.request(method.upper(), url, params=query or None,
                               headers={"Authorization": f"Bearer {auth}"}, **_payload(body))
         assert resp.status_code != 500, resp.text
-        if resp.status_code >= 400:
+        if resp.status_code >= 400 and op["operationId"] in ANTHROPIC_OPERATIONS:
+            data = resp.json()
+            assert data["type"] == "error" and set(data) == {"type", "error"}, resp.text
+            assert set(data["error"]) == {"type", "message"}, resp.text
+        elif resp.status_code >= 400:
             data = resp.json()
             assert set(data) == {"error"}, resp.text
             assert set(data["error"]) == {"message", "type", "param", "code"}, resp.text

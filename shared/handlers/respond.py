@@ -21,6 +21,19 @@ def error_response(err: GatewayError) -> ApiResponse:
     return ApiResponse(status=err.status, body=err.body(), headers=err.headers)
 
 
+def errors_as(envelope: Callable[[GatewayError], ApiResponse]) -> Callable[[Handler], Handler]:
+    """Mark a handler whose surface has its own error envelope (Anthropic's Messages API):
+    every failure of its requests, before the handler runs or in it, answers in that shape."""
+    def mark(handler: Handler) -> Handler:
+        handler.error_response = envelope          # type: ignore[attr-defined]
+        return handler
+    return mark
+
+
+def error_response_for(handler: Handler) -> Callable[[GatewayError], ApiResponse]:
+    return getattr(handler, "error_response", error_response)
+
+
 async def respond(gateway: Gateway, handler: Handler, request: ApiRequest) -> ApiResponse:
     """Run `handler`, traced as one request when tracing is on (see shared/telemetry.py)."""
     trace = telemetry.start_request(getattr(handler, "__name__", "request"), request.method)
@@ -40,6 +53,7 @@ async def respond(gateway: Gateway, handler: Handler, request: ApiRequest) -> Ap
 
 async def _run(gateway: Gateway, handler: Handler,
                request: ApiRequest) -> tuple[ApiResponse, str | None]:
+    error_response = error_response_for(handler)
     try:
         return await handler(gateway, request), None
     except GatewayError as err:

@@ -23,6 +23,8 @@ class Usage:
     images: int = 0
     characters: int = 0
     audio_seconds: float = 0.0
+    cached_input_tokens: int = 0         # cache reads (OpenAI cached_tokens, Claude cache reads)
+    cache_write_input_tokens: int = 0    # Claude cache writes (cache_creation_input_tokens)
 
     @classmethod
     def from_openai(cls, data: Any) -> "Usage":
@@ -51,6 +53,9 @@ class CompletionStream:
     usage: Usage
     close: Callable[[], Awaitable[None]]
     headers: dict[str, str] = field(default_factory=dict)
+    # How a failure after the first event reaches the client, as one complete SSE event (the
+    # surface's error shape); None: OpenAI's `data: {"error": ...}`.
+    error_event: Callable[[Any], bytes] | None = None
 
 
 @dataclass

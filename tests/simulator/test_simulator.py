@@ -442,3 +442,80 @@ def test_create_app_in_process_uses_default_key():
             assert denied.status == 401 and (await denied.json())["error"]["code"] == "401"
 
     asyncio.run(scenario())
+
+
+# --- Claude through the official anthropic SDK's own Vertex client ------------------------------
+
+
+@pytest.fixture
+def vertex_claude(sim, base_url):
+    import anthropic
+
+    account = sim.get("/_sim/vertex/service-account.json").json()
+    now = int(time.time())
+    assertion = jwt.encode({"iss": account["client_email"], "aud": account["token_uri"], "iat": now,
+                            "exp": now + 600}, account["private_key"], algorithm="RS256")
+    token = sim.post("/token", data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                     "assertion": assertion}).json()["access_token"]
+    return anthropic.AnthropicVertex(base_url=base_url + "/v1", region="us-east5", project_id="sim-project",
+                                     access_token=token, max_retries=0)
+
+
+CLAUDE = "claude-sonnet-4@20250514"
+
+
+def test_claude_raw_predict_through_the_sdks_vertex_client(vertex_claude, sim):
+    message = vertex_claude.messages.create(model=CLAUDE, max_tokens=50, messages=[{"role": "user", "content": "hi"}])
+    assert message.content[0].text == "[simulated] hi" and message.stop_reason == "end_turn"
+    assert message.usage.input_tokens == 1 and message.usage.output_tokens == 2
+    logged = sim.get("/_sim/requests").json()["requests"][-1]
+    assert logged["path"].endswith(f"/publishers/anthropic/models/{CLAUDE}:rawPredict")
+    assert "model" not in logged["body"]
+    short = vertex_claude.messages.create(model=CLAUDE, max_tokens=2, stop_sequences=["never"],
+                                          messages=[{"role": "user", "content": "one two three"}])
+    assert short.stop_reason == "max_tokens" and short.content[0].text == "[simulated] one"
+    cut = vertex_claude.messages.create(model=CLAUDE, max_tokens=50, stop_sequences=["two"],
+                                        messages=[{"role": "user", "content": "one two three"}])
+    assert cut.stop_reason == "stop_sequence" and cut.stop_sequence == "two"
+
+
+def test_claude_stream_raw_predict_events(vertex_claude):
+    thinking = {"type": "enabled", "budget_tokens": 1024}
+    with vertex_claude.messages.stream(model=CLAUDE, max_tokens=2048, thinking=thinking,
+                                       messages=[{"role": "user", "content": "stream this"}]) as stream:
+        kinds = [event.type for event in stream]
+        final = stream.get_final_message()
+    assert kinds[0] == "message_start" and "thinking" in kinds and kinds[-1] == "message_stop"
+    assert [b.type for b in final.content] == ["thinking", "text"]
+    assert final.content[0].signature and final.content[1].text == "[simulated] stream this"
+    assert final.usage.output_tokens > 2
+
+
+def test_claude_prompt_cache_usage_and_count_tokens(vertex_claude, sim):
+    system = [{"type": "text", "text": "cached words " * 50 + str(time.time()), "cache_control": {"type": "ephemeral"}}]
+    ask = [{"role": "user", "content": "question"}]
+    first = vertex_claude.messages.create(model=CLAUDE, max_tokens=50, system=system, messages=ask)
+    second = vertex_claude.messages.create(model=CLAUDE, max_tokens=50, system=system, messages=ask)
+    assert (first.usage.cache_creation_input_tokens, first.usage.cache_read_input_tokens) == (101, 0)
+    assert (second.usage.cache_creation_input_tokens, second.usage.cache_read_input_tokens) == (0, 101)
+    assert first.usage.input_tokens == second.usage.input_tokens == 1
+    counted = vertex_claude.messages.count_tokens(model=CLAUDE, system=system, messages=ask)
+    assert counted.input_tokens == 102
+    assert sim.get("/_sim/requests").json()["requests"][-1]["body"]["model"] == CLAUDE
+
+
+def test_claude_errors_in_anthropics_envelope(vertex_claude, sim):
+    import anthropic
+
+    sim.post("/_sim/faults", json={"match": CLAUDE, "status": 529})
+    with pytest.raises(anthropic.OverloadedError) as caught:
+        vertex_claude.messages.create(model=CLAUDE, max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    assert caught.value.body["error"]["type"] == "overloaded_error"
+    sim.post("/_sim/faults", json={"match": CLAUDE, "status": 429})
+    with pytest.raises(anthropic.RateLimitError) as caught:          # Google's front: its own shape
+        vertex_claude.messages.create(model=CLAUDE, max_tokens=5, messages=[{"role": "user", "content": "x"}])
+    assert caught.value.body["error"]["status"] == "RESOURCE_EXHAUSTED"
+    with pytest.raises(anthropic.BadRequestError) as caught:
+        vertex_claude.messages.create(model=CLAUDE, max_tokens=5, messages=[{"role": "user", "content": "x"}],
+                                      extra_headers={"anthropic-beta": "files-api-2025-04-14"})
+    assert "Unexpected value(s) `files-api-2025-04-14`" in caught.value.body["error"]["message"]
