@@ -263,6 +263,13 @@ var cosmosContainers = [
 ]
 
 var deploymentContainerName = 'app-package-${toLower(take(functionAppName, 32))}'
+// The containers shared/files/storage.py names (CONTAINERS); the code never creates them in Azure.
+var fileContainerNames = [
+  'batch'
+  'user-data'
+  'batch-output'
+  'batches'
+]
 
 // Key Vault secret names, and the app settings that reference them.
 var secretNames = {
@@ -338,6 +345,16 @@ resource storage 'Microsoft.Storage/storageAccounts@2023-05-01' = {
         publicAccess: 'None'
       }
     }
+
+    // Files and batches (docs/batch.md), a container per purpose: uploads for batches, uploads
+    // kept as plain data, the batches' output and error files, and the batch state documents.
+    // The identity's Blob Data Owner assignment on this account (storageBlobForApp) covers them.
+    resource filesContainers 'containers' = [for name in fileContainerNames: {
+      name: name
+      properties: {
+        publicAccess: 'None'
+      }
+    }]
   }
 }
 
@@ -693,6 +710,13 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     LLMPROXY_WEBHOOK_TIMEOUT_SECONDS: '10'
     LLMPROXY_WEBHOOK_ALLOW_HOSTS: webhookAllowHosts
 
+    // Files and batches: Blob Storage in this app's storage account, through the identity.
+    LLMPROXY_BLOB_ACCOUNT_URL: storage.properties.primaryEndpoints.blob
+    // The Functions host refuses HTTP request bodies over 100 MB, so uploads stop below that
+    // (less 64 KB for the form's other fields), with the gateway's own 413.
+    LLMPROXY_MAX_FILE_BYTES: '104792064'
+    LLMPROXY_BATCH_MAX_LINES: '100000'
+
     // Realtime voice sessions.
     LLMPROXY_REALTIME_CHAT_MODEL: realtimeChatModel
     LLMPROXY_REALTIME_TRANSCRIPTION_MODEL: realtimeTranscriptionModel
@@ -753,7 +777,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
 // ---------------------------------------------------------------------------------------------
 
 // The host keeps leases, keys and Event Hubs checkpoints in blobs and deploys from the package
-// container (Blob Data Owner); queues and tables serve the host's internal bookkeeping
+// container (Blob Data Owner), and the gateway keeps files and batches in their containers; queues and tables serve the host's internal bookkeeping
 // (diagnostic events, blob-trigger receipts) when identity-based AzureWebJobsStorage is used.
 resource storageBlobForApp 'Microsoft.Authorization/roleAssignments@2022-04-01' = {
   name: guid(storage.id, identity.id, roles.storageBlobDataOwner)

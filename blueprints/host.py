@@ -3,7 +3,7 @@ and the core's host-neutral `ApiRequest`/`ApiResponse`. The local runner serves 
 functions, so this is the only HTTP adapter there is."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, AsyncIterator, Callable, Iterator, Mapping
 
 from azurefunctions.extensions.http.fastapi import Request, Response
 
@@ -53,12 +53,7 @@ class RequestHeaders(Mapping[str, str]):
 async def _read_body(request: Request, declared: str | None, limit: int) -> bytes:
     """The body, from the ASGI messages themselves (`request.stream()` is an async generator,
     which the event loop registers and finalizes for every request)."""
-    if declared is not None:
-        if not declared.isdigit():
-            raise InvalidRequest("Invalid Content-Length header.")
-        if int(declared) > limit:
-            raise PayloadTooLarge(f"The request body is larger than this gateway accepts "
-                                  f"({limit} bytes).")
+    _check_declared(declared, limit)
     receive = request.receive
     chunks, size, more = [], 0, True
     while more:
@@ -77,6 +72,33 @@ async def _read_body(request: Request, declared: str | None, limit: int) -> byte
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
+def _check_declared(declared: str | None, limit: int) -> None:
+    if declared is not None:
+        if not declared.isdigit():
+            raise InvalidRequest("Invalid Content-Length header.")
+        if int(declared) > limit:
+            raise PayloadTooLarge(f"The request body is larger than this gateway accepts "
+                                  f"({limit} bytes).")
+
+
+async def _stream_body(request: Request, limit: int) -> AsyncIterator[bytes]:
+    """The body's chunks as the client sends them (for uploads streamed to storage), with the
+    same limit and disconnect handling as `_read_body`."""
+    receive, size, more = request.receive, 0, True
+    while more:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise InvalidRequest("The client closed the connection before the whole request "
+                                 "body arrived.", code="client_disconnected")
+        chunk, more = message.get("body", b""), message.get("more_body", False)
+        size += len(chunk)
+        if size > limit:
+            raise PayloadTooLarge(f"The request body is larger than this gateway accepts "
+                                  f"({limit} bytes).")
+        if chunk:
+            yield chunk
+
+
 def _to_response(result: ApiResponse, request_id: str) -> Response:
     headers = {**result.headers, request_context.HEADER: request_id}
     if result.stream is not None:
@@ -87,9 +109,12 @@ def _to_response(result: ApiResponse, request_id: str) -> Response:
 
 
 async def serve(request: Request, handler: Handler,
-                body_limit: Callable[[Settings], int] | None = None, **outputs: Any) -> Response:
+                body_limit: Callable[[Settings], int] | None = None, stream_body: bool = False,
+                **outputs: Any) -> Response:
     """Run `handler` on the request. Bodies are read up to LLMPROXY_MAX_BODY_BYTES unless the
     endpoint sets its own `body_limit` (uploads to transcribe use LLMPROXY_MAX_AUDIO_BYTES).
+    With `stream_body` the handler gets the body as `body_stream`, chunks as they arrive
+    (file uploads, written to storage without being held in memory).
     `outputs` are the function's output-binding parameters (`func.Out`), set from the
     handler's `ApiResponse.outputs` by the same names."""
     error_response = error_response_for(handler)
@@ -101,15 +126,20 @@ async def serve(request: Request, handler: Handler,
     except Exception as exc:    # misconfiguration or store down at startup: still an envelope
         return _to_response(error_response(startup_error(exc)), request_id)
     limit = body_limit(gateway.settings) if body_limit else gateway.settings.max_body_bytes
+    body, body_stream = b"", None
     try:
-        body = b"" if method in ("GET", "HEAD", "DELETE") else \
-            await _read_body(request, headers.get("content-length"), limit)
+        if stream_body:
+            _check_declared(headers.get("content-length"), limit)
+            body_stream = _stream_body(request, limit)
+        elif method not in ("GET", "HEAD", "DELETE"):
+            body = await _read_body(request, headers.get("content-length"), limit)
     except (InvalidRequest, PayloadTooLarge) as err:
         return _to_response(error_response(err), request_id)
     # Parsed only when there is a query string: most calls (every chat completion) have none.
     api_request = ApiRequest(method=method, path=scope["path"], headers=headers,
                              query=request.query_params if scope.get("query_string") else {},
-                             path_params=scope.get("path_params", {}), body=body)
+                             path_params=scope.get("path_params", {}), body=body,
+                             body_stream=body_stream)
     result = await respond(gateway, handler, api_request)
     for name, value in result.outputs.items():
         outputs[name].set(value)

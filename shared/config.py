@@ -108,6 +108,12 @@ class Settings:
     realtime_session_minutes: int = 30        # LLMPROXY_REALTIME_SESSION_MINUTES: session life
     realtime_max_buffer_seconds: int = 60     # LLMPROXY_REALTIME_MAX_BUFFER_SECONDS
     trace_sample_ratio: float = 1.0           # LLMPROXY_TRACE_SAMPLE_RATIO (0..1, when tracing is on)
+    # Files and batches (docs/batch.md). Blob Storage when an account is set, else `.data/files`.
+    blob_account_url: str = ""                # LLMPROXY_BLOB_ACCOUNT_URL (managed identity)
+    blob_connection_string: str = field(default="", repr=False)  # LLMPROXY_BLOB_CONNECTION_STRING
+    blob_create_containers: bool = False      # LLMPROXY_BLOB_CREATE_CONTAINERS (local/tests only)
+    max_file_bytes: int = 200 * 1024 * 1024   # LLMPROXY_MAX_FILE_BYTES (OpenAI's limit)
+    batch_max_lines: int = 100_000            # LLMPROXY_BATCH_MAX_LINES
     # Settings whose value was a Key Vault reference the platform could not resolve (see below).
     unresolved: tuple[str, ...] = ()
     values: Mapping[str, str] = field(default_factory=dict, repr=False)
@@ -157,6 +163,11 @@ class Settings:
             realtime_session_minutes=_int(env, "LLMPROXY_REALTIME_SESSION_MINUTES", 30),
             realtime_max_buffer_seconds=_int(env, "LLMPROXY_REALTIME_MAX_BUFFER_SECONDS", 60),
             trace_sample_ratio=_ratio(env, "LLMPROXY_TRACE_SAMPLE_RATIO", 1.0),
+            blob_account_url=env.get("LLMPROXY_BLOB_ACCOUNT_URL", ""),
+            blob_connection_string=env.get("LLMPROXY_BLOB_CONNECTION_STRING", ""),
+            blob_create_containers=_bool(env, "LLMPROXY_BLOB_CREATE_CONTAINERS", False),
+            max_file_bytes=_int(env, "LLMPROXY_MAX_FILE_BYTES", 200 * 1024 * 1024),
+            batch_max_lines=_int(env, "LLMPROXY_BATCH_MAX_LINES", 100_000),
             unresolved=unresolved,
             values=env,
         )
@@ -172,7 +183,9 @@ class Settings:
     def secret_values(self) -> tuple[str, ...]:
         """Values that must never appear in a response or a log line."""
         return tuple(v for v in (self.admin_key, self.key_pepper, self.cosmos_key,
-                                 self.webpubsub_access_key(), self.webpubsub_connection_string)
+                                 self.webpubsub_access_key(), self.webpubsub_connection_string,
+                                 self.blob_connection_string,
+                                 _account_key(self.blob_connection_string))
                      if v)
 
     def webpubsub_access_key(self) -> str:
@@ -181,3 +194,11 @@ class Settings:
             if name.strip().lower() == "accesskey":
                 return value.strip()
         return ""
+
+
+def _account_key(connection_string: str) -> str:
+    for part in connection_string.split(";"):
+        name, _, value = part.partition("=")
+        if name.strip().lower() == "accountkey":
+            return value.strip()
+    return ""

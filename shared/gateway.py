@@ -10,6 +10,7 @@ import logging
 from . import azure_auth, telemetry
 from .catalog import Catalog
 from .config import Settings
+from .files.storage import create_storage
 from .keys import KeyService
 from .limits import Limiter
 from .logs import install_redaction
@@ -33,6 +34,7 @@ class Gateway:
         self.usage = UsageRecorder(self.store)
         self.pubsub = PubSub(settings)
         self.router = Router()
+        self.objects = create_storage(settings)     # files and batch state (docs/batch.md)
         self.limits = Limiter(self.store, settings.limits_ttl)
         install_redaction(settings.secret_values())
         if settings.unresolved:
@@ -70,6 +72,7 @@ class Gateway:
         await self.usage.flush()
         await provider_http.close_all()
         await self.pubsub.close()
+        await self.objects.close()
         await azure_auth.close_all()
         await self.store.close()
 

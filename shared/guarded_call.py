@@ -53,7 +53,8 @@ class GuardedCall:
                                      model=served_by, model_name=self._model.doc.id,
                                      operation=self._operation.value, usage=usage,
                                      latency_ms=(time.perf_counter() - self._started) * 1000,
-                                     status=status, stream=self._stream)
+                                     status=status, stream=self._stream,
+                                     batch=self._caller.batch)
 
     async def run(self, attempt: Callable[[ResolvedModel], Awaitable[Any]]) -> Any:
         try:

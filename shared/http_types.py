@@ -21,6 +21,9 @@ class ApiRequest:
     query: Mapping[str, str] = field(default_factory=dict)
     path_params: Mapping[str, str] = field(default_factory=dict)
     body: bytes = b""
+    # Instead of `body`, for endpoints that take uploads too large to hold (see
+    # blueprints/host.serve, `stream_body`): the body's chunks as they arrive.
+    body_stream: AsyncIterator[bytes] | None = None
 
     def json_object(self) -> dict[str, Any]:
         """The body as a JSON object, or a 400 that says what is wrong with it."""

@@ -29,6 +29,7 @@ _ALPHABET = string.ascii_letters + string.digits
 class Caller:
     project: str
     key_id: str
+    batch: bool = False        # a batch line run on the caller's behalf (usage rows say so)
 
 
 def bearer_token(headers: dict[str, str]) -> str | None:

@@ -26,7 +26,7 @@ class Form:
         return values[0] if values else None
 
 
-def _header_params(header: str, value: str) -> tuple[str, dict[str, str]]:
+def header_params(header: str, value: str) -> tuple[str, dict[str, str]]:
     """('multipart/form-data', {'boundary': ...}) out of a header value; quotes handled."""
     message = Message()
     message[header] = value
@@ -34,8 +34,8 @@ def _header_params(header: str, value: str) -> tuple[str, dict[str, str]]:
     return params[0][0].strip().lower(), {k.lower(): v for k, v in params[1:]}
 
 
-def _boundary(content_type: str) -> bytes:
-    kind, params = _header_params("content-type", content_type or "")
+def boundary_of(content_type: str) -> bytes:
+    kind, params = header_params("content-type", content_type or "")
     if kind != "multipart/form-data" or not params.get("boundary"):
         raise InvalidRequest("The request must be multipart/form-data with a boundary.")
     return params["boundary"].encode("latin-1")
@@ -49,7 +49,7 @@ def _parse_part(part: bytes, form: Form) -> None:
     for line in head.decode("utf-8", "replace").split("\r\n"):
         name, _, value = line.partition(":")
         headers[name.strip().lower()] = value.strip()
-    _, disposition = _header_params("content-disposition",
+    _, disposition = header_params("content-disposition",
                                     headers.get("content-disposition", ""))
     name = disposition.get("name")
     if not name:
@@ -63,7 +63,7 @@ def _parse_part(part: bytes, form: Form) -> None:
 
 def parse_form(body: bytes, content_type: str) -> Form:
     # A delimiter is CRLF "--" boundary (RFC 2046); the first one may start the body.
-    delimiter = b"\r\n--" + _boundary(content_type)
+    delimiter = b"\r\n--" + boundary_of(content_type)
     chunks = (b"\r\n" + body).split(delimiter)
     if len(chunks) < 3 or not chunks[-1].startswith(b"--"):
         raise InvalidRequest("The multipart body is incomplete (no closing boundary).")

@@ -78,7 +78,7 @@ class UsageRecorder:
 
     def record(self, *, project: str, key_id: str, model: ResolvedModel | None, model_name: str,
                operation: str, usage: Usage, latency_ms: float, status: int,
-               stream: bool = False) -> float:
+               stream: bool = False, batch: bool = False) -> float:
         """Queue one usage row; the call's cost (from the catalog's prices of `model`)."""
         cost = model.doc.costs.cost(usage.prompt_tokens, usage.completion_tokens,
                                     images=usage.images, characters=usage.characters,
@@ -88,7 +88,7 @@ class UsageRecorder:
                           completion_tokens=usage.completion_tokens, cost=round(cost, 10),
                           latency_ms=round(latency_ms, 3), status=status,
                           created_at=_timestamps.now(), key_id=key_id, stream=stream,
-                          request_id=request_context.current.get())
+                          request_id=request_context.current.get(), batch=batch)
         if telemetry.enabled():
             telemetry.annotate_usage(project=project, key_id=key_id, model=model_name,
                                      operation=operation, prompt_tokens=row.prompt_tokens,

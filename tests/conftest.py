@@ -23,6 +23,11 @@ MAX_AUDIO = 2 * 1024 * 1024         # above MAX_BODY: uploads to transcribe have
 # The Cosmos DB emulator's published, well-known key; the local Cosmos test server accepts it.
 COSMOS_KEY = "C2y6yDjf5/R+ob0N8A7Cgv30VRDJIWEHLM+4QDU5DE2nQ9nIuKNVdVXTD4fTyw1Z+LpQy+9NTZDWyxDmv/7oYQ=="
 COSMOS_PACKAGE = ROOT / "node_modules" / "@vercel" / "cosmosdb-server"
+AZURITE_BLOB = ROOT / "node_modules" / ".bin" / "azurite-blob"
+# Azurite's well-known development account (public; it works only against the emulator).
+AZURITE_ACCOUNT = "devstoreaccount1"
+AZURITE_KEY = ("Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/"
+               "KBHBeksoGMGw==")
 STORES = ["sqlite", "cosmos"]
 
 
@@ -103,6 +108,34 @@ def cosmos_server(logs_dir) -> str:
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def azurite(logs_dir, tmp_path_factory) -> str:
+    """Azurite's Blob service (npm `azurite`) on a free loopback port: a connection string."""
+    if not AZURITE_BLOB.exists():
+        pytest.fail("Azurite is not installed: run `npm ci` (`make test` does).")
+    port = free_port()
+    log = logs_dir / "azurite.log"
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(["npx", "azurite-blob", "--blobHost", "127.0.0.1", "--blobPort",
+                                 str(port), "--location", str(tmp_path_factory.mktemp("azurite")),
+                                 "--skipApiVersionCheck", "--silent"],
+                                cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
+    try:
+        wait_for(url + "?comp=list", proc, log)
+        yield (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
+               f"AccountKey={AZURITE_KEY};BlobEndpoint={url};")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def blob_env(connection_string: str) -> dict[str, str]:
+    """Settings that put the gateway's files on Azurite."""
+    return {"LLMPROXY_BLOB_CONNECTION_STRING": connection_string,
+            "LLMPROXY_BLOB_CREATE_CONTAINERS": "true"}
 
 
 def cosmos_env(endpoint: str, database: str) -> dict[str, str]:

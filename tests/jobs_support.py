@@ -19,7 +19,7 @@ JOB_SETTINGS = dict(
     LLMPROXY_WEBHOOK_RETRY_BASE_SECONDS="0.05", LLMPROXY_WEBHOOK_MAX_ATTEMPTS="3",
     LLMPROXY_JOB_MAX_RETRIES="2", LLMPROXY_JOB_LEASE_SECONDS="30",
     LLMPROXY_JOB_CONCURRENCY="8")
-PATIENCE = 60.0           # a guard against hanging, never an assertion about speed
+PATIENCE = 180.0          # a guard against hanging, never an assertion about speed
 
 
 class GatewayProcess:

@@ -21,6 +21,9 @@ LOCAL_ONLY = {
     "COSMOS_VERIFY_TLS": "only for a local Cosmos test server with a self-signed certificate",
     "WebPubSubConnectionString": "a connection string with an access key; Azure uses the "
                                  "identity-based WebPubSubConnectionString__serviceUri family",
+    "LLMPROXY_BLOB_CONNECTION_STRING": "an account key (Azurite's in tests); Azure uses the "
+                                       "managed identity with LLMPROXY_BLOB_ACCOUNT_URL",
+    "LLMPROXY_BLOB_CREATE_CONTAINERS": "local and tests only; the template creates the containers",
 }
 
 # Read by the platform, not by our code: the Functions host, the Python worker, azure-identity.

@@ -46,6 +46,15 @@ DOCUMENTED = {
     "get_chat_job": ("v1/chat/completions/async/{id}", ["GET"]),
     "cancel_chat_job": ("v1/chat/completions/async/{id}", ["DELETE"]),
     "chat_job_metrics": ("v1/chat/completions/async/metrics", ["GET"]),
+    "create_file": ("v1/files", ["POST"]),
+    "list_files": ("v1/files", ["GET"]),
+    "get_file": ("v1/files/{id}", ["GET"]),
+    "delete_file": ("v1/files/{id}", ["DELETE"]),
+    "file_content": ("v1/files/{id}/content", ["GET"]),
+    "create_batch": ("v1/batches", ["POST"]),
+    "list_batches": ("v1/batches", ["GET"]),
+    "get_batch": ("v1/batches/{id}", ["GET"]),
+    "cancel_batch": ("v1/batches/{id}/cancel", ["POST"]),
     "realtime_create_session": ("v1/realtime/sessions", ["POST"]),
     "realtime_list_sessions": ("v1/realtime/sessions", ["GET"]),
     "realtime_get_session": ("v1/realtime/sessions/{id}", ["GET"]),
@@ -53,7 +62,7 @@ DOCUMENTED = {
 }
 # Non-HTTP functions: name -> (trigger type, output binding types by parameter name).
 TRIGGERED = {
-    "process_chat_jobs": ("eventHubTrigger", {"results": "cosmosDB"}),
+    "process_chat_jobs": ("eventHubTrigger", {"results": "cosmosDB", "followups": "eventHub"}),
     "requeue_stale_jobs": ("timerTrigger", {"events": "eventHub"}),
     "realtime_connect": ("webPubSubTrigger", {}),
     "realtime_connected": ("webPubSubTrigger", {}),
@@ -69,7 +78,9 @@ DOCUMENTED_WEBPUBSUB = {
 }
 # HTTP functions with output bindings besides the HTTP response.
 HTTP_OUTPUTS = {"submit_chat_job": {"events": "eventHub"},
-                "cancel_chat_job": {"events": "eventHub"}}
+                "cancel_chat_job": {"events": "eventHub"},
+                "create_batch": {"events": "eventHub"},
+                "cancel_batch": {"events": "eventHub"}}
 
 
 @pytest.fixture(scope="module")

@@ -339,3 +339,17 @@ def test_keys_are_listed_only_for_the_web_pubsub_handler(t):
     assert not lists_keys(t["variables"])
     text = " ".join(strings(scan.bicep_app_settings()))
     assert not re.search(r"AccountKey=|SharedAccessKey|AccessKey=", text)
+
+
+def test_files_and_batches_have_their_containers_on_the_app_storage(t):
+    """The containers the code uses (it never creates them in Azure), private, in the storage
+    account whose blob endpoint the app is given, where the identity holds a blob data role."""
+    from shared.files.storage import CONTAINERS
+    assert t["variables"]["fileContainerNames"]["value"] == list(CONTAINERS)
+    [files] = [r for r in resources(t, "Microsoft.Storage/storageAccounts/blobServices/containers")
+               if r["config"].get("loop_type")]
+    assert files["config"]["loop_type"]["detail"]["array_name"] == "fileContainerNames"
+    assert body(files)["properties"]["publicAccess"] == "None"
+    assert accessor(scan.bicep_app_settings()["LLMPROXY_BLOB_ACCOUNT_URL"]) == \
+        "storage.properties.primaryEndpoints.blob"
+    assert ("storageBlobDataOwner", "storage") in APP_ROLES

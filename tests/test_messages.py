@@ -39,6 +39,7 @@ def received(sim, suffix: str) -> list[dict]:
 def test_create(claude, sim, model):
     message = claude.messages.create(model=model, max_tokens=100, messages=ask("hello claude"))
     assert message.type == "message" and message.role == "assistant"
+    assert message._request_id.startswith("req_")          # Anthropic's request-id header
     assert [b.type for b in message.content] == ["text"]
     assert message.content[0].text == "[simulated] hello claude"
     assert message.stop_reason == "end_turn"
@@ -204,7 +205,9 @@ def test_errors_have_anthropic_types(gateway, key, sim):
     with pytest.raises(anthropic.AuthenticationError) as caught:
         bad_key.messages.create(model=NATIVE, max_tokens=10, messages=ask("x"))
     assert caught.value.body == {"type": "error", "error": {
-        "type": "authentication_error", "message": "Incorrect API key provided."}}
+        "type": "authentication_error", "message": "Incorrect API key provided."},
+        "request_id": caught.value.response.headers["x-request-id"]}
+    assert caught.value.request_id == caught.value.response.headers["x-request-id"]
     c = anthropic.Anthropic(base_url=gateway, api_key=key, max_retries=0)
     with pytest.raises(anthropic.NotFoundError) as caught:
         c.messages.create(model="no-such-model", max_tokens=10, messages=ask("x"))

@@ -43,14 +43,20 @@ def check_input(value: Any) -> None:
         raise InvalidRequest("'input' mixes strings and token arrays.", param="input")
 
 
-async def embeddings(gw: Gateway, req: ApiRequest) -> ApiResponse:
-    caller = await gw.keys.authenticate(req.headers)
-    body = req.json_object()
+def check_embeddings_fields(body: dict[str, Any]) -> str:
+    """The request's own checks (the synchronous endpoint and batch lines): the model name."""
     name = require_str(body, "model")
     check_input(body.get("input"))
     optional_str(body, "encoding_format", ("float", "base64"))
     optional_int(body, "dimensions", 1, MAX_DIMENSIONS)
     optional_str(body, "user")
     refuse_routing_fields(body)
+    return name
+
+
+async def embeddings(gw: Gateway, req: ApiRequest) -> ApiResponse:
+    caller = await gw.keys.authenticate(req.headers)
+    body = req.json_object()
+    name = check_embeddings_fields(body)
     result = await dispatch.create_embeddings(gw, caller, name, body)
     return ApiResponse(body=result.body, headers=result.headers)

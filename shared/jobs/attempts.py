@@ -15,7 +15,9 @@ from typing import Any, Awaitable, Callable
 
 from .. import dispatch
 from ..errors import GatewayError, RateLimited
+from ..catalog import Operation
 from ..handlers.chat import validate_chat_request
+from ..handlers.embeddings import check_embeddings_fields
 from ..keys import Caller
 from ..providers import Completion
 
@@ -53,11 +55,25 @@ def retry_delay(settings: Any, attempt: int, err: GatewayError) -> float:
     return delay
 
 
+async def _embeddings_once(gw: Any, caller: Caller, body: dict[str, Any]) -> Outcome:
+    name = check_embeddings_fields(body)
+    model = await dispatch.resolve(gw, caller, name, Operation.EMBEDDINGS)
+    result = await dispatch.create_embeddings(gw, caller, name, body)
+    tokens = result.usage.prompt_tokens
+    usage = {"prompt_tokens": tokens, "completion_tokens": 0, "total_tokens": tokens}
+    cost = model.doc.costs.cost(tokens, 0)
+    return Outcome(result=json.loads(result.body), usage=usage, cost=round(cost, 10))
+
+
 async def _call_once(gw: Any, doc: dict[str, Any]) -> Outcome:
     """One provider call through the same path as the synchronous endpoint (checked again:
-    the catalog may have changed since the job was accepted; metered like any call)."""
-    caller = Caller(project=doc["project"], key_id=doc["key_id"])
+    the catalog may have changed since the job was accepted; metered like any call). Jobs are
+    chat completions, except batch lines, which may be embeddings."""
+    caller = Caller(project=doc["project"], key_id=doc["key_id"],
+                    batch=bool(doc.get("batch_id")))
     body = dict(doc["request"])
+    if doc.get("endpoint") == "/v1/embeddings":
+        return await _embeddings_once(gw, caller, body)
     model, _stream = await validate_chat_request(gw, caller, body)
     result = await dispatch.chat(gw, caller, body["model"], body, False)
     assert isinstance(result, Completion)

@@ -1,6 +1,6 @@
 """What travels on the Event Hub.
 
-Two shapes, told apart by their fields:
+Three shapes, told apart by their fields:
 
 * a job reference, sent by the HTTP API after it stored the job:
   `{"execution_id": "job_...", "project": "alpha", "priority": 5}`
@@ -9,6 +9,9 @@ Two shapes, told apart by their fields:
     "project": "alpha", "priority": 5, "webhook_url": "https://...", "ttl_hours": 24}`
   (`priority`, `webhook_url`, `ttl_hours`, `idempotency_key` optional; `custom_id` is the
   idempotency key unless `idempotency_key` is given).
+
+* a step of an OpenAI Batch API batch (shared/batches/steps.py):
+  `{"batch_id": "batch_...", "project": "alpha", "step": "expand", "priority": 5, ...}`
 
 Anything else is malformed and becomes a failed job saying why.
 """
@@ -34,7 +37,7 @@ class HubEvent:
 
 @dataclass
 class Parsed:
-    kind: str                           # "reference" | "line" | "malformed"
+    kind: str                           # "reference" | "line" | "batch" | "malformed"
     priority: int = 5
     data: dict[str, Any] = field(default_factory=dict)
     problem: str = ""
@@ -66,4 +69,9 @@ def parse(event: HubEvent) -> Parsed:
             return Parsed("reference", _priority(data), data)
         return Parsed("malformed", data=data, fingerprint=fingerprint,
                       problem="a job reference needs string 'execution_id' and 'project'")
+    if "batch_id" in data:
+        if all(isinstance(data.get(k), str) for k in ("batch_id", "project", "step")):
+            return Parsed("batch", _priority(data), data)
+        return Parsed("malformed", data=data, fingerprint=fingerprint,
+                      problem="a batch step needs string 'batch_id', 'project' and 'step'")
     return Parsed("line", _priority(data), data, fingerprint=fingerprint)

@@ -20,6 +20,8 @@ from datetime import timedelta
 from typing import Any
 
 from .. import telemetry
+from ..batches import steps as batch_steps
+from ..batches.tracker import LineTracker
 from ..errors import GatewayError
 from ..store import StoreConflict, StoredJob, StoreUnavailable
 from . import model
@@ -33,6 +35,13 @@ log = logging.getLogger(__name__)
 
 async def process_batch(gw: Any, events: list[HubEvent]) -> list[dict[str, Any]]:
     """Run a batch; return the result documents of the jobs it saw finished."""
+    return (await process_events(gw, events))[0]
+
+
+async def process_events(gw: Any, events: list[HubEvent]) -> tuple[list[dict[str, Any]],
+                                                                   list[str]]:
+    """Run a batch of hub events: the result documents of the jobs it saw finished, and the
+    events to send next (the steps of OpenAI Batch API batches, shared/batches/)."""
     parsed = sorted(((parse(e), e) for e in events), key=lambda pe: pe[0].priority)
     queue: asyncio.Queue = asyncio.Queue()
     for item in parsed:
@@ -40,9 +49,14 @@ async def process_batch(gw: Any, events: list[HubEvent]) -> list[dict[str, Any]]
     worker = _Worker(gw)
     lanes = min(max(1, gw.settings.job_concurrency), len(parsed)) or 1
     await asyncio.gather(*(worker.drain(queue) for _ in range(lanes)))
+    try:
+        worker.followups += await worker.lines.flush()
+    except StoreUnavailable as exc:
+        log.error("store unavailable while counting batch lines: %s", exc)
+        worker.store_failed = True
     if worker.store_failed:
         raise StoreUnavailable("the store failed during the batch; it will be redelivered")
-    return worker.finished
+    return worker.finished, worker.followups
 
 
 def _leased(doc: dict[str, Any]) -> bool:
@@ -57,6 +71,8 @@ class _Worker:
         self.finished: list[dict[str, Any]] = []
         self.store_failed = False
         self.known_projects: dict[str, bool] = {}
+        self.followups: list[str] = []          # hub events to send when the batch is done
+        self.lines = LineTracker(gw)
 
     async def drain(self, queue: asyncio.Queue) -> None:
         while not queue.empty():
@@ -79,7 +95,8 @@ class _Worker:
                 done = await self.run(stored)
                 if done is not None:
                     trace.annotate(**{"llmproxy.job_status": done.doc.get("status")})
-                    self.finished.append(model.result_document(done.doc))
+                    if not done.doc.get("batch_id"):    # a batch's results go to its files
+                        self.finished.append(model.result_document(done.doc))
             return 200
         except StoreUnavailable as exc:
             log.error("store unavailable while processing an event: %s", exc)
@@ -104,6 +121,8 @@ class _Worker:
             model.finish(current.doc, model.FAILED, model.now())
             etag = await self.gw.store.replace_job(current.doc, current.etag)
             await self.notifier.deliver_pending(StoredJob(current.doc, etag))
+            if current.doc.get("batch_id"):
+                await self.lines.after_run(current.doc)
         except Exception as exc:            # StoreConflict: someone else moved it on
             log.warning("could not mark job %s failed: %s", doc["id"], type(exc).__name__)
 
@@ -115,6 +134,9 @@ class _Worker:
                 log.warning("job %s (project %s) is unknown or expired; event skipped",
                             parsed.data["execution_id"], parsed.data["project"])
             return stored
+        if parsed.kind == "batch":
+            self.followups += await batch_steps.handle(self.gw, parsed.data)
+            return None
         if parsed.kind == "line":
             return await ingest_line(self.gw, self.notifier.guard, parsed, event,
                                      self.known_projects)
@@ -128,6 +150,11 @@ class _Worker:
                 return None
         if stored.doc["status"] in model.TERMINAL:
             return await self.notifier.deliver_pending(stored) or stored
+        if stored.doc.get("batch_id"):
+            run, follow = await self.lines.before_run(stored)
+            self.followups += follow
+            if not run:
+                return None
         claimed = await self._claim(stored)
         if claimed is None:
             return None
@@ -137,6 +164,8 @@ class _Worker:
         committed = await self._commit(claimed, outcome)
         if committed is None:
             return None
+        if committed.doc.get("batch_id"):
+            await self.lines.after_run(committed.doc)
         return await self.notifier.deliver_pending(committed) or committed
 
     async def _outwait(self, stored: StoredJob) -> StoredJob | None:

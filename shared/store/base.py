@@ -65,6 +65,7 @@ class UsageRecord:
     key_id: str = ""
     stream: bool = False
     request_id: str = ""   # the HTTP request's x-request-id (shared/request_context.py)
+    batch: bool = False    # a line of a batch (OpenAI Batch API), not a direct request
 
 
 @dataclass(frozen=True)

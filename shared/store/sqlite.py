@@ -40,7 +40,7 @@ CREATE TABLE IF NOT EXISTS usage (
     prompt_tokens INTEGER NOT NULL, completion_tokens INTEGER NOT NULL, cost REAL NOT NULL,
     latency_ms REAL NOT NULL, status INTEGER NOT NULL, created_at TEXT NOT NULL,
     key_id TEXT NOT NULL, stream INTEGER NOT NULL, expires_at REAL,
-    request_id TEXT NOT NULL DEFAULT '');
+    request_id TEXT NOT NULL DEFAULT '', batch INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value REAL NOT NULL,
                                      expires_at REAL NOT NULL);     -- before counter_docs
 CREATE TABLE IF NOT EXISTS counter_docs (key TEXT PRIMARY KEY, doc TEXT NOT NULL,
@@ -50,7 +50,8 @@ CREATE TABLE IF NOT EXISTS limits (project TEXT PRIMARY KEY, doc TEXT NOT NULL);
 # Columns added after the first release, for files created before them.
 _MIGRATIONS = [("keys", "version", "INTEGER NOT NULL DEFAULT 1"),
                ("usage", "expires_at", "REAL"),
-               ("usage", "request_id", "TEXT NOT NULL DEFAULT ''")]
+               ("usage", "request_id", "TEXT NOT NULL DEFAULT ''"),
+               ("usage", "batch", "INTEGER NOT NULL DEFAULT 0")]
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS keys_project ON keys (project);
 CREATE INDEX IF NOT EXISTS usage_project_time ON usage (project, created_at);
@@ -62,6 +63,7 @@ _USAGE_ROWS_PER_INSERT = 50
 _USAGE_COLS_PER_ROW = len(_USAGE_COLS) + 1          # and expires_at
 _usage_values = operator.attrgetter(*_USAGE_COLS)
 _STREAM = _USAGE_COLS.index("stream")
+_BATCH = _USAGE_COLS.index("batch")
 
 
 @functools.lru_cache(maxsize=_USAGE_ROWS_PER_INSERT)
@@ -237,7 +239,8 @@ class SqliteStore(SqliteJobs, SqliteSessions):
         sql += " ORDER BY created_at DESC LIMIT ?"
         args.append(limit)
         rows = await self._run(lambda c: c.execute(sql, args).fetchall())
-        return [UsageRecord(**{**dict(zip(_USAGE_COLS, r)), "stream": bool(r[_STREAM])})
+        return [UsageRecord(**{**dict(zip(_USAGE_COLS, r)), "stream": bool(r[_STREAM]),
+                               "batch": bool(r[_BATCH])})
                 for r in rows]
 
     # -- counters (limits, budgets) -----------------------------------------------------------

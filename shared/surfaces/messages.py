@@ -45,9 +45,13 @@ def error_status(err: GatewayError) -> tuple[int, str]:
     return status, ERROR_TYPES[status]
 
 
-def error_body(err: GatewayError) -> bytes:
+def error_body(err: GatewayError, request_id: str = "") -> bytes:
+    """Anthropic's envelope; with the request's id at the top, as Anthropic answers."""
     _, kind = error_status(err)
-    return json.dumps({"type": "error", "error": {"type": kind, "message": err.message}}).encode()
+    body: dict[str, Any] = {"type": "error", "error": {"type": kind, "message": err.message}}
+    if request_id:
+        body["request_id"] = request_id
+    return json.dumps(body).encode()
 
 
 def error_event(err: GatewayError) -> bytes:

@@ -1,0 +1,126 @@
+"""The object storage contract, run against every backend: the embedded folder and Azure Blob
+Storage (Azurite, a real Blob server, started by the suite)."""
+from __future__ import annotations
+
+import asyncio
+import os
+
+import pytest
+
+from shared.files.blob_storage import BLOCK, BlobStorage
+from shared.files.local_storage import LocalStorage
+from shared.files.storage import (BATCH_INPUT, BATCH_STATE, USER_DATA, ObjectTooLarge,
+                                  one_chunk, read_json, write_json)
+from shared.store import StoreConflict
+
+
+@pytest.fixture(params=["local", "blob"])
+def storage(request, tmp_path):
+    if request.param == "local":
+        backend = LocalStorage(tmp_path / "files")
+    else:
+        backend = BlobStorage(connection_string=request.getfixturevalue("azurite"),
+                              create_containers=True)
+    yield backend
+    asyncio.run(backend.close())
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _chunks(parts):
+    for part in parts:
+        await asyncio.sleep(0)
+        yield part
+
+
+async def _read(storage, container, name, offset=0):
+    stream = await storage.read(container, name, offset)
+    return None if stream is None else b"".join([c async for c in stream])
+
+
+def test_a_streamed_write_reads_back_whole_and_from_an_offset(storage):
+    # Bigger than one Blob block, so the block staging and the commit are both exercised.
+    parts = [os.urandom(1024 * 1024) for _ in range(BLOCK // (1024 * 1024) + 2)]
+    data = b"".join(parts)
+
+    async def go():
+        info = await storage.write(BATCH_INPUT, "p1/file-a", _chunks(parts),
+                                   metadata={"filename": "données.jsonl", "purpose": "batch"})
+        assert info.size == len(data)
+        assert await _read(storage, BATCH_INPUT, "p1/file-a") == data
+        assert await _read(storage, BATCH_INPUT, "p1/file-a", 12345) == data[12345:]
+        found = await storage.info(BATCH_INPUT, "p1/file-a")
+        assert (found.size, found.etag) == (len(data), info.etag)
+        assert found.metadata == {"filename": "données.jsonl", "purpose": "batch"}
+        await storage.close()
+    run(go())
+
+
+def test_missing_objects_are_none_and_deletes_say_whether_they_found_one(storage):
+    async def go():
+        assert await storage.read(USER_DATA, "p1/nothing") is None
+        assert await storage.info(USER_DATA, "p1/nothing") is None
+        assert await storage.delete(USER_DATA, "p1/nothing") is False
+        await storage.write(USER_DATA, "p1/x", one_chunk(b"x"))
+        assert await storage.delete(USER_DATA, "p1/x") is True
+        assert await storage.info(USER_DATA, "p1/x") is None
+        await storage.close()
+    run(go())
+
+
+def test_listing_is_by_prefix_with_metadata(storage):
+    async def go():
+        for name in ("lp-a/2", "lp-a/1", "lp-b/1"):
+            await storage.write(USER_DATA, name, one_chunk(name.encode()),
+                                metadata={"n": name})
+        found = await storage.list(USER_DATA, "lp-a/")
+        assert [(i.name, i.size, i.metadata["n"]) for i in found] == \
+            [("lp-a/1", 6, "lp-a/1"), ("lp-a/2", 6, "lp-a/2")]
+        await storage.close()
+    run(go())
+
+
+def test_a_write_past_the_limit_stores_nothing(storage):
+    async def go():
+        with pytest.raises(ObjectTooLarge):
+            await storage.write(USER_DATA, "p1/big", _chunks([b"a" * 600, b"b" * 600]),
+                                limit=1000)
+        assert await storage.info(USER_DATA, "p1/big") is None
+        await storage.write(USER_DATA, "p1/big", _chunks([b"a" * 1000]), limit=1000)
+        assert (await storage.info(USER_DATA, "p1/big")).size == 1000
+        await storage.close()
+    run(go())
+
+
+def test_a_failed_stream_leaves_the_previous_object(storage):
+    async def broken():
+        yield b"new"
+        raise RuntimeError("client went away")
+
+    async def go():
+        await storage.write(USER_DATA, "p1/keep", one_chunk(b"old"))
+        with pytest.raises(RuntimeError):
+            await storage.write(USER_DATA, "p1/keep", broken())
+        assert await _read(storage, USER_DATA, "p1/keep") == b"old"
+        await storage.close()
+    run(go())
+
+
+def test_conditional_writes_let_exactly_one_writer_win(storage):
+    async def go():
+        etag = await write_json(storage, BATCH_STATE, "p1/batch_1", {"v": 1}, if_absent=True)
+        with pytest.raises(StoreConflict):
+            await write_json(storage, BATCH_STATE, "p1/batch_1", {"v": 9}, if_absent=True)
+        doc, read_etag = await read_json(storage, BATCH_STATE, "p1/batch_1")
+        assert (doc, read_etag) == ({"v": 1}, etag)
+        second = await write_json(storage, BATCH_STATE, "p1/batch_1", {"v": 2}, if_match=etag)
+        with pytest.raises(StoreConflict):          # written from a stale copy
+            await write_json(storage, BATCH_STATE, "p1/batch_1", {"v": 3}, if_match=etag)
+        assert await read_json(storage, BATCH_STATE, "p1/batch_1") == ({"v": 2}, second)
+        await storage.delete(BATCH_STATE, "p1/batch_1")
+        with pytest.raises(StoreConflict):          # gone
+            await write_json(storage, BATCH_STATE, "p1/batch_1", {"v": 4}, if_match=second)
+        await storage.close()
+    run(go())
