@@ -4,6 +4,7 @@ on one database standing for two gateway instances."""
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import pytest
@@ -150,3 +151,28 @@ async def test_the_spend_counted_before_the_upgrade_still_counts(stores):
     await lc.release(a, "p:old", at, slot=False, tokens=0, spend=0.2)
     refused = await lc.admit(a, "p:old", claim, at, legacy)
     assert not refused.admitted and refused.refused_by == "budget"
+
+
+# -- single-value counters (batch progress uses them) -------------------------------------
+async def test_50_concurrent_adds_from_two_instances_never_pass_the_limit(stores):
+    later = time.time() + 60
+    results = await asyncio.gather(*[
+        stores[i % 2].add_to_counter("c:rpm", 1, limit=20, expires_at=later) for i in range(50)])
+    assert sum(r.applied for r in results) == 20
+    assert await stores[0].get_counter("c:rpm") == 20
+    assert {r.value for r in results if not r.applied} == {20}
+
+
+async def test_decrements_apply_and_stop_at_zero(stores):
+    later = time.time() + 60
+    await stores[0].add_to_counter("c:conc", 2, limit=None, expires_at=later)
+    got = await stores[1].add_to_counter("c:conc", -5, limit=1, expires_at=later)
+    assert got.applied and got.value == 0
+
+
+async def test_an_expired_counter_starts_again_from_zero(stores):
+    await stores[0].add_to_counter("c:old", 5, limit=None, expires_at=time.time() - 1)
+    assert await stores[1].get_counter("c:old") == 0
+    got = await stores[1].add_to_counter("c:old", 1, limit=1, expires_at=time.time() + 60)
+    assert got.applied and got.value == 1
+

@@ -82,6 +82,12 @@ class Clause:
         return total <= self.bound if self.op == "<=" else total < self.bound
 
 
+@dataclass(frozen=True)
+class CounterResult:
+    applied: bool          # False: the add would have passed the limit, so nothing changed
+    value: float           # the counter after the add (or as it stands, when refused)
+
+
 class CounterStore(Protocol):
     """Counter documents for limits and budgets, correct across many gateway instances.
 
@@ -106,6 +112,15 @@ class CounterStore(Protocol):
                              ttl: float) -> bool:
         """Create the document (`etag` None) or replace it if still at `etag`: True when written,
         False when it already exists (create) or changed meanwhile (replace)."""
+
+    async def add_to_counter(self, key: str, delta: float, *, limit: float | None,
+                             expires_at: float) -> CounterResult:
+        """A single-value counter (batch progress): add `delta` atomically unless `limit` is
+        set, `delta` > 0 and the sum would pass it; never below 0. A counter whose `expires_at`
+        (epoch seconds) has passed counts as 0. SQLite: one IMMEDIATE transaction; Cosmos: a
+        read and an ETag-guarded replace, retried on a race."""
+
+    async def get_counter(self, key: str) -> float: ...
 
     async def get_legacy_counter(self, key: str) -> float:
         """A single-value counter of the release before counter documents (0 if none or

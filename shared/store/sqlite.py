@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from ..catalog import ModelDocument
-from .base import (Clause, KeyRecord, StoreConflict, StoreUnavailable, UsageRecord,
+from .base import (Clause, CounterResult, KeyRecord, StoreConflict, StoreUnavailable, UsageRecord,
                    Versioned, utcnow)
 from .sqlite_sessions import SESSION_SCHEMA, SqliteSessions
 from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
@@ -42,7 +42,7 @@ CREATE TABLE IF NOT EXISTS usage (
     key_id TEXT NOT NULL, stream INTEGER NOT NULL, expires_at REAL,
     request_id TEXT NOT NULL DEFAULT '', batch INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value REAL NOT NULL,
-                                     expires_at REAL NOT NULL);     -- before counter_docs
+                                     expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS counter_docs (key TEXT PRIMARY KEY, doc TEXT NOT NULL,
                                          version INTEGER NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS limits (project TEXT PRIMARY KEY, doc TEXT NOT NULL);
@@ -301,11 +301,41 @@ class SqliteStore(SqliteJobs, SqliteSessions):
             return True
         return await self._run(self._counter_step(key, write))
 
-    async def get_legacy_counter(self, key: str) -> float:
+    # Single-value counters (batch progress; and what limits used before counter documents).
+    async def add_to_counter(self, key: str, delta: float, *, limit: float | None,
+                             expires_at: float) -> CounterResult:
+        def add(c: sqlite3.Connection) -> CounterResult:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                now = self._clock()
+                row = c.execute("SELECT value, expires_at FROM counters WHERE key = ?",
+                                (key,)).fetchone()
+                current = row[0] if row and row[1] > now else 0.0
+                new = max(0.0, current + delta)
+                if limit is not None and delta > 0 and new > limit:
+                    c.execute("COMMIT")
+                    return CounterResult(False, current)
+                c.execute("INSERT INTO counters (key, value, expires_at) VALUES (?, ?, ?) "
+                          "ON CONFLICT(key) DO UPDATE SET value = excluded.value, "
+                          "expires_at = max(counters.expires_at, excluded.expires_at)",
+                          (key, new, expires_at))
+                if hash(key) % 200 == 0:          # now and then, drop expired counters
+                    c.execute("DELETE FROM counters WHERE expires_at < ?", (now,))
+                c.execute("COMMIT")
+                return CounterResult(True, new)
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        return await self._run(add)
+
+    async def get_counter(self, key: str) -> float:
         row = await self._run(lambda c: c.execute(
             "SELECT value FROM counters WHERE key = ? AND expires_at > ?",
             (key, self._clock())).fetchone())
         return row[0] if row else 0.0
+
+    async def get_legacy_counter(self, key: str) -> float:
+        return await self.get_counter(key)
 
     # -- limits ---------------------------------------------------------------------------
     async def get_limits(self, project: str) -> dict[str, Any] | None:
