@@ -1,11 +1,12 @@
 """The Azure Functions app: creates the FunctionApp and registers the blueprints. Nothing else."""
 import azure.functions as func
 
-from blueprints import (batches_api, files_api, jobs_api, jobs_worker, management_api, openai_api,
-                        ops, realtime_api)
+from blueprints import (azure_api, batches_api, files_api, jobs_api, jobs_worker, management_api,
+                        openai_api, ops, realtime_api)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(openai_api.bp)
+app.register_functions(azure_api.bp)
 app.register_functions(jobs_api.bp)
 app.register_functions(files_api.bp)
 app.register_functions(batches_api.bp)

@@ -26,6 +26,12 @@ async def realtime_create_session(req: Request) -> Response:
     return await serve(req, realtime.create_session)
 
 
+@bp.function_name("realtime_create_client_secret")
+@bp.route(route="v1/realtime/client_secrets", methods=["POST"], auth_level=ANON)
+async def realtime_create_client_secret(req: Request) -> Response:
+    return await serve(req, realtime.create_client_secret)
+
+
 @bp.function_name("realtime_list_sessions")
 @bp.route(route="v1/realtime/sessions", methods=["GET"], auth_level=ANON)
 async def realtime_list_sessions(req: Request) -> Response:

@@ -167,7 +167,8 @@ def main() -> None:
           f"Admin key: {secrets_file}.", flush=True)
     if local_pubsub:
         print(f"Web PubSub: local, at {local_pubsub} (clients: ws://{args.host}:{args.port}"
-              f"/client/hubs/realtime).", flush=True)
+              f"/client/hubs/realtime; the openai SDK's websocket_base_url: "
+              f"ws://{args.host}:{args.port}/client/hubs).", flush=True)
     # Everything loaded so far (modules, the catalog, pydantic and FastAPI internals) lives as
     # long as the process. Frozen, the collector's full passes stop walking it: under load
     # those passes took ~30 ms each, every few seconds, straight into the latency tail.

@@ -1,4 +1,5 @@
-"""The local Web PubSub client endpoint: `ws://HOST:PORT/client/hubs/{hub}?access_token=...`.
+"""The local Web PubSub client endpoint: `ws://HOST:PORT/client/hubs/{hub}?access_token=...`
+(or the token as `Authorization: Bearer`, as the service takes it too).
 
 Plain WebSocket clients: every frame is user event `message`. `json.webpubsub.azure.v1` clients:
 `event` frames become user events (acked), `joinGroup`/`leaveGroup`/`sendToGroup` are allowed
@@ -30,10 +31,27 @@ def _list(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else [str(v) for v in value]
 
 
+def _client_token(ws: WebSocket) -> str:
+    """The token from `access_token` in the query or, as the service also takes it, from an
+    `Authorization: Bearer` header (what the openai SDK sends with `api_key=`)."""
+    token = ws.query_params.get("access_token")
+    if token:
+        return token
+    scheme, _, value = ws.headers.get("authorization", "").partition(" ")
+    return value.strip() if scheme.lower() == "bearer" else ""
+
+
+def _headers(ws: WebSocket) -> dict[str, list[str]]:
+    """The handshake's headers as the connect event carries them: name -> values."""
+    found: dict[str, list[str]] = {}
+    for name, value in ws.headers.items():
+        found.setdefault(name, []).append(value)
+    return found
+
+
 async def client_endpoint(ws: WebSocket, hubs: Hubs, key: str, endpoint: str) -> None:
     hub = ws.path_params["hub"].lower()
-    claims = verify_client_token(ws.query_params.get("access_token", ""), key,
-                                 f"{endpoint.lower()}/client/hubs/{hub}")
+    claims = verify_client_token(_client_token(ws), key, f"{endpoint.lower()}/client/hubs/{hub}")
     if claims is None:
         await ws.close(code=1008, reason="invalid or expired access token")
         return
@@ -45,7 +63,8 @@ async def client_endpoint(ws: WebSocket, hubs: Hubs, key: str, endpoint: str) ->
                       groups=set(_list(claims.get("webpubsub.group"))))
     answer = await hubs.invoke(hub, "System", "connect", {
         "connectionContext": context(conn, "System", "connect"), "claims": claims,
-        "query": dict(ws.query_params), "subprotocols": requested, "clientCertificates": []})
+        "query": dict(ws.query_params), "headers": _headers(ws), "subprotocols": requested,
+        "clientCertificates": []})
     if hubs.trigger(hub, "system", "connect") is not None:
         if not isinstance(answer, dict) or answer.get("code"):
             reason = (answer or {}).get("errorMessage", "refused") if isinstance(answer, dict) \

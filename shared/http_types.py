@@ -24,6 +24,9 @@ class ApiRequest:
     # Instead of `body`, for endpoints that take uploads too large to hold (see
     # blueprints/host.serve, `stream_body`): the body's chunks as they arrive.
     body_stream: AsyncIterator[bytes] | None = None
+    # The model the URL names (an Azure deployment route): it takes the place of the body's
+    # `model`, as Azure routes by the path whatever the body says.
+    model: str | None = None
 
     def json_object(self) -> dict[str, Any]:
         """The body as a JSON object, or a 400 that says what is wrong with it."""
@@ -39,6 +42,8 @@ class ApiRequest:
                                  f"(line {exc.lineno}, column {exc.colno}).") from None
         if not isinstance(data, dict):
             raise InvalidRequest("The request body must be a JSON object.")
+        if self.model is not None:
+            data["model"] = self.model
         return data
 
 

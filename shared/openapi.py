@@ -41,6 +41,9 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
      "Cancel a batch: lines not yet started do not run"),
     ("realtime_create_session", "post", "/v1/realtime/sessions", "project",
      "RealtimeSessionRequest", "Create a realtime voice session (Web PubSub client URL)"),
+    ("realtime_create_client_secret", "post", "/v1/realtime/client_secrets", "project",
+     "RealtimeClientSecretRequest", "Create a realtime session (GA shape) and its client "
+     "secret, with the websocket_base_url for the openai SDK"),
     ("realtime_list_sessions", "get", "/v1/realtime/sessions", "project", None,
      "The project's realtime sessions"),
     ("realtime_get_session", "get", "/v1/realtime/sessions/{id}", "project", None,
@@ -65,6 +68,40 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
      "TranscriptionRequest", "Transcribe an audio file (multipart)"),
     ("audio_translations", "post", "/v1/audio/translations", "project", "TranscriptionRequest",
      "Translate an audio file into English text (multipart)"),
+    ("azure_chat_completions", "post", "/openai/deployments/{deployment}/chat/completions",
+     "project", "ChatCompletionRequest", "Azure OpenAI route: chat completion on a deployment "
+     "(a catalog model id; it takes the place of the body's `model`)"),
+    ("azure_embeddings", "post", "/openai/deployments/{deployment}/embeddings", "project",
+     "EmbeddingsRequest", "Azure OpenAI route: embeddings on a deployment"),
+    ("azure_image_generations", "post", "/openai/deployments/{deployment}/images/generations",
+     "project", "ImageRequest", "Azure OpenAI route: images on a deployment"),
+    ("azure_audio_speech", "post", "/openai/deployments/{deployment}/audio/speech", "project",
+     "SpeechRequest", "Azure OpenAI route: speech on a deployment"),
+    ("azure_audio_transcriptions", "post",
+     "/openai/deployments/{deployment}/audio/transcriptions", "project", "TranscriptionRequest",
+     "Azure OpenAI route: transcription on a deployment (multipart)"),
+    ("azure_audio_translations", "post", "/openai/deployments/{deployment}/audio/translations",
+     "project", "TranscriptionRequest", "Azure OpenAI route: translation on a deployment"),
+    ("azure_list_models", "get", "/openai/models", "project", None,
+     "Azure OpenAI route: the models the caller's project may use, as /v1/models"),
+    ("azure_get_model", "get", "/openai/models/{id}", "project", None,
+     "Azure OpenAI route: one model, as /v1/models/{id}"),
+    ("azure_v1_chat_completions", "post", "/openai/v1/chat/completions", "project",
+     "ChatCompletionRequest", "Azure OpenAI v1 route: as /v1/chat/completions"),
+    ("azure_v1_embeddings", "post", "/openai/v1/embeddings", "project", "EmbeddingsRequest",
+     "Azure OpenAI v1 route: as /v1/embeddings"),
+    ("azure_v1_image_generations", "post", "/openai/v1/images/generations", "project",
+     "ImageRequest", "Azure OpenAI v1 route: as /v1/images/generations"),
+    ("azure_v1_audio_speech", "post", "/openai/v1/audio/speech", "project", "SpeechRequest",
+     "Azure OpenAI v1 route: as /v1/audio/speech"),
+    ("azure_v1_audio_transcriptions", "post", "/openai/v1/audio/transcriptions", "project",
+     "TranscriptionRequest", "Azure OpenAI v1 route: as /v1/audio/transcriptions"),
+    ("azure_v1_audio_translations", "post", "/openai/v1/audio/translations", "project",
+     "TranscriptionRequest", "Azure OpenAI v1 route: as /v1/audio/translations"),
+    ("azure_v1_list_models", "get", "/openai/v1/models", "project", None,
+     "Azure OpenAI v1 route: as /v1/models"),
+    ("azure_v1_get_model", "get", "/openai/v1/models/{id}", "project", None,
+     "Azure OpenAI v1 route: as /v1/models/{id}"),
     ("health", "get", "/health", "none", None, "Liveness and store reachability"),
     ("openapi", "get", "/openapi.json", "none", None, "This description"),
     ("org_list_models", "get", "/v1/organization/models", "admin", None,
@@ -100,7 +137,15 @@ _QUERY = {"org_project_usage": [("since", False), ("until", False), ("limit", Fa
           "list_chat_jobs": [("status", False), ("limit", False), ("after", False)],
           "list_batches": [("limit", False), ("after", False)],
           "list_files": [("purpose", False), ("limit", False), ("order", False),
-                         ("after", False)]}
+                         ("after", False)],
+          **{name: [("api-version", True)] for name in (
+              "azure_chat_completions", "azure_embeddings", "azure_image_generations",
+              "azure_audio_speech", "azure_audio_transcriptions", "azure_audio_translations",
+              "azure_list_models", "azure_get_model")},
+          **{name: [("api-version", False)] for name in (
+              "azure_v1_chat_completions", "azure_v1_embeddings", "azure_v1_image_generations",
+              "azure_v1_audio_speech", "azure_v1_audio_transcriptions",
+              "azure_v1_audio_translations", "azure_v1_list_models", "azure_v1_get_model")}}
 
 _MESSAGE = {"type": "object", "required": ["role"], "additionalProperties": True,
             "properties": {"role": {"type": "string"},
@@ -217,6 +262,23 @@ _HAND_WRITTEN: dict[str, Any] = {
         "properties": {"model": {"type": "string"}, "voice": {"type": "string"},
                        "instructions": {"type": "string"},
                        "input_audio_transcription": {"type": "object"}}},
+    "RealtimeClientSecretRequest": {
+        "type": "object", "additionalProperties": False,
+        "properties": {
+            "expires_after": {"type": "object", "additionalProperties": False,
+                              "properties": {"anchor": {"enum": ["created_at"]},
+                                             "seconds": {"type": "integer", "minimum": 10,
+                                                         "maximum": 7200}}},
+            "session": {"type": "object", "required": ["type"], "additionalProperties": True,
+                        "properties": {"type": {"enum": ["realtime"]},
+                                       "model": {"type": "string"},
+                                       "speech_model": {"type": "string"},
+                                       "instructions": {"type": "string"},
+                                       "output_modalities": {"type": "array",
+                                                             "items": {"enum": ["text",
+                                                                                "audio"]}},
+                                       "audio": {"type": "object"},
+                                       "tools": {"type": "array"}}}}},
     "KeyRequest": {"type": "object", "additionalProperties": False,
                    "properties": {"name": {"type": "string"}}},
     "Error": {
@@ -250,7 +312,8 @@ def _operation(name: str, method: str, path: str, auth: str, body: str | None,
                         "schema": {"$ref": _REF.format(
                             model="AnthropicError" if anthropic else "Error")}}}}}}
     if auth != "none":
-        op["security"] = [{"projectKey": []}] if auth == "project" else [{"adminKey": []}]
+        op["security"] = ([{"projectKey": []}, {"azureApiKey": []}] if auth == "project"
+                          else [{"adminKey": []}])
     params = [{"name": p, "in": "path", "required": True, "schema": {"type": "string"}}
               for p in re.findall(r"{(\w+)}", path)]
     params += [{"name": q, "in": "query", "required": req, "schema": {"type": "string"}}
@@ -281,6 +344,8 @@ def document() -> dict[str, Any]:
             "projectKey": {"type": "http", "scheme": "bearer",
                            "description": "A project key (or the `api-key` or "
                                           "`x-api-key` header)"},
+            "azureApiKey": {"type": "apiKey", "in": "header", "name": "api-key",
+                            "description": "A project key, as the AzureOpenAI client sends it"},
             "adminKey": {"type": "http", "scheme": "bearer",
                          "description": "LLMPROXY_ADMIN_KEY"}}},
     }

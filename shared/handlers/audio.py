@@ -70,7 +70,7 @@ async def _transcription(gw: Gateway, req: ApiRequest, translate: bool) -> ApiRe
     if upload is None:
         raise InvalidRequest("Missing required parameter: 'file'.", param="file",
                              code="missing_required_parameter")
-    model = form.value("model")
+    model = req.model or form.value("model")
     if not model:
         raise InvalidRequest("Missing required parameter: 'model'.", param="model",
                              code="missing_required_parameter")

@@ -1,4 +1,4 @@
-"""/v1/realtime/sessions: create, list, read and end realtime voice sessions."""
+"""/v1/realtime/sessions (create, list, read, end) and /v1/realtime/client_secrets (GA)."""
 from __future__ import annotations
 
 from ..gateway import Gateway
@@ -12,6 +12,15 @@ async def create_session(gw: Gateway, req: ApiRequest) -> ApiResponse:
     body = req.json_object() if req.body else {}
     refuse_routing_fields(body)
     return ApiResponse.json(await session_api.create(gw, caller, body), status=201)
+
+
+async def create_client_secret(gw: Gateway, req: ApiRequest) -> ApiResponse:
+    caller = await gw.keys.authenticate(req.headers)
+    body = req.json_object() if req.body else {}
+    refuse_routing_fields(body)
+    if isinstance(body.get("session"), dict):
+        refuse_routing_fields(body["session"])
+    return ApiResponse.json(await session_api.create_client_secret(gw, caller, body))
 
 
 async def list_sessions(gw: Gateway, req: ApiRequest) -> ApiResponse:

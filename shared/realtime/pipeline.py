@@ -15,7 +15,7 @@ from typing import Any
 from ..errors import GatewayError, InvalidRequest
 from ..gateway import Gateway
 from ..store import RealtimeSession
-from . import audio_models, conversation, events, settings
+from . import audio_models, codecs, conversation, events, settings
 from .outbox import Outbox
 from .response_run import ResponseRun
 from .state import add_cost, add_usage, mutate
@@ -67,8 +67,10 @@ async def user_turn(gw: Gateway, session_id: str, pcm: bytes, item_id: str, out:
                 it["content"][0]["transcript"] = transcript
         s.usage = add_cost(s.usage, cost)
     await mutate(gw.store, session_id, note)
+    # `usage` as GA has it (the audio's duration); beta clients ignore the extra field.
     await out.emit("conversation.item.input_audio_transcription.completed", item_id=item_id,
-                   content_index=0, transcript=transcript)
+                   content_index=0, transcript=transcript,
+                   usage={"type": "duration", "seconds": round(len(pcm) / (codecs.RATE * 2), 3)})
     if create_response:
         await respond(gw, session_id, out, {})
 

@@ -13,7 +13,7 @@ from typing import Any, Awaitable, Callable
 from ..errors import GatewayError, InvalidRequest
 from ..gateway import Gateway
 from ..store import RealtimeSession
-from . import audio_input, conversation, pipeline, settings
+from . import audio_input, conversation, ga_in, pipeline, settings
 from .outbox import Outbox
 from .state import mutate
 
@@ -49,9 +49,36 @@ async def handle(gw: Gateway, session: RealtimeSession, raw: Any, out: Outbox) -
             raise InvalidRequest(f"Invalid value: '{evt['type']}'. Supported values are: "
                                  f"{', '.join(sorted(HANDLERS))}.", param="type",
                                  code="invalid_value")
+        dialect = ga_in.detect(evt)
+        if dialect is not None and dialect != out.dialect:
+            session = await _switch(gw, session, dialect)
+            out.dialect = dialect
+        if out.dialect == ga_in.GA:
+            evt = _from_ga(evt)
         await handler(gw, session, evt, out)
     except GatewayError as err:
         await out.error(err, client_event_id)
+
+
+async def _switch(gw: Gateway, session: RealtimeSession, dialect: str) -> RealtimeSession:
+    """The connection now speaks `dialect`: kept on the session, since every later event of
+    this connection is its own invocation."""
+    def change(s: RealtimeSession) -> None:
+        s.protocol = dialect
+    stored, _ = await mutate(gw.store, session.id, change)
+    return stored
+
+
+def _from_ga(evt: dict[str, Any]) -> dict[str, Any]:
+    """A GA client event in the shapes the handlers below take."""
+    kind = evt["type"]
+    if kind == "session.update":
+        return {**evt, "session": ga_in.session(evt.get("session"))}
+    if kind == "response.create":
+        return {**evt, "response": ga_in.response(evt.get("response"))}
+    if kind == "conversation.item.create":
+        return {**evt, "item": ga_in.item(evt.get("item"))}
+    return evt
 
 
 def _fixed(session: RealtimeSession) -> dict[str, Any]:
@@ -64,9 +91,10 @@ async def session_update(gw: Gateway, session: RealtimeSession, evt: dict, out: 
     if isinstance(update, dict) and isinstance(update.get("input_audio_transcription"), dict):
         wanted = update["input_audio_transcription"].get("model")
         if wanted not in (None, session.models["transcription"]):
-            raise InvalidRequest("'session.input_audio_transcription.model' cannot change after "
-                                 "the session is created.",
-                                 param="session.input_audio_transcription.model")
+            where = ("session.audio.input.transcription.model" if out.dialect == ga_in.GA
+                     else "session.input_audio_transcription.model")
+            raise InvalidRequest(f"'{where}' cannot change after the session is created.",
+                                 param=where)
         update = {**update, "input_audio_transcription": {
             k: v for k, v in update["input_audio_transcription"].items() if k != "model"}}
     config = settings.apply_update(session.config, update, fixed=_fixed(session))

@@ -68,13 +68,17 @@ class PubSub:
         return WebPubSubServiceClient(endpoint=self._endpoint, hub=HUB,
                                       credential=async_credential())
 
-    async def client_url(self, session_id: str) -> dict[str, Any]:
+    async def client_url(self, session_id: str, minutes: int | None = None) -> dict[str, Any]:
         """A client URL whose token admits only this session's user into this session's group,
-        with no roles: the client may send events to the server, nothing else."""
+        with no roles: the client may send events to the server, nothing else. Its
+        `websocket_base_url` is what the openai SDK takes (it appends `/realtime`, the hub)."""
+        minutes = minutes or self._token_minutes
         token = await self._client().get_client_access_token(
             user_id=user_for(session_id), roles=[], groups=[group_for(session_id)],
-            minutes_to_expire=self._token_minutes)
-        return {"url": token["url"], "expires_in": self._token_minutes * 60}
+            minutes_to_expire=minutes)
+        url = token["url"]
+        return {"url": url, "token": token["token"], "expires_in": minutes * 60,
+                "websocket_base_url": url.split("?", 1)[0].rsplit("/", 1)[0]}
 
     async def send(self, connection_id: str, event: dict[str, Any]) -> None:
         from azure.core.exceptions import AzureError

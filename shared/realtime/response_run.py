@@ -135,7 +135,7 @@ class ResponseRun:
             await self.out.emit("response.function_call_arguments.delta", **base,
                                 delta=call.arguments)
             await self.out.emit("response.function_call_arguments.done", **base,
-                                arguments=call.arguments)
+                                name=call.name, arguments=call.arguments)
             item = events.function_call_item(item_id, call_id, call.name, call.arguments,
                                              status="completed")
             self.function_items.append(item)

@@ -16,6 +16,7 @@ from ..gateway import Gateway
 from ..keys import Caller
 from ..store import RealtimeSession
 from ..store.base import utcnow
+from . import ga_in, ga_out
 from . import settings as session_settings
 from .state import load, mutate
 
@@ -30,7 +31,11 @@ async def _pick(gw: Gateway, project: str, requested: Any, default: str, operati
         raise InvalidRequest(f"'{param}' must be a non-empty string.", param=param)
     name = requested or default
     if name:
-        model = await gw.catalog.get(name, project)
+        try:
+            model = await gw.catalog.get(name, project)
+        except NotFound as err:
+            err.param = param                       # where the client named it
+            raise
         if operation not in model.doc.operations:
             raise InvalidRequest(f"The model '{model.doc.id}' does not support the operation "
                                  f"'{operation.value}'.", param=param,
@@ -45,16 +50,25 @@ async def _pick(gw: Gateway, project: str, requested: Any, default: str, operati
                          code="no_model_available")
 
 
-async def _choose_models(gw: Gateway, project: str, body: dict[str, Any]) -> dict[str, str]:
+# Where each model is named in a beta body, and in a GA session object.
+BETA_MODEL_PARAMS = {"chat": "model", "transcription": "input_audio_transcription.model",
+                     "speech": "speech_model"}
+GA_MODEL_PARAMS = {"chat": "session.model",
+                   "transcription": "session.audio.input.transcription.model",
+                   "speech": "session.speech_model"}
+
+
+async def _choose_models(gw: Gateway, project: str, body: dict[str, Any],
+                         params: dict[str, str] = BETA_MODEL_PARAMS) -> dict[str, str]:
     s = gw.settings
     transcription = body.get("input_audio_transcription") or {}
     chat = await _pick(gw, project, body.get("model"), s.realtime_chat_model, Operation.CHAT,
-                       "model")
+                       params["chat"])
     stt = await _pick(gw, project, transcription.get("model") if isinstance(transcription, dict)
                       else None, s.realtime_transcription_model, Operation.AUDIO_STT,
-                      "input_audio_transcription.model")
+                      params["transcription"])
     tts = await _pick(gw, project, body.get("speech_model"), s.realtime_speech_model,
-                      Operation.AUDIO_TTS, "speech_model")
+                      Operation.AUDIO_TTS, params["speech"])
     return {"chat": chat.doc.id, "transcription": stt.doc.id, "speech": tts.doc.id}
 
 
@@ -67,13 +81,18 @@ def session_object(session: RealtimeSession) -> dict[str, Any]:
     return {"id": session.id, "object": "realtime.session", "model": session.models["chat"],
             "speech_model": session.models["speech"], **config,
             "status": session.status, "connected": session.connection_id is not None,
+            "protocol": session.protocol,
             "created_at": session.created_at, "expires_at": session.expires_at,
             "closed_at": session.closed_at, "usage": session.usage,
             "items": len(session.items)}
 
 
-async def create(gw: Gateway, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
-    models = await _choose_models(gw, caller.project, body)
+async def _create(gw: Gateway, caller: Caller, body: dict[str, Any], protocol: str,
+                  token_minutes: int | None = None,
+                  model_params: dict[str, str] = BETA_MODEL_PARAMS
+                  ) -> tuple[RealtimeSession, dict[str, Any]]:
+    """A stored session (beta-shaped `body`) and its Web PubSub client connection."""
+    models = await _choose_models(gw, caller.project, body, model_params)
     update = {k: v for k, v in body.items() if k not in _MODEL_FIELDS}
     if isinstance(update.get("input_audio_transcription"), dict):
         update["input_audio_transcription"] = {
@@ -82,15 +101,60 @@ async def create(gw: Gateway, caller: Caller, body: dict[str, Any]) -> dict[str,
     now = utcnow()
     session = RealtimeSession(
         id="sess_" + secrets.token_hex(12), project=caller.project, key_id=caller.key_id,
-        models=models, config=config, created_at=now.isoformat(),
+        models=models, config=config, created_at=now.isoformat(), protocol=protocol,
         expires_at=(now + timedelta(minutes=gw.settings.realtime_session_minutes)).isoformat())
-    connection = await gw.pubsub.client_url(session.id)      # fails before anything is stored
+    # Fails before anything is stored.
+    connection = await gw.pubsub.client_url(session.id, token_minutes)
     await gw.store.create_session(session)
-    expires = int((now + timedelta(seconds=connection["expires_in"])).timestamp())
+    connection["expires_at"] = int((now + timedelta(seconds=connection["expires_in"]))
+                                   .timestamp())
+    return session, connection
+
+
+async def create(gw: Gateway, caller: Caller, body: dict[str, Any]) -> dict[str, Any]:
+    """`POST /v1/realtime/sessions` (the beta shape): the session, its client secret (the
+    Web PubSub client token) and where to connect."""
+    session, connection = await _create(gw, caller, body, ga_in.BETA)
     return {**session_object(session),
-            "client_secret": {"value": connection["url"].split("access_token=", 1)[1],
-                              "expires_at": expires},
-            "websocket_url": connection["url"]}
+            "client_secret": {"value": connection["token"],
+                              "expires_at": connection["expires_at"]},
+            "websocket_url": connection["url"],
+            "websocket_base_url": connection["websocket_base_url"]}
+
+
+def _secret_minutes(value: Any) -> int | None:
+    """GA's `expires_after` ({anchor: created_at, seconds: 10-7200}) in the whole minutes a Web
+    PubSub token lives (rounded up; the answer's `expires_at` says when it really expires)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict) or set(value) - {"anchor", "seconds"}:
+        raise InvalidRequest("'expires_after' must be an object with 'anchor' and 'seconds'.",
+                             param="expires_after")
+    if value.get("anchor", "created_at") != "created_at":
+        raise InvalidRequest("'expires_after.anchor' must be 'created_at'.",
+                             param="expires_after.anchor")
+    seconds = value.get("seconds", 600)
+    if isinstance(seconds, bool) or not isinstance(seconds, int) or not 10 <= seconds <= 7200:
+        raise InvalidRequest("'expires_after.seconds' must be an integer from 10 to 7200.",
+                             param="expires_after.seconds")
+    return -(-seconds // 60)
+
+
+async def create_client_secret(gw: Gateway, caller: Caller,
+                               body: dict[str, Any]) -> dict[str, Any]:
+    """`POST /v1/realtime/client_secrets` (GA): a client secret bound to one new session,
+    the session in GA's shape, and the `websocket_base_url` to give the openai SDK."""
+    for name in body:
+        if name not in ("session", "expires_after"):
+            raise InvalidRequest(f"Unknown parameter: '{name}'.", param=name,
+                                 code="unknown_parameter")
+    minutes = _secret_minutes(body.get("expires_after"))
+    ga_session = body.get("session", {"type": "realtime"})
+    session, connection = await _create(gw, caller, ga_in.session(ga_session), ga_in.GA,
+                                        minutes, GA_MODEL_PARAMS)
+    return {"value": connection["token"], "expires_at": connection["expires_at"],
+            "session": ga_out.session(session_object(session)),
+            "websocket_base_url": connection["websocket_base_url"]}
 
 
 async def owned(gw: Gateway, caller: Caller, session_id: str) -> RealtimeSession:

@@ -126,6 +126,14 @@ _FIELDS = {
     "temperature": lambda v, p: _number(v, p, 0.0, 2.0),
     "max_response_output_tokens": max_tokens,
 }
+
+
+def check(name: str, value: Any, where: str) -> Any:
+    """One session field's checked value (the GA protocol's fields map onto these); a 400
+    naming `where`, the field as the client wrote it."""
+    return _FIELDS[name](value, where)
+
+
 # Accepted but fixed by the session's creation (the models are chosen once, from the catalog).
 READ_ONLY = ("model", "speech_model", "id", "object")
 

@@ -19,7 +19,7 @@ from ..errors import GatewayError, InvalidRequest
 from ..gateway import Gateway
 from ..store import RealtimeSession
 from ..store.base import utcnow
-from . import protocol, session_api
+from . import ga_in, protocol, session_api
 from .ordering import ORDER
 from .outbox import Outbox
 from .pubsub import HUB, group_for, session_of_user
@@ -62,8 +62,26 @@ async def connect(gw: Gateway, payload: Any) -> str:
         return _reject("The realtime session does not exist or has ended.")
     if session.connection_id is not None:
         return _reject("The realtime session already has a connection.")
+    wanted = _handshake_dialect(data.get("headers"))
+    if wanted is not None and wanted != session.protocol:
+        await mutate(gw.store, session_id, lambda s: setattr(s, "protocol", wanted))
     return json.dumps({"userId": data["connectionContext"]["userId"],
                        "groups": [group_for(session_id)], "roles": []})
+
+
+def _handshake_dialect(headers: Any) -> str | None:
+    """The openai SDK's beta client sends `OpenAI-Beta: realtime=v1` with its handshake; the
+    GA client sends nothing to tell it apart (nor can a browser's WebSocket), so only the beta
+    header decides anything here. The service passes the handshake's headers as
+    {name: [values]}."""
+    if not isinstance(headers, dict):
+        return None
+    for name, values in headers.items():
+        if str(name).lower() == "openai-beta":
+            values = values if isinstance(values, list) else [values]
+            if any("realtime=v1" in str(v) for v in values):
+                return ga_in.BETA
+    return None
 
 
 async def connected(gw: Gateway, payload: Any) -> None:
@@ -80,7 +98,7 @@ async def connected(gw: Gateway, payload: Any) -> None:
     if not attached:           # another connection won the session, or it ended meanwhile
         await gw.pubsub.close_connection(connection_id, "session not available")
         return
-    await Outbox(gw.pubsub, connection_id).emit(
+    await Outbox(gw.pubsub, connection_id, dialect=session.protocol).emit(
         "session.created", session=session_api.session_object(session))
 
 
@@ -128,7 +146,7 @@ async def _message(gw: Gateway, payload: Any, trace: Any) -> None:
         if session is None or session.connection_id not in (None, connection_id):
             return                               # not this connection's session (any more)
         trace.annotate(**{"llmproxy.session_id": session_id})
-        out = Outbox(gw.pubsub, connection_id, slot)
+        out = Outbox(gw.pubsub, connection_id, slot, dialect=session.protocol)
         if not session.active or _expired(session):
             await out.error(InvalidRequest("The realtime session has ended.",
                                            code="session_closed"))

@@ -222,6 +222,8 @@ class RealtimeSession:
     buffer_ms: int = 0                          # audio in the input buffer
     response: dict[str, Any] | None = None      # the response in progress (id, cancelled)
     usage: dict[str, Any] = field(default_factory=dict)         # totals for the session
+    # The Realtime protocol its client speaks: "beta" or "ga" (shared/realtime/dialect.py).
+    protocol: str = "beta"
     version: int = 0
 
     @property
