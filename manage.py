@@ -71,7 +71,8 @@ async def run(args: argparse.Namespace) -> int:
 
 
 _LIMIT_FLAGS = {"rpm": "requests_per_minute", "tpm": "tokens_per_minute",
-                "concurrent": "concurrent_requests", "budget": "budget", "period": "budget_period"}
+                "concurrent": "concurrent_requests", "budget": "budget", "period": "budget_period",
+                "enforcement": "enforcement"}
 
 
 async def set_limits(admin, gw, args: argparse.Namespace, attempts: int = 20) -> dict:
@@ -97,7 +98,8 @@ def merge_limits(current: dict, args: argparse.Namespace) -> dict:
     for flag, field in _LIMIT_FLAGS.items():
         value = getattr(args, flag)
         if value is not None:
-            target[field] = None if value == 0 and flag != "period" else value
+            target[field] = None if value == 0 and flag not in ("period", "enforcement") \
+                else value
     return doc
 
 
@@ -197,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="spend allowed per period, in the catalog's currency (0 removes it)")
     limits.add_argument("--period", choices=["hour", "day", "month"],
                         help="the budget's period (UTC)")
+    limits.add_argument("--enforcement", choices=["exact", "approximate"],
+                        help="exact (default): every admission one atomic store step; "
+                             "approximate: admitted locally, synced once a second, for very "
+                             "busy projects (docs/scale.md)")
     return parser
 
 

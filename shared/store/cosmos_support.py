@@ -9,9 +9,9 @@ Container design (partition key chosen for each container's hot access pattern):
                        listing a project's keys and revoking by key_id are rare admin queries
     usage    /project  written once per request, read per project and time range: the admin
                        query stays inside one logical partition; rows may carry a retention `ttl`
-    counters /id       limit and budget counters: point reads and ETag-guarded replaces of one
-                       small document per key (a project's minute window, budget period ...)
-    limits   /id       one limits document per project, point-read (and cached) per request
+    counters /id       limit and budget counters: one small document per project (and per key with
+                       its own limits), changed by conditional patches; nothing indexed
+    limits   /id       one limits document per project, point-read (and cached); nothing indexed
     responses /project stored Responses API responses: point reads by (project, id), `ttl`
 
 Another feature adds its container with one line in `CONTAINERS` (its own partition key, and
@@ -52,14 +52,15 @@ class ContainerSpec:
     name: str
     partition_key: str          # the path, e.g. "/project"
     expiring: bool = False      # documents may carry `ttl`: created with default_ttl=-1
+    indexed: bool = True        # False: point reads and writes only, no property indexed
 
 
 CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("models", "/id"),
     ContainerSpec("keys", "/id"),
     ContainerSpec("usage", "/project", expiring=True),
-    ContainerSpec("counters", "/id", expiring=True),   # limits and budgets (cosmos_counters.py)
-    ContainerSpec("limits", "/id"),
+    ContainerSpec("counters", "/id", expiring=True, indexed=False),   # see cosmos_counters.py
+    ContainerSpec("limits", "/id", indexed=False),
     # Async chat jobs (shared/store/cosmos_jobs.py explains each).
     ContainerSpec("jobs", "/project", expiring=True),
     ContainerSpec("job_results", "/project", expiring=True),
@@ -68,6 +69,12 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("rt_audio", "/session_id", expiring=True),
     ContainerSpec("responses", "/project", expiring=True),       # see cosmos_responses.py
 )
+
+
+# What infra.bicep gives an `indexed=False` container: consistent mode with every path excluded
+# (indexing mode "none" would be cheaper still, but Cosmos refuses TTL on such a container).
+NO_INDEX = {"indexingMode": "consistent", "automatic": True, "includedPaths": [],
+            "excludedPaths": [{"path": "/*"}]}
 
 
 # -- the client -----------------------------------------------------------------------------
@@ -115,7 +122,9 @@ async def open_containers(client: CosmosClient, settings: Settings
         database = await client.create_database_if_not_exists(name)
         containers = {}
         for spec in CONTAINERS:
-            options = {"default_ttl": -1} if spec.expiring else {}
+            options: dict[str, Any] = {"default_ttl": -1} if spec.expiring else {}
+            if not spec.indexed:
+                options["indexing_policy"] = NO_INDEX
             containers[spec.name] = await database.create_container_if_not_exists(
                 spec.name, PartitionKey(path=spec.partition_key), **options)
         return database, containers

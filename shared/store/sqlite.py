@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from ..catalog import ModelDocument
-from .base import (CounterResult, KeyRecord, StoreConflict, StoreUnavailable, UsageRecord,
+from .base import (Clause, CounterResult, KeyRecord, StoreConflict, StoreUnavailable, UsageRecord,
                    Versioned, utcnow)
 from .concurrency import ABSENT, Versioned, content_version
 from .sqlite_sessions import SESSION_SCHEMA, SqliteSessions
@@ -45,6 +45,8 @@ CREATE TABLE IF NOT EXISTS usage (
     request_id TEXT NOT NULL DEFAULT '', batch INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value REAL NOT NULL,
                                      expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS counter_docs (key TEXT PRIMARY KEY, doc TEXT NOT NULL,
+                                         version INTEGER NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS limits (project TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
 # Columns added after the first release, for files created before them.
@@ -275,11 +277,67 @@ class SqliteStore(SqliteJobs, SqliteSessions, SqliteResponses):
                 for r in rows]
 
     # -- counters (limits, budgets) -----------------------------------------------------------
+    # Each a JSON object of numbers with a version (its ETag) and an expiry; every step is one
+    # IMMEDIATE transaction, which takes the write lock first: another process (a second gateway,
+    # the CLI) cannot read the same values between our read and our write.
+    def _counter_step(self, key: str, step: Callable[[sqlite3.Connection, dict | None, int, float],
+                                                     T]) -> Callable[[sqlite3.Connection], T]:
+        def run(c: sqlite3.Connection) -> T:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                now = self._clock()
+                row = c.execute("SELECT doc, version, expires_at FROM counter_docs WHERE key = ?",
+                                (key,)).fetchone()
+                live = row is not None and row[2] > now
+                result = step(c, json.loads(row[0]) if live else None,
+                              row[1] if row else 0, now)
+                if hash(key) % 200 == 0:          # now and then, drop expired counters
+                    c.execute("DELETE FROM counter_docs WHERE expires_at < ?", (now,))
+                c.execute("COMMIT")
+                return result
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        return run
+
+    async def patch_counters(self, key: str, incr: dict[str, float], where: list[Clause]
+                             ) -> dict[str, float] | None:
+        def patch(c: sqlite3.Connection, doc: dict | None, version: int, now: float):
+            if doc is None or not all(clause.holds(doc) for clause in where):
+                return None
+            for name, value in incr.items():
+                doc[name] = doc.get(name, 0) + value
+            ttl = doc.pop("ttl", 0)
+            c.execute("UPDATE counter_docs SET doc = ?, version = version + 1, expires_at = ? "
+                      "WHERE key = ?", (json.dumps({**doc, "ttl": ttl}), now + ttl, key))
+            return doc
+        return await self._run(self._counter_step(key, patch))
+
+    async def read_counters(self, key: str) -> Versioned[dict[str, float]] | None:
+        def read(c: sqlite3.Connection, doc: dict | None, version: int, now: float):
+            if doc is None:
+                return None
+            doc.pop("ttl", None)
+            return Versioned(doc, str(version))
+        return await self._run(self._counter_step(key, read))
+
+    async def write_counters(self, key: str, fields: dict[str, float], *, etag: str | None,
+                             ttl: float) -> bool:
+        def write(c: sqlite3.Connection, doc: dict | None, version: int, now: float) -> bool:
+            if (etag is None and doc is not None) or \
+                    (etag is not None and (doc is None or str(version) != etag)):
+                return False
+            c.execute("INSERT INTO counter_docs (key, doc, version, expires_at) "
+                      "VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET doc = excluded.doc, "
+                      "version = excluded.version, expires_at = excluded.expires_at",
+                      (key, json.dumps({**fields, "ttl": ttl}), version + 1, now + ttl))
+            return True
+        return await self._run(self._counter_step(key, write))
+
+    # Single-value counters (batch progress; and what limits used before counter documents).
     async def add_to_counter(self, key: str, delta: float, *, limit: float | None,
                              expires_at: float) -> CounterResult:
         def add(c: sqlite3.Connection) -> CounterResult:
-            # IMMEDIATE takes the write lock first: another process (a second gateway, the
-            # CLI) cannot read the same value between our read and our write.
             c.execute("BEGIN IMMEDIATE")
             try:
                 now = self._clock()
@@ -308,6 +366,9 @@ class SqliteStore(SqliteJobs, SqliteSessions, SqliteResponses):
             "SELECT value FROM counters WHERE key = ? AND expires_at > ?",
             (key, self._clock())).fetchone())
         return row[0] if row else 0.0
+
+    async def get_legacy_counter(self, key: str) -> float:
+        return await self.get_counter(key)
 
     # -- limits ---------------------------------------------------------------------------
     async def get_limits(self, project: str) -> dict[str, Any] | None:
