@@ -6,7 +6,7 @@ VENV ?= .venv
 PORT ?= 7071
 BIN := $(VENV)/bin
 
-.PHONY: run test bench clean espeak chromium lock
+.PHONY: run test bench clean espeak strace chromium lock
 
 # Each set is installed exactly as locked, with hashes (a file whose hash does not match is
 # refused): requirements.txt is what the Function App runs (the Functions remote build installs
@@ -41,14 +41,19 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
 	touch $@
 
-# The realtime voice tests speak to the gateway with espeak-ng (a Debian package, not on PyPI).
-# The console's browser tests drive Debian's chromium through Playwright.
-test: $(BIN)/.installed node_modules/.installed espeak chromium
+# The realtime voice tests speak to the gateway with espeak-ng, the egress test watches the
+# gateway's connections with strace, and the console's browser tests drive chromium through
+# Playwright (Debian packages, not on PyPI).
+test: $(BIN)/.installed node_modules/.installed espeak strace chromium
 	$(BIN)/python -m pytest
 
 espeak:
 	@command -v espeak-ng >/dev/null 2>&1 || { echo "installing espeak-ng for the voice tests"; \
 		apt-get update -qq && apt-get install -y -qq espeak-ng >/dev/null; }
+
+strace:
+	@command -v strace >/dev/null 2>&1 || { echo "installing strace for the egress test"; \
+		apt-get update -qq && apt-get install -y -qq strace >/dev/null; }
 
 chromium:
 	@command -v chromium >/dev/null 2>&1 || { echo "installing chromium for the console tests"; \

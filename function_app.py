@@ -2,10 +2,11 @@
 import azure.functions as func
 
 from blueprints import (azure_api, batches_api, console, files_api, jobs_api, jobs_worker,
-                        management_api, openai_api, ops, realtime_api, usage_api)
+                        management_api, openai_api, ops, realtime_api, responses_api, usage_api)
 
 app = func.FunctionApp(http_auth_level=func.AuthLevel.ANONYMOUS)
 app.register_functions(openai_api.bp)
+app.register_functions(responses_api.bp)
 app.register_functions(azure_api.bp)
 app.register_functions(jobs_api.bp)
 app.register_functions(files_api.bp)

@@ -6,7 +6,7 @@
 //   - a Flex Consumption plan (FC1, Linux) and the Function App (Python 3.11) that runs the gateway
 //   - its storage account (deployment package container, host state), no shared keys
 //   - Log Analytics and Application Insights (Entra-authenticated ingestion, no instrumentation key use)
-//   - Cosmos DB for NoSQL, serverless: the database and the containers the store uses
+//   - Cosmos DB for NoSQL, serverless (or provisioned autoscale: cosmosAutoscaleMaxThroughput): the database and the containers the store uses
 //   - Event Hubs: the namespace, the jobs hub and the worker's consumer group
 //   - Web PubSub: the realtime hub, whose event handler is the Function App's Web PubSub webhook
 //   - Key Vault (RBAC mode) for the admin key, the key pepper and provider secrets
@@ -46,6 +46,10 @@ param keyVaultName string = take('${baseName}-kv-${nameSuffix}', 24)
 
 @description('Cosmos DB database the store uses (COSMOS_DATABASE).')
 param cosmosDatabaseName string = 'llmproxy'
+
+@description('Cosmos DB capacity. 0 (default): a serverless account (pay per request; at most 5,000 RU/s per container until it holds over 250 GB). Above 0: a provisioned account whose database shares autoscale throughput scaling between a tenth of this and this many RU/s (a multiple of 1,000, at least 1,000), for tenants past what serverless serves (docs/scale.md). Chosen when the account is created: Azure does not turn a provisioned account serverless.')
+@minValue(0)
+param cosmosAutoscaleMaxThroughput int = 0
 
 @description('Event hub the async chat jobs go through.')
 param jobsHubName string = 'chat-jobs'
@@ -139,6 +143,10 @@ param consoleAdminGroup string = ''
 @minValue(0)
 param usageRetentionDays int = 0
 
+@description('Days stored Responses API responses are kept (Cosmos `ttl`). Matches LLMPROXY_RESPONSES_RETENTION_DAYS.')
+@minValue(1)
+param responsesRetentionDays int = 30
+
 @description('''Set to true on the second deployment, after the code has been published once: the Web
 PubSub event handler needs the Function App's `webpubsub_extension` system key, which the
 Functions host creates only when the Web PubSub extension first loads.''')
@@ -204,21 +212,26 @@ var cosmosDataContributorRoleId = '00000000-0000-0000-0000-000000000002'
 
 // The containers `shared/store/cosmos_support.py` (CONTAINERS) expects, with its partition keys.
 // `expiring` containers get defaultTtl -1: expiry on, no default, so only documents that carry
-// their own `ttl` (usage retention, job and session lifetimes) expire.
+// their own `ttl` (usage retention, job and session lifetimes) expire. `indexed: false`: the
+// container is only ever point-read and written by id, so it indexes no property, which makes
+// each write cheaper (counters are written twice per limited request).
 var cosmosContainers = [
   {
     name: 'models'
     partitionKey: '/id'
+    indexed: true
     expiring: false
   }
   {
     name: 'keys'
     partitionKey: '/id'
+    indexed: true
     expiring: false
   }
   {
     name: 'usage'
     partitionKey: '/project'
+    indexed: true
     expiring: true
   }
   {
@@ -234,36 +247,48 @@ var cosmosContainers = [
   {
     name: 'counters'
     partitionKey: '/id'
+    indexed: false
     expiring: true
   }
   {
     name: 'limits'
     partitionKey: '/id'
+    indexed: false
     expiring: false
   }
   {
     name: 'jobs'
     partitionKey: '/project'
+    indexed: true
     expiring: true
   }
   {
     name: 'job_results'
     partitionKey: '/project'
+    indexed: true
     expiring: true
   }
   {
     name: 'webhook_secrets'
     partitionKey: '/id'
+    indexed: true
     expiring: false
   }
   {
     name: 'rt_sessions'
     partitionKey: '/id'
+    indexed: true
     expiring: true
   }
   {
     name: 'rt_audio'
     partitionKey: '/session_id'
+    indexed: true
+    expiring: true
+  }
+  {
+    name: 'responses'
+    partitionKey: '/project'
     expiring: true
   }
 ]
@@ -374,11 +399,11 @@ resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
   kind: 'GlobalDocumentDB'
   properties: {
     databaseAccountOfferType: 'Standard'
-    capabilities: [
+    capabilities: cosmosAutoscaleMaxThroughput == 0 ? [
       {
         name: 'EnableServerless'
       }
-    ]
+    ] : []
     consistencyPolicy: {
       defaultConsistencyLevel: 'Session'
     }
@@ -402,6 +427,11 @@ resource cosmos 'Microsoft.DocumentDB/databaseAccounts@2024-05-15' = {
       resource: {
         id: cosmosDatabaseName
       }
+      options: cosmosAutoscaleMaxThroughput == 0 ? {} : {
+        autoscaleSettings: {
+          maxThroughput: cosmosAutoscaleMaxThroughput
+        }
+      }
     }
   }
 }
@@ -420,7 +450,20 @@ resource cosmosContainerResources 'Microsoft.DocumentDB/databaseAccounts/sqlData
       }
     }, (c.expiring) ? {
       defaultTtl: -1
-    } : {})
+    } : {}, (c.indexed) ? {} : {
+      // Nothing indexed. Not indexingMode 'none': Cosmos refuses TTL on such a container, so
+      // consistent mode with every path excluded (its documented way to index nothing).
+      indexingPolicy: {
+        indexingMode: 'consistent'
+        automatic: true
+        includedPaths: []
+        excludedPaths: [
+          {
+            path: '/*'
+          }
+        ]
+      }
+    })
   }
 }]
 
@@ -719,6 +762,7 @@ resource appSettings 'Microsoft.Web/sites/config@2024-04-01' = {
     LLMPROXY_CONNECT_TIMEOUT_SECONDS: '10'
     LLMPROXY_REQUEST_TIMEOUT_SECONDS: '200'
     LLMPROXY_USAGE_RETENTION_DAYS: string(usageRetentionDays)
+    LLMPROXY_RESPONSES_RETENTION_DAYS: string(responsesRetentionDays)
     LLMPROXY_TRACE_SAMPLE_RATIO: traceSampleRatio
     LLMPROXY_MAX_AUDIO_BYTES: '26214400'
     LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS: '60'

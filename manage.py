@@ -50,9 +50,7 @@ async def run(args: argparse.Namespace) -> int:
         elif args.command == "show-limits":
             print(json.dumps(await admin.get_limits(gw, args.project), indent=2))
         elif args.command == "set-limits":
-            current = await admin.get_limits(gw, args.project)
-            print(json.dumps(await admin.put_limits(gw, args.project, merge_limits(current, args)),
-                             indent=2))
+            print(json.dumps(await set_limits(admin, gw, args), indent=2))
         elif args.command == "clear-limits":
             await admin.delete_limits(gw, args.project)
             print(f"cleared the limits of {args.project}")
@@ -73,7 +71,24 @@ async def run(args: argparse.Namespace) -> int:
 
 
 _LIMIT_FLAGS = {"rpm": "requests_per_minute", "tpm": "tokens_per_minute",
-                "concurrent": "concurrent_requests", "budget": "budget", "period": "budget_period"}
+                "concurrent": "concurrent_requests", "budget": "budget", "period": "budget_period",
+                "enforcement": "enforcement"}
+
+
+async def set_limits(admin, gw, args: argparse.Namespace, attempts: int = 20) -> dict:
+    """Read, merge the flags in, write back only if nobody wrote in between (If-Match on the
+    version read); else read again. Two concurrent `set-limits --key` keep both keys."""
+    import random
+    from shared.errors import PreconditionFailed
+    for attempt in range(attempts):
+        current, version = await admin.read_limits(gw, args.project)
+        try:
+            limits, _version = await admin.save_limits(gw, args.project,
+                                                       merge_limits(current, args), version)
+            return limits
+        except PreconditionFailed:
+            await asyncio.sleep(random.uniform(0, 0.05 * (attempt + 1)))
+    raise PreconditionFailed(f"The limits of '{args.project}' kept changing; try again.")
 
 
 def merge_limits(current: dict, args: argparse.Namespace) -> dict:
@@ -83,7 +98,8 @@ def merge_limits(current: dict, args: argparse.Namespace) -> dict:
     for flag, field in _LIMIT_FLAGS.items():
         value = getattr(args, flag)
         if value is not None:
-            target[field] = None if value == 0 and flag != "period" else value
+            target[field] = None if value == 0 and flag not in ("period", "enforcement") \
+                else value
     return doc
 
 
@@ -183,6 +199,10 @@ def build_parser() -> argparse.ArgumentParser:
                         help="spend allowed per period, in the catalog's currency (0 removes it)")
     limits.add_argument("--period", choices=["hour", "day", "month"],
                         help="the budget's period (UTC)")
+    limits.add_argument("--enforcement", choices=["exact", "approximate"],
+                        help="exact (default): every admission one atomic store step; "
+                             "approximate: admitted locally, synced once a second, for very "
+                             "busy projects (docs/scale.md)")
     return parser
 
 

@@ -47,7 +47,8 @@ def phases(quick: bool) -> dict[str, dict]:
 
 def gateway_phases(quick: bool) -> dict[str, dict]:
     """The gateway's own paths, which direct and LiteLLM do not have: async jobs through the
-    local hub (submitted over HTTP, and by a direct producer), and realtime voice turns."""
+    local hub (submitted over HTTP, and by a direct producer), realtime voice turns, and the
+    Responses API next to chat (native and translated)."""
     jobs = {"mode": "jobs", "jobs": 300 if quick else 1000, "concurrency": 16, "hub_batch": 100,
             "seconds": 60 if quick else 120}
     return {
@@ -55,6 +56,8 @@ def gateway_phases(quick: bool) -> dict[str, dict]:
         "jobs_hub": {**jobs, "submit": "hub"},
         "realtime": {"mode": "realtime", "turns": 8 if quick else 20, "warmup": 2,
                      "audio_ms": 1000, "seconds": 30 if quick else 60},
+        "responses": {"mode": "responses", "warmup": 30, "requests": 300 if quick else 1200,
+                      "stream_requests": 30 if quick else 90, "seconds": 20 if quick else 60},
     }
 
 
@@ -95,7 +98,7 @@ def run_gateway_phase(target: servers.Target, spec: dict, simulator_base: str) -
 # Which round of a phase counts: the one least disturbed by whatever else the machine runs.
 BEST_OF = {"sequential": ("p99_ms", min), "concurrent": ("throughput_rps", max),
            "stream": ("ttfc_p50_ms", min), "jobs": ("jobs_per_s", max),
-           "realtime": ("added_p50_ms", min)}
+           "realtime": ("added_p50_ms", min), "responses": ("translated_added_p50_ms", min)}
 
 
 def _pick(rounds: list[dict], mode: str) -> dict:
@@ -156,6 +159,10 @@ def _brief(f: dict) -> str:
         return (f"{f['jobs_per_s'] or 0:8.0f} jobs/s  submit {f['submit_per_s']:.0f}/s  "
                 f"latency p50 {f['latency_p50_ms'] or 0:.0f} ms  p99 "
                 f"{f['latency_p99_ms'] or 0:.0f} ms  ({f['completed']}/{f['jobs']}){problems}")
+    if "translated_added_p50_ms" in f:
+        return "  ".join(f"{name} +{f[name]['added_p50_ms'] or 0:.2f} ms"
+                         for name in ("native", "translated", "stream")) + \
+            (f"  ERRORS {f['errors']}" if f["errors"] else "")
     if "added_p50_ms" in f:
         problems = f"  ERRORS {f['errors']}: {f['error_sample']}" if f["errors"] else ""
         return (f"commit to first audio p50 {f['gateway_p50_ms'] or 0:.1f} ms, providers "

@@ -173,6 +173,18 @@ def _realtime_rows(f: dict) -> list[tuple[str, str, float | None, int]]:
     ]
 
 
+def _responses_rows(f: dict) -> list[tuple[str, str, float | None, int]]:
+    rows = []
+    for name, what, figure in (("native", "native pass-through, c=1", "p50_ms"),
+                               ("translated", "translated through chat, c=1", "p50_ms"),
+                               ("stream", "translated stream, first event", "ttfc_p50_ms")):
+        pair = f[name]
+        rows += [(f"/v1/responses {what}: chat p50", "ms", pair["chat"].get(figure), 2),
+                 (f"/v1/responses {what}: Responses p50", "ms", pair["responses"].get(figure), 2),
+                 (f"/v1/responses {what}: added p50", "ms", pair["added_p50_ms"], 2)]
+    return rows + [("/v1/responses requests that failed", "requests", f["errors"], 0)]
+
+
 def gateway_markdown(gateway: dict[str, Any]) -> str:
     """The gateway-only figures (async jobs, realtime) as `| figure | value |` rows; empty when
     those phases did not run."""
@@ -183,6 +195,8 @@ def gateway_markdown(gateway: dict[str, Any]) -> str:
         rows += _jobs_rows(gateway["jobs_hub"], "direct producer into the local hub")
     if gateway.get("realtime"):
         rows += _realtime_rows(gateway["realtime"])
+    if gateway.get("responses"):
+        rows += _responses_rows(gateway["responses"])
     if not rows:
         return ""
     lines = ["", "| figure (this gateway only) | value |", "|---|---:|"]

@@ -278,7 +278,7 @@ async function loadProject(project) {
   $("use-rpm").textContent = `${count(use.requests_this_minute)} this minute`;
   $("use-tpm").textContent = `${count(use.tokens_this_minute)} this minute`;
   $("use-conc").textContent = `${count(use.concurrent_requests)} in flight`;
-  $("use-budget").textContent = `${money(use.budget_spent)} spent this ${lim.budget_period} (${use.budget_period})`;
+  $("use-budget").textContent = `${money(use.budget_spent)} spent this ${lim.budget_period} (since ${use.budget_period.slice(0, 16)})`;
   table("jobs-table", ["Status", "Jobs"], Object.entries(status.jobs).map(([s, n]) => [s, count(n)]));
   table("sessions-table", ["Session", "Status", "Created", "Models"], status.realtime_sessions.map((s) =>
     [s.id, s.status, s.created_at.slice(0, 19), Object.values(s.models).join(", ")]));

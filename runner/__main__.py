@@ -69,7 +69,11 @@ def server_options() -> dict:
     # Idle keep-alive connections are kept 75 s (aiohttp's and nginx's default), not uvicorn's
     # 5 s: a client that reuses a connection just as the server drops it sees a failed request
     # (clients retry only idempotent ones), and short idle pauses are common between calls.
-    options: dict = {"proxy_headers": False, "server_header": False, "timeout_keep_alive": 75}
+    # At most 1000 open connections (runner/http_protocol.py answers one more with a 503): each
+    # costs a protocol object and buffers, and a client opening them without end would
+    # otherwise take the process's memory and file descriptors.
+    options: dict = {"proxy_headers": False, "server_header": False, "timeout_keep_alive": 75,
+                     "limit_concurrency": 1000}
     for name, package in (("http", "httptools"), ("loop", "uvloop")):
         try:
             __import__(package)
@@ -90,11 +94,23 @@ def _describe_store() -> str:
     return os.environ["LLMPROXY_DATA_DIR"]
 
 
+def _trace_store(path: str) -> None:
+    from shared.config import Settings
+    from shared.gateway import Gateway, set_gateway
+    from shared.store import create_store
+    from shared.store.counting import counting
+    settings = Settings.from_env()
+    set_gateway(Gateway(settings, store=counting(create_store(settings), trace=path)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Run LLM Proxy locally.")
     parser.add_argument("--host", default=os.environ.get("HOST", "127.0.0.1"))
     parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "7071")))
     parser.add_argument("--catalog", help="catalog JSON to seed (default: the example catalog)")
+    parser.add_argument("--store-trace", metavar="PATH",
+                        help="append one JSON line per store and Cosmos DB operation to PATH "
+                             "(measuring store work per request: bench/store_ops.py)")
     args = parser.parse_args()
 
     secrets_file = prepare()
@@ -125,6 +141,8 @@ def main() -> None:
     from runner.asgi import build_asgi
     from runner.host_rules import HostRuleError
     from shared.gateway import get_gateway
+    if args.store_trace:
+        _trace_store(args.store_trace)
 
     async def shutdown() -> None:
         try:

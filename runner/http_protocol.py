@@ -20,6 +20,19 @@ several passes, and two writes per response. What it does that matters is kept:
 - an app that fails before answering gets a 500 and a malformed request a 400, both as OpenAI
   error envelopes; an app that fails mid-answer has its connection closed; WebSocket upgrades
   go to uvicorn's WebSocket protocol.
+
+The limits a production server has (issue 20: a 10 MB header was accepted, ten unfinished
+30 MB headers took the process from 344 to 699 MB, and idle or half-sent connections were
+never closed):
+
+- a request target longer than `MAX_URL` bytes is a 414, a request head (request line and
+  headers) longer than `MAX_HEAD` bytes a 431; both counted as the bytes arrive, so an
+  unfinished head is cut off at the limit, not buffered;
+- a request head must be complete `header_timeout` seconds after the connection opened (or
+  after its first byte, for later requests on a kept-alive connection); else the connection
+  is closed (a 408 if nothing else is in flight);
+- at most `config.limit_concurrency` connections (the runner sets 1000) are open at once: one
+  more is answered 503 and closed at once.
 """
 from __future__ import annotations
 
@@ -41,6 +54,9 @@ log = logging.getLogger("uvicorn.error")
 _HEADER_NAME_INVALID = re.compile(b'[\x00-\x1f\x7f()<>@,;:[\\]={} \t\\\\"]')
 _HEADER_VALUE_INVALID = re.compile(b"[\x00-\x08\x0a-\x1f\x7f]")
 _READ_HIGH_WATER = 64 * 1024
+MAX_URL = 8 * 1024                 # nginx's and uvicorn/h11's order of size
+MAX_HEAD = 64 * 1024
+HEADER_TIMEOUT = 30.0              # seconds for a request head to arrive complete
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _default_head: tuple[list | None, bytes] = (None, b"")    # uvicorn's list, as head lines
 
@@ -55,11 +71,28 @@ _BAD_REQUEST = _envelope("The request is not valid HTTP/1.1.", "invalid_request_
                          "invalid_http")
 _INTERNAL_ERROR = _envelope("The gateway failed to handle this request.", "api_error",
                             "internal_error")
+_URI_TOO_LONG = _envelope(f"The request target is longer than {MAX_URL} bytes.",
+                          "invalid_request_error", "uri_too_long")
+_HEAD_TOO_LARGE = _envelope(f"The request headers are larger than {MAX_HEAD} bytes.",
+                            "invalid_request_error", "request_header_fields_too_large")
+_HEAD_TIMEOUT = _envelope("The request headers did not arrive in time.",
+                          "invalid_request_error", "request_timeout")
+_BUSY = _envelope("The server has too many open connections; try again.",
+                  "service_unavailable", "too_many_connections")
 _ERROR_500 = [(b"content-type", b"application/json"),
               (b"content-length", b"%d" % len(_INTERNAL_ERROR)), (b"connection", b"close")]
 
 
+class _LimitExceeded(Exception):
+    def __init__(self, status: int, body: bytes):
+        self.status, self.body = status, body
+
+
 class HttpProtocol(asyncio.Protocol):
+    max_url = MAX_URL
+    max_head = MAX_HEAD
+    header_timeout = HEADER_TIMEOUT
+
     def __init__(self, config: Any, server_state: Any, app_state: dict[str, Any],
                  _loop: asyncio.AbstractEventLoop | None = None):
         if not config.loaded:
@@ -92,6 +125,11 @@ class HttpProtocol(asyncio.Protocol):
         self.headers: list[tuple[bytes, bytes]] = []
         self.expect_continue = False
         self.parsing: Cycle | None = None
+        self.in_head = True                # the bytes arriving belong to a request head
+        self.head_bytes = 0                # bytes received since the head began (a bound)
+        self.head_size = 0                 # the head's header bytes, exactly
+        self.head_timer: asyncio.TimerHandle | None = None
+        self.limit_concurrency: int | None = getattr(config, "limit_concurrency", None)
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -100,11 +138,19 @@ class HttpProtocol(asyncio.Protocol):
         self.server = get_local_addr(transport)               # type: ignore[arg-type]
         self.client = get_remote_addr(transport)              # type: ignore[arg-type]
         self.scheme = "https" if is_ssl(transport) else "http"  # type: ignore[arg-type]
+        limit = self.limit_concurrency
+        if limit is not None and len(self.server_state.connections) > limit:
+            log.warning("connection refused: %d connections open", limit)
+            self._reject(_BUSY, 503)
+            return
+        self._arm_head_timer()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.server_state.connections.discard(self)
         if self.idle_timer is not None:
             self.idle_timer.cancel()
+        if self.head_timer is not None:
+            self.head_timer.cancel()
         for cycle in (self.cycle, *self.pipeline):
             if cycle is not None:
                 cycle.lost()
@@ -112,16 +158,48 @@ class HttpProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.idle_since = None
+        if self.in_head:
+            self.head_bytes += len(data)
+            if self.head_timer is None:
+                self._arm_head_timer()
         try:
             self.parser.feed_data(data)
+            # Still in a head past the limit: refused before httptools buffers any more of it.
+            # (A head that ended inside this chunk was measured exactly by on_header.)
+            if self.in_head and self.head_bytes > self.max_head:
+                raise _LimitExceeded(431, _HEAD_TOO_LARGE)
         except httptools.HttpParserUpgrade:
             if self._is_websocket_upgrade():
                 self._upgrade_to_websocket()
             else:
                 log.warning("Unsupported upgrade request.")
-        except httptools.HttpParserError:
+        except _LimitExceeded as exc:
+            self._refuse(exc)
+        except httptools.HttpParserError as exc:
+            if isinstance(exc.__context__, _LimitExceeded):      # raised in a callback
+                self._refuse(exc.__context__)
+                return
             log.warning("Invalid HTTP request received.")
             self._reject(_BAD_REQUEST)
+
+    def _refuse(self, exc: _LimitExceeded) -> None:
+        log.warning("request refused with %d: %s", exc.status,
+                    json.loads(exc.body)["error"]["message"])
+        self._reject(exc.body, exc.status)
+
+    def _arm_head_timer(self) -> None:
+        self.head_timer = self.loop.call_later(self.header_timeout, self._head_timed_out)
+
+    def _head_timed_out(self) -> None:
+        self.head_timer = None
+        if not self.in_head or self.transport.is_closing():
+            return
+        if self.head_bytes == 0 and self.cycle is not None:
+            return            # kept alive between requests: the keep-alive timer's business
+        if self.cycle is None or self.cycle.complete:
+            self._reject(_HEAD_TIMEOUT, 408)
+        else:
+            self.transport.close()
 
     def eof_received(self) -> None:
         """The client stopped sending: treated as gone (the transport closes, requests in
@@ -165,14 +243,23 @@ class HttpProtocol(asyncio.Protocol):
     # the next request is reset where the last one's headers are taken.
     def on_url(self, url: bytes) -> None:
         self.url += url
+        if len(self.url) > self.max_url:
+            raise _LimitExceeded(414, _URI_TOO_LONG)
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self.head_size += len(name) + len(value) + 4
+        if self.head_size + len(self.url) > self.max_head:
+            raise _LimitExceeded(431, _HEAD_TOO_LARGE)
         name = name.lower()
         if name == b"expect" and value.lower() == b"100-continue":
             self.expect_continue = True
         self.headers.append((name, value))
 
     def on_headers_complete(self) -> None:
+        self.in_head, self.head_bytes, self.head_size = False, 0, 0
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
         parser = self.parser
         version = parser.get_http_version()
         if parser.should_upgrade() and self._is_websocket_upgrade():
@@ -210,6 +297,7 @@ class HttpProtocol(asyncio.Protocol):
         cycle.wake()
 
     def on_message_complete(self) -> None:
+        self.in_head = True                # whatever follows is the next request's head
         cycle = self.parsing
         if cycle is None or cycle.complete:
             return
@@ -261,8 +349,8 @@ class HttpProtocol(asyncio.Protocol):
             self.read_paused = False
             self.transport.resume_reading()
 
-    def _reject(self, body: bytes) -> None:
-        head = [STATUS_LINE[400], self.default_head(), b"content-type: application/json\r\n",
+    def _reject(self, body: bytes, status: int = 400) -> None:
+        head = [STATUS_LINE[status], self.default_head(), b"content-type: application/json\r\n",
                 b"content-length: %d\r\n" % len(body), b"connection: close\r\n\r\n", body]
         self.transport.write(b"".join(head))
         self.transport.close()

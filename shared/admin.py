@@ -4,11 +4,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .catalog import ModelDocument, ResolvedModel, validate_document
+from .catalog import ModelDocument, ResolvedModel, literal_credentials, validate_document
 from .limits import ProjectLimits, validate_limits
-from .errors import Conflict, InvalidRequest, NotFound
+from .errors import Conflict, InvalidRequest, NotFound, PreconditionFailed
 from .gateway import Gateway
-from .store import KeyRecord
+from .store import ABSENT, KeyRecord, StoreConflict
 
 _PROJECT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
@@ -34,7 +34,10 @@ def check_model(gw: Gateway, doc: ModelDocument) -> list[str]:
         return [f"setting {name} is not set on this gateway; the model answers 500 until it is"
                 for name in resolved.missing]
     if resolved.problem:
-        raise InvalidRequest(f"Invalid model parameters: {resolved.problem}.", param="parameters")
+        # Problems read "parameters.NAME ...": the param names that parameter.
+        named = re.match(r"parameters\.[A-Za-z0-9_]+", resolved.problem)
+        raise InvalidRequest(f"Invalid model parameters: {resolved.problem}.",
+                             param=named.group(0) if named else "parameters")
     return []
 
 
@@ -66,27 +69,103 @@ async def pools_using(gw: Gateway, model_id: str) -> list[str]:
             if m.id != model_id and any(e.model == model_id for e in m.pool)]
 
 
-async def upsert_model(gw: Gateway, data: Any) -> tuple[ModelDocument, list[str]]:
+MASK = "********"           # a literal credential as the admin API shows it
+
+
+def public_model(doc: ModelDocument) -> dict[str, Any]:
+    """The document as the admin API returns it: literal credentials masked."""
+    data = doc.to_json()
+    for name in literal_credentials(doc.parameters):
+        data["parameters"][name] = MASK
+    return data
+
+
+async def _check_credentials(gw: Gateway, doc: ModelDocument) -> None:
+    """A literal credential needs the document's explicit opt-in; a masked value sent back (a
+    read, edited and written) keeps the stored credential."""
+    literal = literal_credentials(doc.parameters)
+    if not literal:
+        return
+    masked = [name for name in literal if doc.parameters[name] == MASK]
+    if masked:
+        stored = await gw.store.get_model(doc.id)
+        for name in masked:
+            if stored is None or name not in literal_credentials(stored.parameters):
+                raise InvalidRequest(f"'parameters.{name}' is the mask the admin API shows in "
+                                     "place of a credential; send the credential or a $NAME "
+                                     "setting.", param=f"parameters.{name}")
+            doc.parameters[name] = stored.parameters[name]
+    if not doc.literal_credentials:
+        name = literal[0]
+        raise InvalidRequest(f"'parameters.{name}' holds a literal credential. Put it in a "
+                             f"setting (app setting or Key Vault reference) and write "
+                             f"\"$NAME\" here, or set \"literal_credentials\": true on the "
+                             "document to store it as it is.", param=f"parameters.{name}",
+                             code="literal_credential")
+
+
+# -- versions: admin documents (models, limits) carry an ETag; a write may be made conditional on
+# it (`If-Match`), so two edits made from the same read cannot silently lose one. Kept here, in
+# the core, so the HTTP routes (wherever they live) and the CLI share it.
+
+def etag(version: str) -> str:
+    """The `ETag` header value of a stored version."""
+    return f'"{version}"'
+
+
+def if_match(headers: Any) -> str | None:
+    """The version an `If-Match` header asks for (None: unconditional). `*` is "the current
+    one, whatever it is" and becomes unconditional; several ETags are not supported."""
+    raw = (headers.get("if-match") or "").strip()
+    if not raw or raw == "*":
+        return None
+    if "," in raw:
+        raise InvalidRequest("'If-Match' must carry one ETag.", param="If-Match")
+    return raw.removeprefix("W/").strip('"') or None
+
+
+def _stale(what: str, asked: str) -> PreconditionFailed:
+    return PreconditionFailed(f"The {what} changed since it was read (If-Match {etag(asked)}); "
+                              "read it again, apply the change and retry.", param="If-Match")
+
+
+async def save_model(gw: Gateway, data: Any, expected: str | None = None
+                     ) -> tuple[ModelDocument, list[str], str]:
+    """Validate and store a model document (conditionally, with `expected` from If-Match);
+    the document, warnings and its new version."""
     doc = validate_document(data)
+    await _check_credentials(gw, doc)
     warnings = check_model(gw, doc)
     await check_pool(gw, doc)
-    await gw.store.upsert_model(doc)
+    try:
+        version = await gw.store.upsert_model(doc, if_match=expected)
+    except StoreConflict:
+        raise _stale(f"model '{doc.id}'", expected or "") from None
     gw.catalog.invalidate()
+    return doc, warnings, version
+
+
+async def upsert_model(gw: Gateway, data: Any) -> tuple[ModelDocument, list[str]]:
+    doc, warnings, _version = await save_model(gw, data)
     return doc, warnings
 
 
 def model_view(doc: ModelDocument) -> dict[str, Any]:
-    """A catalog document as the admin API shows it: with `priced_like_parent`, the token
-    classes that have no price of their own and are billed at the input or output price
-    (read-only: a PUT ignores it, so a document read can be written back as it is)."""
-    return {**doc.to_json(), "priced_like_parent": doc.costs.unpriced_classes()}
+    """A catalog document as the admin API shows it (`public_model`), with `priced_like_parent`:
+    the token classes that have no price of their own and are billed at the input or output
+    price (read-only: a PUT ignores it, so a document read can be written back as it is)."""
+    return {**public_model(doc), "priced_like_parent": doc.costs.unpriced_classes()}
+
+
+async def read_model(gw: Gateway, model_id: str) -> tuple[ModelDocument, str]:
+    found = await gw.store.get_model_versioned(model_id)
+    if found is None:
+        raise NotFound(f"No model '{model_id}' in the catalog.", param="id")
+    return found.value, found.etag
 
 
 async def get_model(gw: Gateway, model_id: str) -> ModelDocument:
-    doc = await gw.store.get_model(model_id)
-    if doc is None:
-        raise NotFound(f"No model '{model_id}' in the catalog.", param="id")
-    return doc
+    return (await read_model(gw, model_id))[0]
 
 
 async def delete_model(gw: Gateway, model_id: str) -> None:
@@ -121,13 +200,20 @@ async def revoke_key(gw: Gateway, key_id: str, project: str | None = None) -> Ke
     return record
 
 
+async def read_limits(gw: Gateway, project: str) -> tuple[dict[str, Any], str]:
+    """The project's limits (defaults when none are set) and their version (`ABSENT` then)."""
+    found = await gw.store.get_limits_versioned(check_project(project))
+    limits = ProjectLimits.model_validate(found.value if found else {})
+    return ({"project": project, **limits.model_dump(mode="json")},
+            found.etag if found else ABSENT)
+
+
 async def get_limits(gw: Gateway, project: str) -> dict[str, Any]:
-    raw = await gw.store.get_limits(check_project(project))
-    limits = ProjectLimits.model_validate(raw or {})
-    return {"project": project, **limits.model_dump(mode="json")}
+    return (await read_limits(gw, project))[0]
 
 
-async def put_limits(gw: Gateway, project: str, data: Any) -> dict[str, Any]:
+async def save_limits(gw: Gateway, project: str, data: Any, expected: str | None = None
+                      ) -> tuple[dict[str, Any], str]:
     check_project(project)
     if isinstance(data, dict) and data.get("project", project) != project:
         raise InvalidRequest("The body's 'project' differs from the project in the path.",
@@ -135,9 +221,17 @@ async def put_limits(gw: Gateway, project: str, data: Any) -> dict[str, Any]:
     if isinstance(data, dict):
         data = {k: v for k, v in data.items() if k != "project"}
     limits = validate_limits(data)
-    await gw.store.put_limits(project, limits.model_dump(mode="json"))
+    try:
+        version = await gw.store.put_limits(project, limits.model_dump(mode="json"),
+                                            if_match=expected)
+    except StoreConflict:
+        raise _stale(f"limits of project '{project}'", expected or "") from None
     gw.limits.forget(project)
-    return {"project": project, **limits.model_dump(mode="json")}
+    return {"project": project, **limits.model_dump(mode="json")}, version
+
+
+async def put_limits(gw: Gateway, project: str, data: Any) -> dict[str, Any]:
+    return (await save_limits(gw, project, data))[0]
 
 
 async def delete_limits(gw: Gateway, project: str) -> None:

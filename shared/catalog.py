@@ -8,7 +8,9 @@ when `private`, which projects may see it.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import time
 from dataclasses import dataclass
 from enum import Enum
@@ -147,6 +149,9 @@ class PoolMember(BaseModel):
     priority: int = Field(0, ge=0, le=100)
 
 
+_CODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@:+/-]*$")
+
+
 class ModelDocument(BaseModel):
     model_config = ConfigDict(extra="forbid", use_enum_values=False)
 
@@ -161,6 +166,19 @@ class ModelDocument(BaseModel):
     projects: list[str] = Field(default_factory=list)
     private: bool = False
     pool: list[PoolMember] = Field(default_factory=list, max_length=32)
+    # Opt-in to storing a credential parameter as a literal value instead of a `$NAME` setting.
+    literal_credentials: bool = False
+
+    @field_validator("code")
+    @classmethod
+    def _safe_code(cls, code: str) -> str:
+        # The code goes into the provider's URL path (deployments/{code}, models/{code}):
+        # names like "claude-sonnet-4@20250514" or "meta/llama-3.3-70b-instruct-maas" pass;
+        # spaces, '?', '#', '%', '\\' and '.'/'..' segments would change the request.
+        if not _CODE.match(code) or any(part in ("", ".", "..") for part in code.split("/")):
+            raise ValueError("must be the provider's model or deployment name: letters, digits "
+                             "and . _ - @ : +, '/' between non-empty parts, no '.' or '..' part")
+        return code
 
     @field_validator("operations")
     @classmethod
@@ -188,7 +206,9 @@ class ModelDocument(BaseModel):
         return not self.private or project in self.projects
 
     def to_json(self) -> dict[str, Any]:
-        data = self.model_dump(mode="json")
+        # The opt-in appears only where it is given: other documents keep their shape.
+        data = self.model_dump(mode="json", exclude=None if self.literal_credentials
+                               else {"literal_credentials"})
         # A class price left unset is absent, not null: exported documents stay as written.
         data["costs"] = {k: v for k, v in data["costs"].items() if v is not None}
         return data
@@ -242,10 +262,11 @@ class ResolvedModel:
                 if resolved is None:
                     self.missing.append(value[1:])
                     continue
-                secrets.append(resolved) if _looks_secret(key) else None
-                self.params[key] = resolved
-            else:
-                self.params[key] = value
+                value = resolved
+            # A credential is a secret whatever its source: a `$NAME` setting or a literal.
+            if _looks_secret(key):
+                secrets.extend(secret_values(value))
+            self.params[key] = value
         self.secrets = tuple(secrets)
         self.prepared: Any = None
         self.problem = ""
@@ -285,7 +306,39 @@ def _link_pool(model: ResolvedModel, by_id: dict[str, ResolvedModel]) -> list[Me
 
 def _looks_secret(param_name: str) -> bool:
     name = param_name.lower()
+    if name.endswith(("_scope", "_uri", "_url")):      # token_scope, token_uri: addresses
+        return False
     return any(word in name for word in ("key", "secret", "token", "credential", "password"))
+
+
+def secret_values(value: Any) -> list[str]:
+    """The strings to redact for one credential value: itself, and, for a service-account
+    document (a dict or its JSON text), its secret fields (`private_key`, its lines, ...), since
+    a provider's or library's error may quote any part of them."""
+    found: list[str] = []
+    if isinstance(value, str):
+        found.append(value)
+        if value.lstrip().startswith("{"):
+            try:
+                value = json.loads(value)
+            except ValueError:
+                return found
+    if isinstance(value, dict):
+        for name, item in value.items():
+            if isinstance(item, str) and _looks_secret(str(name)):   # private_key, client_secret
+                found.append(item)
+                if "-----BEGIN" in item:        # the key's base64 lines, quoted one at a time
+                    found.extend(line for line in item.splitlines()
+                                 if len(line) >= 16 and not line.startswith("-----"))
+    return [v for v in found if len(v) >= 4]
+
+
+def literal_credentials(parameters: dict[str, Any]) -> list[str]:
+    """The names of credential parameters given as a literal value, not as a `$NAME` setting."""
+    provider_params, _ = split_parameters(parameters)
+    return [key for key, value in provider_params.items()
+            if _looks_secret(key) and value not in (None, "")
+            and not (isinstance(value, str) and value.startswith("$") and len(value) > 1)]
 
 
 class Catalog:

@@ -83,6 +83,7 @@ class Settings:
     first_byte_timeout: float = 60.0          # LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS
     limits_ttl: float = 10.0                  # LLMPROXY_LIMITS_TTL_SECONDS
     usage_retention_days: float = 0.0         # LLMPROXY_USAGE_RETENTION_DAYS (0: keep forever)
+    responses_retention_days: float = 30.0    # LLMPROXY_RESPONSES_RETENTION_DAYS (stored responses)
     cosmos_endpoint: str = ""                 # COSMOS_ENDPOINT: https://ACCOUNT.documents.azure.com
     cosmos_key: str = field(default="", repr=False)  # COSMOS_KEY (empty: DefaultAzureCredential)
     cosmos_database: str = "llmproxy"         # COSMOS_DATABASE
@@ -146,6 +147,7 @@ class Settings:
             first_byte_timeout=_float(env, "LLMPROXY_FIRST_BYTE_TIMEOUT_SECONDS", 60.0),
             limits_ttl=_float(env, "LLMPROXY_LIMITS_TTL_SECONDS", 10.0),
             usage_retention_days=_float(env, "LLMPROXY_USAGE_RETENTION_DAYS", 0.0),
+            responses_retention_days=_float(env, "LLMPROXY_RESPONSES_RETENTION_DAYS", 30.0),
             cosmos_endpoint=env.get("COSMOS_ENDPOINT", ""),
             cosmos_key=env.get("COSMOS_KEY", ""),
             cosmos_database=env.get("COSMOS_DATABASE", "") or "llmproxy",
@@ -188,6 +190,8 @@ class Settings:
     def __post_init__(self) -> None:
         if self.usage_retention_days < 0:
             raise ValueError("setting LLMPROXY_USAGE_RETENTION_DAYS must be 0 (keep) or more")
+        if self.responses_retention_days <= 0:
+            raise ValueError("setting LLMPROXY_RESPONSES_RETENTION_DAYS must be more than 0")
 
     def get(self, name: str) -> str | None:
         value = self.values.get(name)

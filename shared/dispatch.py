@@ -17,11 +17,11 @@ from typing import Any, Awaitable, Callable, Sequence
 
 from .audio_files import sniff_audio, wav_duration
 from .catalog import Operation, ResolvedModel
-from .errors import InvalidRequest, PayloadTooLarge
+from .errors import GatewayError, InvalidRequest, PayloadTooLarge
 from .gateway import Gateway
 from .guarded_call import GuardedCall
-from .handlers.request_checks import (check_chat_limits, estimate_prompt_tokens,
-                                      requested_output_tokens)
+from .handlers.request_checks import (check_chat_limits, check_output_limit,
+                                      estimate_prompt_tokens, requested_output_tokens)
 from .keys import Caller
 from .providers import AudioStream, Completion, CompletionStream, Upload
 
@@ -57,7 +57,10 @@ async def _guarded(gw: Gateway, caller: Caller, model: ResolvedModel, operation:
 
 
 async def chat(gw: Gateway, caller: Caller, model_name: str, body: dict[str, Any],
-               stream: bool) -> Completion | CompletionStream:
+               stream: bool, *, metered_as: Operation = Operation.CHAT
+               ) -> Completion | CompletionStream:
+    """A chat completion. `metered_as` names the surface the caller spoke in the usage row
+    (the Responses API translates to chat and is metered as `Responses`)."""
     model = await resolve(gw, caller, model_name, Operation.CHAT)
     check_chat_limits(model.policy, body)
     prompt = estimate_prompt_tokens(body)
@@ -66,9 +69,35 @@ async def chat(gw: Gateway, caller: Caller, model_name: str, body: dict[str, Any
         # A copy per attempt: adapters adjust the body for their provider.
         return deployment.adapter.chat(deployment.prepared, dict(body), stream,
                                        deployment.secrets)
-    return await _guarded(gw, caller, model, Operation.CHAT, attempt, stream=stream,
+    return await _guarded(gw, caller, model, metered_as, attempt, stream=stream,
                           reserve_tokens=prompt + requested_output_tokens(body),
                           prompt_estimate=prompt)
+
+
+def speaks_responses(model: ResolvedModel) -> bool:
+    """The model's provider serves the Responses API itself (the catalog lists the operation
+    and its adapter has it): requests are then relayed, not translated through chat."""
+    return Operation.RESPONSES in model.doc.operations and hasattr(model.adapter, "responses")
+
+
+async def responses(gw: Gateway, caller: Caller, model: ResolvedModel, body: dict[str, Any],
+                    stream: bool, prompt_estimate: int) -> Completion | CompletionStream:
+    """A Responses API call relayed to a provider that speaks it (see `speaks_responses`)."""
+    require_operation(model, Operation.RESPONSES)
+    model.require_configured()
+    asked = body.get("max_output_tokens")
+    check_output_limit(model.policy, body, "max_output_tokens")
+    reserve = prompt_estimate + (asked if isinstance(asked, int) else 0)
+
+    def attempt(deployment: ResolvedModel) -> Awaitable[Completion | CompletionStream]:
+        if not speaks_responses(deployment):
+            raise GatewayError(f"The deployment '{deployment.doc.id}' of '{model.doc.id}' does "
+                               "not serve the Responses API; an administrator must fix the "
+                               "model's pool.", code="model_misconfigured")
+        return deployment.adapter.responses(deployment.prepared, dict(body), stream,
+                                            deployment.secrets)
+    return await _guarded(gw, caller, model, Operation.RESPONSES, attempt, stream=stream,
+                          reserve_tokens=reserve, prompt_estimate=prompt_estimate)
 
 
 async def create_embeddings(gw: Gateway, caller: Caller, model_name: str,

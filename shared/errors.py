@@ -8,7 +8,9 @@ Hierarchy (one table from error kind to HTTP status, as the OpenAI API uses them
     ├── PermissionDenied            403 permission_error
     ├── NotFound                    404 invalid_request_error   (model_not_found, not_found)
     ├── Conflict                    409 invalid_request_error
+    ├── PreconditionFailed          412 invalid_request_error   (If-Match: the document changed)
     ├── PayloadTooLarge             413 invalid_request_error
+    ├── UpstreamRefused             the provider's 4xx          (402, 405, 409, 410, 415, 451...)
     ├── RateLimited                 429 rate_limit_error        (keeps Retry-After)
     ├── UpstreamError               502 upstream_error          (provider failed or refused us)
     ├── ServiceUnavailable          503 service_unavailable     (our store, or provider 503)
@@ -74,8 +76,22 @@ class Conflict(GatewayError):
     status, type, code = 409, "invalid_request_error", "conflict"
 
 
+class PreconditionFailed(GatewayError):
+    status, type, code = 412, "invalid_request_error", "precondition_failed"
+
+
 class PayloadTooLarge(GatewayError):
     status, type, code = 413, "invalid_request_error", "request_too_large"
+
+
+class UpstreamRefused(GatewayError):
+    """A provider's 4xx that is the caller's answer (402, 405, 409, 410, 415, 451, ...): relayed
+    with the provider's status, never retried or failed over."""
+    type = "invalid_request_error"
+
+    def __init__(self, status: int, message: str):
+        super().__init__(message, code=f"upstream_{status}")
+        self.status = status
 
 
 class RateLimited(GatewayError):
@@ -147,6 +163,9 @@ def from_upstream(status: int, message: str, *, retry_after: str | None = None,
                              code="upstream_not_found")
     if status in (408, 504):
         return UpstreamTimeout(f"The {provider} timed out.")
+    if 400 <= status < 500:
+        return UpstreamRefused(status, f"The {provider} refused the request with status "
+                                       f"{status}: {message}".rstrip(": "))
     if status == 503:
         headers = {"Retry-After": retry_after} if retry_after else {}
         return ServiceUnavailable(f"The {provider} is unavailable: {message}".rstrip(": "),

@@ -37,6 +37,9 @@ class ApiRequest:
         except UnicodeDecodeError:
             raise InvalidRequest("The request body is not valid JSON: it is not UTF-8 text.") \
                 from None
+        except json_codec.UnsafeJson as exc:
+            raise InvalidRequest(f"The request body is not accepted: {exc.msg}.",
+                                 code="invalid_json") from None
         except ValueError as exc:
             raise InvalidRequest(f"The request body is not valid JSON: {exc.msg} "
                                  f"(line {exc.lineno}, column {exc.colno}).") from None

@@ -4,9 +4,11 @@ A project's limit document (management API `PUT /v1/organization/projects/{proje
 
     {"requests_per_minute": 600, "tokens_per_minute": 100000, "concurrent_requests": 20,
      "budget": 50.0, "budget_period": "day",               # hour | day | month (UTC)
-     "keys": {"key_0123abcd": {"requests_per_minute": 60}}} # a key's own limits, on top
+     "keys": {"key_0123abcd": {"requests_per_minute": 60}}, # a key's own limits, on top
+     "enforcement": "exact"}                                # or "approximate" (see below)
 
-How exact each one is, with any number of instances (every count is one atomic store step):
+With "exact" enforcement (the default), how exact each one is, with any number of instances
+(every admission is one atomic store step, shared/limit_counters.py):
 - requests per minute: never more admitted in one UTC minute window (fixed windows, so up to
   twice the limit can fall into a 60 s span straddling two windows);
 - concurrent requests: never more in flight; an instance that dies mid-request frees its slots
@@ -18,6 +20,10 @@ How exact each one is, with any number of instances (every count is one atomic s
 - budget: checked at admission against the spend of requests that have finished; requests in
   flight when it is crossed finish and are counted, so spend can pass the budget by what they
   cost. Spend is computed from the catalog's prices of the deployment that answered.
+
+With "approximate" enforcement a request is admitted without a store round trip, and each limit
+can additionally be passed by what the other instances admit within about a second
+(shared/approx_limits.py states the bounds; docs/scale.md has when to choose it).
 """
 from __future__ import annotations
 
@@ -31,14 +37,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from . import limit_counters as counters
 from .errors import PermissionDenied, RateLimited
+from .approx_limits import ApproxCounters
+from .limit_counters import CONCURRENCY_BUCKET, MINUTE, Claim, Windows
+from .store.base import Clause
 from .validation import parse_document
 from .keys import Caller
 
 log = logging.getLogger(__name__)
 
-MINUTE = 60
-CONCURRENCY_BUCKET = 300          # longer than any request may run (230 s Functions limit)
 
 
 class LimitSpec(BaseModel):
@@ -57,34 +65,36 @@ class LimitSpec(BaseModel):
 
 class ProjectLimits(LimitSpec):
     keys: dict[str, LimitSpec] = Field(default_factory=dict)
+    # "exact" (the default): every admission is one atomic store step, the guarantees above.
+    # "approximate": admitted against a local view synced once a second (shared/approx_limits.py
+    # states how far a limit can be passed), for projects past exact mode's ceiling.
+    enforcement: Literal["exact", "approximate"] = "exact"
 
 
 def validate_limits(data: Any) -> ProjectLimits:
     return parse_document(ProjectLimits, data, "limits")
 
 
-def _period_key(period: str, now: float) -> tuple[str, float]:
-    """(the budget period's name, when it ends) in UTC."""
+def _period(period: str, now: float) -> tuple[float, float]:
+    """(when the budget period started, when it ends) in UTC, epoch seconds."""
     t = datetime.fromtimestamp(now, timezone.utc)
     if period == "hour":
         start = t.replace(minute=0, second=0, microsecond=0)
-        return start.strftime("%Y-%m-%dT%H"), start.timestamp() + 3600
+        return start.timestamp(), start.timestamp() + 3600
     if period == "month":
         start = t.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
         end = start.replace(year=start.year + start.month // 12, month=start.month % 12 + 1)
-        return start.strftime("%Y-%m"), end.timestamp()
+        return start.timestamp(), end.timestamp()
     start = t.replace(hour=0, minute=0, second=0, microsecond=0)
-    return start.strftime("%Y-%m-%d"), start.timestamp() + 86400
+    return start.timestamp(), start.timestamp() + 86400
 
 
 @dataclass
 class Ticket:
     """An admitted request's claims on the counters, released or corrected when it ends."""
     limiter: "Limiter | None" = None
-    scopes: list[tuple[str, LimitSpec]] = field(default_factory=list)
+    claims: list[tuple[str, Claim, Windows, bool]] = field(default_factory=list)  # approx?
     reserved_tokens: int = 0
-    tpm_keys: list[str] = field(default_factory=list)
-    concurrency_keys: list[str] = field(default_factory=list)
     headers: dict[str, str] = field(default_factory=dict)
     admitted_at: float = 0.0
     _done: bool = False
@@ -104,6 +114,17 @@ class Ticket:
 NO_LIMITS = Ticket()
 
 
+def _legacy_spend(scope: str, period: str, start: float) -> str:
+    """The key the release before counted a budget period's spend under."""
+    fmt = {"hour": "%Y-%m-%dT%H", "month": "%Y-%m"}.get(period, "%Y-%m-%d")
+    return f"{scope}|spend|{datetime.fromtimestamp(start, timezone.utc).strftime(fmt)}"
+
+
+def _claim(spec: LimitSpec, tokens: int) -> Claim:
+    return Claim(spec.requests_per_minute, spec.tokens_per_minute, spec.concurrent_requests,
+                 spec.budget, tokens)
+
+
 class Limiter:
     def __init__(self, store: Any, ttl: float, clock=time.time):
         self._store = store
@@ -111,6 +132,7 @@ class Limiter:
         self._clock = clock
         self._cache: dict[str, tuple[float, ProjectLimits | None]] = {}
         self._tasks: set[asyncio.Task] = set()
+        self._approx = ApproxCounters(store, self._spawn)
 
     async def limits_for(self, project: str) -> ProjectLimits | None:
         now = time.monotonic()
@@ -128,95 +150,62 @@ class Limiter:
         self._cache.pop(project, None)
 
     async def admit(self, caller: Caller, reserve_tokens: int) -> Ticket:
-        """Claim a request slot; 429 over a rate limit, 403 over budget. No limits: no store I/O."""
+        """Claim a request slot; 429 over a rate limit, 403 over budget. No limits: no store I/O.
+        Exact enforcement: one store round trip per scope with limits (the project's; a key's
+        own limits add one). Approximate: none, but when the local view is stale."""
         limits = await self.limits_for(caller.project)
-        if limits is None:
+        if limits is None or (limits.empty and not limits.keys):
             return NO_LIMITS
-        scopes = [(f"p:{caller.project}", limits)]
+        scopes: list[tuple[str, LimitSpec]] = []
+        if not limits.empty:
+            scopes.append((f"p:{caller.project}", limits))
         key_spec = limits.keys.get(caller.key_id)
         if key_spec is not None and not key_spec.empty:
             scopes.append((f"k:{caller.key_id}", key_spec))
-        ticket = Ticket(self, scopes, reserve_tokens, admitted_at=self._clock())
-        undo: list[tuple[str, float]] = []
+        if not scopes:
+            return NO_LIMITS
+        now = self._clock()
+        ticket = Ticket(self, reserved_tokens=reserve_tokens, admitted_at=now)
+        approx = limits.enforcement == "approximate"
         try:
             for scope, spec in scopes:
-                await self._check_budget(scope, spec, ticket.admitted_at)
-            for scope, spec in scopes:
-                await self._claim(scope, spec, ticket, undo)
+                claim = _claim(spec, reserve_tokens)
+                start, ends = _period(spec.budget_period, now)
+                at = Windows.at(now, start)
+                outcome = await (self._approx.admit(scope, claim, at) if approx else
+                                 counters.admit(self._store, scope, claim, at,
+                                                _legacy_spend(scope, spec.budget_period, start)))
+                _headers_for(ticket, claim, outcome.counts, now)
+                if not outcome.admitted:
+                    raise _refusal(scope, spec, outcome, now, ends, ticket.headers)
+                ticket.claims.append((scope, claim, outcome.windows, approx))
         except (RateLimited, PermissionDenied):
-            for key, delta in undo:
-                await self._store.add_to_counter(key, -delta, limit=None, expires_at=0)
+            for scope, claim, at, was_approx in ticket.claims:
+                if was_approx:
+                    self._approx.undo(scope, claim, at)
+                else:
+                    await self._undo(scope, claim, at)
             raise
         return ticket
 
-    async def _check_budget(self, scope: str, spec: LimitSpec, now: float) -> None:
-        if spec.budget is None:
-            return
-        period, ends = _period_key(spec.budget_period, now)
-        spent = await self._store.get_counter(f"{scope}|spend|{period}")
-        if spent >= spec.budget:
-            raise PermissionDenied(
-                f"{_who(scope).capitalize()} has used its budget of {spec.budget:g} for this {spec.budget_period} "
-                f"(spent {spent:.6g}); it renews at "
-                f"{datetime.fromtimestamp(ends, timezone.utc).isoformat()}.",
-                code="budget_exceeded")
-
-    async def _claim(self, scope: str, spec: LimitSpec, ticket: Ticket,
-                     undo: list[tuple[str, float]]) -> None:
-        now = ticket.admitted_at
-        window = int(now // MINUTE)
-        reset = (window + 1) * MINUTE - now
-        expires = (window + 2) * MINUTE
-        if spec.requests_per_minute:
-            key = f"{scope}|rpm|{window}"
-            got = await self._store.add_to_counter(key, 1, limit=spec.requests_per_minute,
-                                                   expires_at=expires)
-            _headers(ticket, "requests", spec.requests_per_minute, got.value, reset)
-            if not got.applied:
-                raise _too_many(scope, "requests", spec.requests_per_minute, reset, ticket.headers)
-            undo.append((key, 1))
-        if spec.tokens_per_minute:
-            key = f"{scope}|tpm|{window}"
-            got = await self._store.add_to_counter(key, ticket.reserved_tokens,
-                                                   limit=spec.tokens_per_minute, expires_at=expires)
-            _headers(ticket, "tokens", spec.tokens_per_minute, got.value, reset)
-            if not got.applied:
-                raise _too_many(scope, "tokens", spec.tokens_per_minute, reset, ticket.headers)
-            undo.append((key, ticket.reserved_tokens))
-            ticket.tpm_keys.append(key)
-        if spec.concurrent_requests:
-            await self._claim_slot(scope, spec.concurrent_requests, ticket, undo)
-
-    async def _claim_slot(self, scope: str, limit: int, ticket: Ticket,
-                          undo: list[tuple[str, float]]) -> None:
-        # Slots are counted in 5-minute buckets: a request started in the previous bucket may
-        # still run, so it counts too; it only ever goes down, so the check stays conservative.
-        bucket = int(ticket.admitted_at // CONCURRENCY_BUCKET)
-        previous = await self._store.get_counter(f"{scope}|conc|{bucket - 1}")
-        key = f"{scope}|conc|{bucket}"
-        got = await self._store.add_to_counter(key, 1, limit=limit - previous,
-                                               expires_at=(bucket + 3) * CONCURRENCY_BUCKET)
-        if not got.applied:
-            raise RateLimited(f"Too many concurrent requests: {_who(scope)} allows {limit} at a "
-                              "time.", code="concurrency_limit_exceeded",
-                              headers={**ticket.headers, "Retry-After": "1"})
-        undo.append((key, 1))
-        ticket.concurrency_keys.append(key)
+    async def _undo(self, scope: str, claim: Claim, at: Windows) -> None:
+        incr = {name: -value for name, value in claim.incr().items()}
+        where = [Clause(("w",), "=", at.w)]
+        if "cc" in incr:
+            where.append(Clause(("cb",), "=", at.cb))
+        await self._store.patch_counters(scope, incr, where)     # a passed window: nothing to undo
 
     async def _release(self, ticket: Ticket, tokens: int, cost: float) -> None:
         try:
-            for key in ticket.concurrency_keys:
-                await self._store.add_to_counter(key, -1, limit=None, expires_at=0)
-            extra = tokens - ticket.reserved_tokens
-            for key in ticket.tpm_keys:
-                if extra:
-                    await self._store.add_to_counter(key, extra, limit=None,
-                                                     expires_at=self._clock() + 2 * MINUTE)
-            for scope, spec in ticket.scopes:
-                if spec.budget is not None and cost > 0:
-                    period, ends = _period_key(spec.budget_period, ticket.admitted_at)
-                    await self._store.add_to_counter(f"{scope}|spend|{period}", cost, limit=None,
-                                                     expires_at=ends + 86400)
+            for scope, claim, at, approx in ticket.claims:
+                change = dict(
+                    slot=claim.concurrency is not None,
+                    tokens=(tokens - ticket.reserved_tokens) if claim.tpm is not None else 0,
+                    spend=cost if claim.budget is not None and cost > 0 else 0)
+                if approx:
+                    self._approx.release(scope, at, **change)
+                else:
+                    await counters.release(self._store, scope, at, **change)
         except Exception as exc:      # a lost update must not fail the caller's request
             log.error("limits: releasing a request failed: %s", type(exc).__name__)
 
@@ -226,8 +215,36 @@ class Limiter:
         task.add_done_callback(self._tasks.discard)
 
     async def drain(self) -> None:
+        await self._approx.flush()
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+
+def _headers_for(ticket: Ticket, claim: Claim, counts: dict[str, float], now: float) -> None:
+    reset = (int(now // MINUTE) + 1) * MINUTE - now
+    if claim.rpm is not None:
+        _headers(ticket, "requests", claim.rpm, counts.get("req", 0), reset)
+    if claim.tpm is not None:
+        _headers(ticket, "tokens", claim.tpm, counts.get("tok", 0), reset)
+
+
+def _refusal(scope: str, spec: LimitSpec, outcome: counters.Outcome, now: float, ends: float,
+             headers: dict[str, str]) -> Exception:
+    reset = (int(now // MINUTE) + 1) * MINUTE - now
+    if outcome.refused_by == "budget":
+        spent = outcome.counts.get("spend", 0)
+        return PermissionDenied(
+            f"{_who(scope).capitalize()} has used its budget of {spec.budget:g} for this "
+            f"{spec.budget_period} (spent {spent:.6g}); it renews at "
+            f"{datetime.fromtimestamp(ends, timezone.utc).isoformat()}.", code="budget_exceeded")
+    if outcome.refused_by == "concurrency":
+        return RateLimited(f"Too many concurrent requests: {_who(scope)} allows "
+                           f"{spec.concurrent_requests} at a time.",
+                           code="concurrency_limit_exceeded",
+                           headers={**headers, "Retry-After": "1"})
+    kind = outcome.refused_by or "requests"
+    limit = spec.tokens_per_minute if kind == "tokens" else spec.requests_per_minute
+    return _too_many(scope, kind, limit, reset, headers)
 
 
 def _headers(ticket: Ticket, kind: str, limit: int, used: float, reset: float) -> None:
@@ -255,17 +272,20 @@ def _too_many(scope: str, kind: str, limit: int, reset: float,
 async def consumption(store: Any, project: str, limits: LimitSpec,
                       now: float | None = None) -> dict[str, Any]:
     """What a project has used against its limits right now (the console shows it beside the
-    limits): this minute's requests and tokens, requests in flight, the budget period's spend."""
+    limits), read from its counters document (limit_counters.py): this minute's requests and
+    tokens, requests in flight, the budget period's spend. A window that has passed counts 0."""
     now = time.time() if now is None else now
-    scope, window = f"p:{project}", int(now // MINUTE)
-    bucket = int(now // CONCURRENCY_BUCKET)
-    period, ends = _period_key(limits.budget_period, now)
+    period_start, ends = _period(limits.budget_period, now)
+    found = await store.read_counters(f"p:{project}")
+    doc = found.value if found is not None else {}
+    minute, bucket = int(now // MINUTE), int(now // CONCURRENCY_BUCKET)
+    this_minute = doc.get("w") == minute
+    in_flight = {bucket: doc.get("cc", 0) + doc.get("cp", 0), bucket - 1: doc.get("cc", 0)}
     return {
-        "requests_this_minute": await store.get_counter(f"{scope}|rpm|{window}"),
-        "tokens_this_minute": await store.get_counter(f"{scope}|tpm|{window}"),
-        "concurrent_requests": (await store.get_counter(f"{scope}|conc|{bucket}")
-                                + await store.get_counter(f"{scope}|conc|{bucket - 1}")),
-        "budget_spent": await store.get_counter(f"{scope}|spend|{period}"),
-        "budget_period": period,
+        "requests_this_minute": doc.get("req", 0) if this_minute else 0,
+        "tokens_this_minute": doc.get("tok", 0) if this_minute else 0,
+        "concurrent_requests": in_flight.get(int(doc.get("cb", 0)), 0),
+        "budget_spent": doc.get("spend", 0) if int(doc.get("bp", 0)) == int(period_start) else 0,
+        "budget_period": datetime.fromtimestamp(period_start, timezone.utc).isoformat(),
         "budget_renews_at": int(ends),
     }

@@ -18,6 +18,8 @@ front end allows an HTTP request.
     max_messages            longest `messages` array accepted (default 2048)
     max_n                   largest `n` accepted (default 16)
     max_output_tokens       largest `max_tokens` / `max_completion_tokens` accepted (default: no limit)
+    allow_data_sources      true lets requests carry Azure's `data_sources` ("On Your Data", which
+                            makes the provider call the search endpoints it names); default false
 """
 from __future__ import annotations
 
@@ -44,6 +46,7 @@ class PolicyParameters(BaseModel):
     max_messages: int = Field(2048, ge=1, le=100_000)
     max_n: int = Field(16, ge=1, le=128)
     max_output_tokens: int | None = Field(None, ge=1)
+    allow_data_sources: bool = False
 
 
 POLICY_KEYS = frozenset(PolicyParameters.model_fields)
@@ -61,6 +64,7 @@ class Policy:
     max_messages: int
     max_n: int
     max_output_tokens: int | None
+    allow_data_sources: bool = False
 
 
 def split_parameters(parameters: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -87,7 +91,8 @@ def build_policy(parameters: dict[str, Any], settings: Any) -> Policy:
                   first_byte_timeout=first_byte, total_timeout=total, retries=p.retries,
                   retry_after_max=p.retry_after_max, breaker_failures=p.breaker_failures,
                   breaker_cooldown=p.breaker_cooldown, max_messages=p.max_messages,
-                  max_n=p.max_n, max_output_tokens=p.max_output_tokens)
+                  max_n=p.max_n, max_output_tokens=p.max_output_tokens,
+                  allow_data_sources=p.allow_data_sources)
 
 
 @dataclass(frozen=True)

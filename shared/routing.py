@@ -9,10 +9,17 @@ one provider call on one deployment (a `ResolvedModel`), e.g.
 - retries a member on 429, 5xx, connect errors and timeouts (`policy.retries` times), waiting a
   jittered exponential backoff or the provider's `Retry-After` when that is at most
   `policy.retry_after_max` (a longer one moves on at once), then fails over to the next member;
-- never retries what the request caused (400, 413, content filter): that answer is final;
+- never retries what the request caused (400, 413, content filter, and any other upstream 4xx
+  but 408/429 and the 401/403/404 below): that answer is final, relayed with its status;
 - on a deployment's own misconfiguration (upstream 401/403/404) skips to the next member;
 - bounds each attempt by the member's first-byte timeout (streams: until the first event) or
-  the time left of the named model's total timeout, and a stream's every event by both;
+  the time left of the member's share of the named model's total timeout, and a stream's every
+  event by the first-byte timeout and the total;
+- splits the total timeout so that failover has time left: a member starts with an equal share
+  of what remains over it and the members still to try after it (`remaining / (left + 1)`); its
+  attempts and retries all end within that share, and what it leaves unused passes on. The last
+  member (a single deployment: the only one) has all that remains. With 3 members and 200 s,
+  a hung first member costs at most 66.7 s, the second then has up to 66.7 s, the third the rest;
 - fails a stream over only before its first event: the router reads that event itself, so a
   stream the client has seen a byte of is never restarted elsewhere.
 
@@ -32,7 +39,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Generic, TypeVar
 
 from .catalog import Member, ResolvedModel
 from .errors import (GatewayError, InvalidRequest, PayloadTooLarge, RateLimited,
-                     ServiceUnavailable, UpstreamError, UpstreamTimeout)
+                     ServiceUnavailable, UpstreamError, UpstreamRefused, UpstreamTimeout)
 from .policy import CallTimeouts, current_timeouts
 
 log = logging.getLogger(__name__)
@@ -45,7 +52,7 @@ _MEMBER_CONFIG_CODES = {"upstream_auth_failed", "upstream_not_found", "model_mis
 
 def classify(err: GatewayError) -> str:
     """What an attempt's failure means for the next attempt."""
-    if isinstance(err, (InvalidRequest, PayloadTooLarge)):
+    if isinstance(err, (InvalidRequest, PayloadTooLarge, UpstreamRefused)):
         return FINAL                                # the request's own fault; nowhere is better
     if isinstance(err, (RateLimited, ServiceUnavailable, UpstreamTimeout)):
         return RETRY
@@ -119,9 +126,10 @@ class Routed(Generic[T]):
 @dataclass
 class _Call:
     model: ResolvedModel
-    deadline: float
+    deadline: float                 # the named model's total timeout
     attempts: int = 0
     last_error: GatewayError | None = None
+    share_end: float = 0.0          # the end of the current member's share of it
 
 
 class Router:
@@ -160,19 +168,26 @@ class Router:
         members = self.order(model)
         use_breakers = len(members) > 1
         skipped = []
-        for member in members:
+        for index, member in enumerate(members):
             if use_breakers and not self.breaker(member.model.doc.id).try_acquire(self.now()):
                 skipped.append(member)
                 continue
+            self._share(call, len(members) - index - 1)
             routed = await self._try_member(call, member, attempt, stream, use_breakers)
             if routed is not None:
                 return routed
-        for member in skipped:              # every member is out: better a try than a refusal
+        for index, member in enumerate(skipped):  # every member is out: better a try than none
+            self._share(call, len(skipped) - index - 1)
             routed = await self._try_member(call, member, attempt, stream, False)
             if routed is not None:
                 return routed
         raise call.last_error or UpstreamTimeout(
             f"No deployment of '{model.doc.id}' answered within {model.policy.total_timeout:g} s.")
+
+    def _share(self, call: _Call, left: int) -> None:
+        """The next member's share of the time that remains: `left` members may follow it."""
+        now = self.now()
+        call.share_end = now + max(0.0, call.deadline - now) / (left + 1)
 
     async def _try_member(self, call: _Call, member: Member, attempt: Callable, stream: bool,
                           use_breaker: bool) -> Routed | None:
@@ -181,7 +196,7 @@ class Router:
         # A member alone has no breaker to keep (it is always tried): none is looked up.
         breaker: Any = self.breaker(target.doc.id) if use_breaker else None
         for retry in range(policy.retries + 1):
-            if self.now() >= call.deadline:
+            if self.now() >= call.share_end:
                 call.last_error = call.last_error or _timeout(call.model)
                 return None
             call.attempts += 1
@@ -201,7 +216,7 @@ class Router:
                 if use_breaker:
                     self._count_failure(breaker, err, policy)
                 if kind != RETRY or wait is None or retry == policy.retries \
-                        or self.now() + wait >= call.deadline:
+                        or self.now() + wait >= call.share_end:
                     return None
                 await self._sleep(wait)
                 continue
@@ -229,11 +244,14 @@ class Router:
             began = self.now()
             await ready()
             call.deadline += self.now() - began
-        remaining = call.deadline - self.now()
+            call.share_end += self.now() - began
+        remaining = call.share_end - self.now()
         bound = min(policy.first_byte_timeout, remaining) if stream else remaining
+        # A stream must start within the member's share; once started it may run to the total.
+        whole = call.deadline - self.now() if stream else remaining
         token = current_timeouts.set(CallTimeouts(min(policy.connect_timeout, remaining),
                                                   min(policy.first_byte_timeout, remaining),
-                                                  remaining))
+                                                  whole))
         try:
             if not stream and target.adapter_enforces_timeouts:
                 # The adapter bounds every wait by these timeouts itself (its HTTP client's

@@ -149,7 +149,15 @@ def parse_turn(body: dict[str, Any]) -> Turn:
         isinstance(b, dict) and b.get("type") == "tool_result" for b in last["content"])
     tool_result = _blocks_text(last.get("content"), "tool_result") if has_result else None
     return Turn(texts, last_user, tools, choice.get("name") if choice.get("type") == "tool" else None,
-                choice.get("type") == "none", tool_result)
+                choice.get("type") == "none", tool_result, json_schema=_output_schema(body))
+
+
+def _output_schema(body: dict[str, Any]) -> dict[str, Any] | None:
+    """Structured outputs: `output_format` (or `output_config.format`) of type json_schema."""
+    fmt = body.get("output_format") or (body.get("output_config") or {}).get("format")
+    if not isinstance(fmt, dict) or fmt.get("type") != "json_schema":
+        return None
+    return fmt.get("schema") or {}
 
 
 def _pieces(body: dict[str, Any]) -> list[tuple[str, bool]]:

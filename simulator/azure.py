@@ -1,6 +1,6 @@
 """Azure OpenAI data plane, its `/openai/v1` surface, and the plain OpenAI-compatible `/v1` surface.
 
-Every operation is served three ways:
+Every operation is served three ways (the Responses API, `responses`, only the last two):
   /openai/deployments/{deployment}/<op>?api-version=V   (model = deployment)
   /openai/v1/<op> and /v1/<op>                           (model = body/form `model`)
 """
@@ -11,7 +11,7 @@ from typing import Awaitable, Callable
 
 from aiohttp import web
 
-from . import audio, embeddings, images, openai_chat
+from . import audio, embeddings, images, openai_chat, openai_responses
 from .bodies import json_body
 from .errors import AZURE, error_response
 from .state import base_url
@@ -28,6 +28,10 @@ def _model(request: web.Request, deployment: str | None) -> str:
 async def chat(request: web.Request, deployment: str | None) -> web.StreamResponse:
     # With a deployment in the path Azure ignores the body's `model`.
     return await openai_chat.handle(request, json_body(request), _model(request, deployment))
+
+
+async def responses(request: web.Request, deployment: str | None) -> web.StreamResponse:
+    return await openai_responses.handle(request, json_body(request), _model(request, deployment))
 
 
 async def embed(request: web.Request, deployment: str | None) -> web.StreamResponse:
@@ -83,3 +87,6 @@ def add_routes(app: web.Application) -> None:
         app.router.add_post(f"/openai/deployments/{{deployment}}/{path}", _deployment_route(operation))
         app.router.add_post(f"/openai/v1/{path}", _v1_route(operation))
         app.router.add_post(f"/v1/{path}", _v1_route(operation))
+    # The Responses API exists only on the v1 surfaces (Azure: /openai/v1/responses).
+    app.router.add_post("/openai/v1/responses", _v1_route(responses))
+    app.router.add_post("/v1/responses", _v1_route(responses))

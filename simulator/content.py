@@ -72,6 +72,10 @@ class Turn:
     forced_tool: str | None = None
     tool_choice_none: bool = False
     tool_result: str | None = None  # content of the trailing tool message, if any
+    # Structured output asked for: None (free text), {} (any JSON object) or a JSON schema the
+    # reply must satisfy (OpenAI `response_format`, Gemini `responseSchema`, ...).
+    json_schema: dict[str, Any] | None = None
+    thinking: bool = False  # the request asked to see the model's thinking (Gemini, Claude)
 
 
 @dataclass
@@ -91,6 +95,8 @@ class Reply:
     tool_call: ToolCall | None
     prompt_tokens: int
     completion_tokens: int
+    thinking: str | None = None  # shown thinking; its words are counted in completion_tokens
+    thinking_tokens: int = 0
     details: UsageDetails = field(default_factory=UsageDetails)
 
     @property
@@ -155,12 +161,16 @@ def example_value(schema: Any) -> Any:
 
 
 def plan_reply(turn: Turn) -> Reply:
-    reply = _plan(turn)
+    reply = _plan_answer(turn)
     reply.details = UsageDetails.parse(turn.last_user_text)
+    if turn.thinking:
+        reply.thinking = f"[simulated thinking] about: {' '.join(turn.last_user_text.split())}"
+        reply.thinking_tokens = count_words(reply.thinking)
+        reply.completion_tokens += reply.thinking_tokens
     return reply
 
 
-def _plan(turn: Turn) -> Reply:
+def _plan_answer(turn: Turn) -> Reply:
     prompt_tokens = sum(count_words(t) for t in turn.prompt_texts)
     if turn.tool_result is not None:
         text = f"{SIMULATED_PREFIX} tool result: {turn.tool_result}"
@@ -171,5 +181,16 @@ def _plan(turn: Turn) -> Reply:
         call = ToolCall(stable_id("call_sim_", tool.name, turn.last_user_text), tool.name, args)
         completion = count_words(call.name) + count_words(call.arguments_json)
         return Reply(None, call, prompt_tokens, completion)
+    if turn.json_schema is not None:
+        text = structured_text(turn.json_schema, turn.last_user_text)
+        return Reply(text, None, prompt_tokens, count_words(text))
     text = reply_text(turn.last_user_text)
     return Reply(text, None, prompt_tokens, count_words(text))
+
+
+def structured_text(schema: dict[str, Any], last_user_text: str) -> str:
+    """A JSON reply valid for `schema` (an example value); for a bare JSON object request,
+    the usual echo wrapped as {"reply": ...}."""
+    if not schema:
+        return json.dumps({"reply": reply_text(last_user_text)})
+    return json.dumps(example_value(schema))

@@ -56,22 +56,36 @@ def parse_turn(body: Any) -> Turn:
     responses = [_field(p, "functionResponse") for p in (contents[-1].get("parts") or [])
                  if isinstance(_field(p, "functionResponse"), dict)]
     tool_result = _function_response_text(responses[-1].get("response")) if responses else None
-    return Turn(texts, last_user, tools, allowed[0] if allowed else None, mode == "NONE", tool_result)
+    config = _field(body, "generationConfig")
+    thinking = bool(_field(_field(config, "thinkingConfig"), "includeThoughts"))
+    return Turn(texts, last_user, tools, allowed[0] if allowed else None, mode == "NONE", tool_result,
+                _response_schema(config), thinking)
+
+
+def _response_schema(config: Any) -> dict[str, Any] | None:
+    """JSON mode: `responseMimeType: application/json`, with `responseSchema` (OpenAPI subset)
+    or `responseJsonSchema` when a schema is given."""
+    if _field(config, "responseMimeType") != "application/json":
+        return None
+    return _field(config, "responseJsonSchema") or _field(config, "responseSchema") or {}
 
 
 def _usage(reply: Reply) -> dict[str, Any]:
     """Gemini's usageMetadata: `promptTokenCount` includes cached and audio tokens (cached ones
     also in `cachedContentTokenCount`, audio in the AUDIO modality of `promptTokensDetails`);
-    thinking is `thoughtsTokenCount`, beside `candidatesTokenCount` and counted in the total."""
+    thoughts (shown, and `[sim:reasoning=N]`) are `thoughtsTokenCount`, apart from
+    `candidatesTokenCount` and counted in the total."""
     d = reply.details
     prompt = reply.prompt_tokens + d.cached + d.audio_in
-    candidates = reply.completion_tokens + d.audio_out
+    text_out = reply.completion_tokens - reply.thinking_tokens
+    candidates = text_out + d.audio_out
+    thoughts = reply.thinking_tokens + d.reasoning
     usage: dict[str, Any] = {
         "promptTokenCount": prompt,
         "candidatesTokenCount": candidates,
-        "totalTokenCount": prompt + candidates + d.reasoning,
+        "totalTokenCount": prompt + candidates + thoughts,
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": prompt - d.audio_in}],
-        "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": reply.completion_tokens}],
+        "candidatesTokensDetails": [{"modality": "TEXT", "tokenCount": text_out}],
     }
     if d.audio_in:
         usage["promptTokensDetails"].append({"modality": "AUDIO", "tokenCount": d.audio_in})
@@ -79,9 +93,13 @@ def _usage(reply: Reply) -> dict[str, Any]:
         usage["candidatesTokensDetails"].append({"modality": "AUDIO", "tokenCount": d.audio_out})
     if d.cached:
         usage["cachedContentTokenCount"] = d.cached
-    if d.reasoning:
-        usage["thoughtsTokenCount"] = d.reasoning
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
     return usage
+
+
+def _thought_parts(reply: Reply) -> list[dict[str, Any]]:
+    return [{"text": reply.thinking, "thought": True}] if reply.thinking else []
 
 
 def _response(model: str, response_id: str, parts: list[dict[str, Any]], reply: Reply | None) -> dict[str, Any]:
@@ -107,11 +125,13 @@ async def handle(request: web.Request, body: Any, model: str, stream: bool) -> w
     response_id = stable_id("sim-", model, json.dumps(body, sort_keys=True), length=20)
     if not stream:
         parts = [_function_call_part(reply)] if reply.tool_call else [{"text": reply.text or ""}]
-        return web.json_response(_response(model, response_id, parts, reply))
+        return web.json_response(_response(model, response_id, _thought_parts(reply) + parts, reply))
 
     # `alt=sse` selects SSE framing; without it Google streams a JSON array.  Every
     # known client (LiteLLM, google-genai) asks for SSE, so that is all we speak.
     events = await EventStream(request).start()
+    if reply.thinking:
+        await events.send(_response(model, response_id, _thought_parts(reply), None))
     if reply.tool_call:
         await events.send(_response(model, response_id, [_function_call_part(reply)], reply))
     else:

@@ -54,7 +54,17 @@ def parse_turn(body: Any) -> Turn:
     forced = choice.get("function", {}).get("name") if isinstance(choice, dict) else None
     last = messages[-1]
     tool_result = message_text(last.get("content")) if last.get("role") == "tool" else None
-    return Turn(texts, last_user, tools, forced, choice == "none", tool_result)
+    return Turn(texts, last_user, tools, forced, choice == "none", tool_result,
+                response_schema(body.get("response_format")))
+
+
+def response_schema(fmt: Any) -> dict[str, Any] | None:
+    """OpenAI `response_format`: a json_schema's schema, {} for json_object, else None."""
+    if not isinstance(fmt, dict):
+        return None
+    if fmt.get("type") == "json_schema":
+        return (fmt.get("json_schema") or {}).get("schema") or {}
+    return {} if fmt.get("type") == "json_object" else None
 
 
 def _message(reply: Reply) -> dict[str, Any]:

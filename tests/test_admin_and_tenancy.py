@@ -47,7 +47,8 @@ def test_model_crud(admin):
     ({"operations": ["ChatCompletion", "dancing"]}, "operations.1"),
     ({"model_type": "GoogleVertex"}, None),               # type does not match provider
     ({"costs": {"cost_input_1Mtokens": -1}}, "costs.cost_input_1Mtokens"),
-    ({"parameters": {"api_base": "$LLMPROXY_SIMULATOR_URL", "api_vesion": "x"}}, "parameters"),
+    ({"parameters": {"api_base": "$LLMPROXY_SIMULATOR_URL", "api_vesion": "x"}},
+     "parameters.api_vesion"),
     ({"private": True, "projects": []}, None),
     ({"surprise": 1}, "surprise"),
 ])

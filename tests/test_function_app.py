@@ -69,6 +69,11 @@ DOCUMENTED = {
     "org_usage_summary": ("v1/organization/usage/summary", ["GET"]),
     "org_project_status": ("v1/organization/projects/{project_id}/status", ["GET"]),
     "console": ("console/{*path}", ["GET"]),
+    "create_response": ("v1/responses", ["POST"]),
+    "get_response": ("v1/responses/{id}", ["GET"]),
+    "delete_response": ("v1/responses/{id}", ["DELETE"]),
+    "list_response_input_items": ("v1/responses/{id}/input_items", ["GET"]),
+    "cancel_response": ("v1/responses/{id}/cancel", ["POST"]),
     # Azure OpenAI's routes (docs/azure-openai-clients.md)
     "azure_chat_completions": ("openai/deployments/{deployment}/chat/completions", ["POST"]),
     "azure_embeddings": ("openai/deployments/{deployment}/embeddings", ["POST"]),
@@ -107,6 +112,8 @@ DOCUMENTED_WEBPUBSUB = {
 # HTTP functions with output bindings besides the HTTP response.
 HTTP_OUTPUTS = {"submit_chat_job": {"events": "eventHub"},
                 "cancel_chat_job": {"events": "eventHub"},
+                "create_response": {"events": "eventHub"},      # background responses
+                "cancel_response": {"events": "eventHub"},
                 "create_batch": {"events": "eventHub"},
                 "cancel_batch": {"events": "eventHub"}}
 

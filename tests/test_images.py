@@ -95,7 +95,8 @@ def test_imagen_with_credentials_the_provider_refuses_is_502_without_secrets(gat
     doc = {"id": "imagen-bad-creds", "code": IMAGEN, "provider": "Google",
            "model_type": "GoogleVertex", "operations": ["images"],
            "parameters": {"vertex_project": "sim-project", "vertex_location": "us-central1",
-                          "vertex_credentials": account, "api_base": simulator}}
+                          "vertex_credentials": account, "api_base": simulator},
+           "literal_credentials": True}
     assert admin.put("/v1/organization/models/imagen-bad-creds", json=doc).status_code == 200
     c = openai.OpenAI(base_url=gateway + "/v1", api_key=make_key("alpha"), max_retries=0)
     with pytest.raises(openai.APIStatusError) as info:

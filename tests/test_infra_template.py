@@ -165,11 +165,34 @@ def test_every_service_refuses_keys(t):
     assert body(vault)["properties"]["enableRbacAuthorization"] is True
 
 
-def test_cosmos_is_serverless_nosql(t):
+def conditional(node: Any) -> dict:
+    """The operands of the first `a ? b : c` in pycep's operator tree under `node`."""
+    if isinstance(node, dict):
+        op = node.get("operator")
+        if isinstance(op, dict) and op.get("type") == "conditional":
+            return op["operands"]
+        for value in node.values():
+            found = conditional(value)
+            if found:
+                return found
+    return {}
+
+
+def test_cosmos_is_serverless_nosql_unless_autoscale_throughput_is_asked_for(t):
     [account] = resources(t, "Microsoft.DocumentDB/databaseAccounts")
     props = body(account)["properties"]
-    assert {"name": "EnableServerless"} in props["capabilities"]
     assert body(account)["kind"] == "GlobalDocumentDB"
+    assert t["parameters"]["cosmosAutoscaleMaxThroughput"]["default"] == 0
+    assert "cosmosAutoscaleMaxThroughput" in set(strings(props["capabilities"]))
+    serverless = conditional(props["capabilities"])
+    assert serverless["true_value"] == [{"name": "EnableServerless"}]   # the default, 0
+    assert serverless["false_value"] == []
+    # Above 0, the database shares that much autoscale throughput among its containers.
+    [database] = resources(t, "Microsoft.DocumentDB/databaseAccounts/sqlDatabases")
+    options = conditional(body(database)["properties"]["options"])
+    assert options["true_value"] == {}
+    assert options["false_value"] == {
+        "autoscaleSettings": {"maxThroughput": "cosmosAutoscaleMaxThroughput"}}
 
 
 # Containers declared ahead of their code's `ContainerSpec` (a branch being merged). Each must
@@ -179,15 +202,20 @@ PENDING_CONTAINERS: dict[str, tuple[str, bool]] = {}
 
 def test_cosmos_containers_are_the_ones_the_store_uses(t):
     from shared.store import cosmos_support
-    declared = {c["name"]: (c["partitionKey"], c["expiring"])
+    declared = {c["name"]: (c["partitionKey"], c["expiring"], c["indexed"])
                 for c in t["variables"]["cosmosContainers"]["value"]}
-    wanted = {c.name: (c.partition_key, c.expiring) for c in cosmos_support.CONTAINERS}
+    wanted = {c.name: (c.partition_key, c.expiring, c.indexed)
+              for c in cosmos_support.CONTAINERS}
     assert not set(PENDING_CONTAINERS) & set(wanted), "now in CONTAINERS: drop from PENDING"
     assert declared == {**wanted, **PENDING_CONTAINERS}
     [containers] = resources(t, "Microsoft.DocumentDB/databaseAccounts/sqlDatabases/containers")
     assert containers["config"]["loop_type"]["detail"]["array_name"] == "cosmosContainers"
     resource = body(containers)["properties"]["resource"]
     assert "defaultTtl" in set(strings(resource)) and "c" in set(strings(resource))
+    # Counters index nothing; the policy is the store's own (COSMOS_CREATE_IF_MISSING), and
+    # never indexingMode none, which Cosmos refuses on a container with TTL.
+    assert cosmos_support.NO_INDEX["indexingMode"] in set(strings(resource))
+    assert "/*" in set(strings(resource)) and "none" not in set(strings(resource))
 
 
 def test_event_hub_and_consumer_group(t):

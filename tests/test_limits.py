@@ -59,6 +59,8 @@ def statuses(responses: list[httpx.Response]) -> dict[int, int]:
     ({"rpm": 5}, "rpm"),
     ({"budget": -1}, "budget"),
     ({"budget_period": "week"}, "budget_period"),
+    ({"enforcement": "loose"}, "enforcement"),
+    ({"keys": {"key_x": {"enforcement": "approximate"}}}, "keys.key_x.enforcement"),
     ({"keys": {"key_x": {"concurrent_requests": "many"}}}, "keys.key_x.concurrent_requests"),
 ])
 def test_invalid_limits_are_400_naming_the_field(admin, doc, param):
@@ -213,8 +215,10 @@ def test_the_cli_manages_limits(tmp_path):
     done = cli("set-limits", "cli-project", "--rpm", "30", "--budget", "12.5")
     assert done.returncode == 0, done.stderr
     done = cli("set-limits", "cli-project", "--key", "key_abc", "--concurrent", "2")
+    assert cli("set-limits", "cli-project", "--enforcement", "approximate").returncode == 0
     shown = json.loads(cli("show-limits", "cli-project").stdout)
     assert shown["requests_per_minute"] == 30 and shown["budget"] == 12.5
+    assert shown["enforcement"] == "approximate"
     assert shown["keys"]["key_abc"]["concurrent_requests"] == 2
     assert cli("set-limits", "cli-project", "--rpm", "-3").returncode == 1
     assert cli("clear-limits", "cli-project").returncode == 0

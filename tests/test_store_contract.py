@@ -108,6 +108,30 @@ async def test_upserting_a_model_again_replaces_it(store):
     assert (await store.get_model("m1")).costs.cost_input_1Mtokens == 9
 
 
+async def test_model_and_limits_writes_can_be_conditional_on_the_version_read(store):
+    from shared.store import ABSENT
+    assert await store.get_model_versioned("m1") is None
+    first = await store.upsert_model(model("m1"), if_match=ABSENT)
+    with pytest.raises(StoreConflict):
+        await store.upsert_model(model("m1", name="again"), if_match=ABSENT)
+    read = await store.get_model_versioned("m1")
+    assert read.etag == first and read.value == model("m1")
+    second = await store.upsert_model(model("m1", name="B"), if_match=first)
+    assert second != first
+    with pytest.raises(StoreConflict):
+        await store.upsert_model(model("m1", name="C"), if_match=first)
+    assert (await store.get_model("m1")).name == "B"
+    assert await store.upsert_model(model("m1", name="D")) != second     # unconditional
+    with pytest.raises(StoreConflict):
+        await store.put_limits("p", {"requests_per_minute": 1}, if_match="0" * 20)
+    made = await store.put_limits("p", {"requests_per_minute": 1}, if_match=ABSENT)
+    assert (await store.get_limits_versioned("p")).etag == made
+    await store.put_limits("p", {"requests_per_minute": 2}, if_match=made)
+    with pytest.raises(StoreConflict):
+        await store.put_limits("p", {"requests_per_minute": 3}, if_match=made)
+    assert await store.get_limits("p") == {"requests_per_minute": 2}
+
+
 async def test_deleting_a_model_says_whether_it_existed(store):
     await store.upsert_model(model("m1"))
     assert await store.delete_model("m1") is True
@@ -395,3 +419,41 @@ async def test_audio_buffers_keep_order_stay_per_session_and_chunk_large_appends
     await store.clear_audio("sess_1")
     assert await store.read_audio("sess_1") == b""
     assert await store.read_audio("sess_2") == b"other"
+
+
+# -- stored Responses API responses ----------------------------------------------------------
+def response_doc(project: str, response_id: str, expires_at: float, **changes) -> dict:
+    doc = {"id": response_id, "project": project, "expires_at": expires_at,
+           "response": {"id": response_id, "object": "response", "status": "completed",
+                        "output": [{"type": "message", "content": [{"text": "hé ✓"}]}]},
+           "input_items": [{"id": "msg_1", "type": "message", "role": "user"}],
+           "conversation": [{"type": "message", "role": "user"}]}
+    return {**doc, **changes}
+
+
+async def test_responses_round_trip_replace_and_stay_in_their_project(store, clock):
+    doc = response_doc("alpha", "resp_1", clock.now + 3600)
+    await store.put_response(doc)
+    assert await store.get_response("alpha", "resp_1") == doc
+    assert await store.get_response("beta", "resp_1") is None      # another project: absent
+    assert await store.delete_response("beta", "resp_1") is False
+    changed = response_doc("alpha", "resp_1", clock.now + 7200, background={"job": "job_1"})
+    await store.put_response(changed)
+    assert await store.get_response("alpha", "resp_1") == changed
+    assert await store.get_response("alpha", "resp_2") is None
+
+
+async def test_deleting_a_response_says_whether_it_existed(store, clock):
+    await store.put_response(response_doc("alpha", "resp_1", clock.now + 3600))
+    assert await store.delete_response("alpha", "resp_1") is True
+    assert await store.delete_response("alpha", "resp_1") is False
+    assert await store.get_response("alpha", "resp_1") is None
+
+
+async def test_an_expired_response_is_never_returned_or_deleted(store, clock):
+    await store.put_response(response_doc("alpha", "resp_old", clock.now + 60))
+    await store.put_response(response_doc("alpha", "resp_new", clock.now + 3600))
+    clock.now += 61
+    assert await store.get_response("alpha", "resp_old") is None
+    assert await store.delete_response("alpha", "resp_old") is False
+    assert (await store.get_response("alpha", "resp_new"))["id"] == "resp_new"

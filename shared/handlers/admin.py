@@ -21,7 +21,8 @@ async def list_models(gw: Gateway, req: ApiRequest) -> ApiResponse:
 
 async def get_model(gw: Gateway, req: ApiRequest) -> ApiResponse:
     await gw.keys.authenticate_admin(req.headers)
-    return ApiResponse.json(admin.model_view(await admin.get_model(gw, req.path_params["id"])))
+    doc, version = await admin.read_model(gw, req.path_params["id"])
+    return ApiResponse.json(admin.model_view(doc), headers={"ETag": admin.etag(version)})
 
 
 async def put_model(gw: Gateway, req: ApiRequest) -> ApiResponse:
@@ -33,8 +34,9 @@ async def put_model(gw: Gateway, req: ApiRequest) -> ApiResponse:
     path_id = req.path_params["id"]
     if data.setdefault("id", path_id) != path_id:
         raise InvalidRequest("The body's 'id' differs from the id in the path.", param="id")
-    doc, warnings = await admin.upsert_model(gw, data)
-    return ApiResponse.json({**admin.model_view(doc), "warnings": warnings})
+    doc, warnings, version = await admin.save_model(gw, data, admin.if_match(req.headers))
+    return ApiResponse.json({**admin.model_view(doc), "warnings": warnings},
+                            headers={"ETag": admin.etag(version)})
 
 
 async def delete_model(gw: Gateway, req: ApiRequest) -> ApiResponse:
@@ -107,13 +109,15 @@ async def usage(gw: Gateway, req: ApiRequest) -> ApiResponse:
 
 async def get_limits(gw: Gateway, req: ApiRequest) -> ApiResponse:
     await gw.keys.authenticate_admin(req.headers)
-    return ApiResponse.json(await admin.get_limits(gw, req.path_params["project_id"]))
+    limits, version = await admin.read_limits(gw, req.path_params["project_id"])
+    return ApiResponse.json(limits, headers={"ETag": admin.etag(version)})
 
 
 async def put_limits(gw: Gateway, req: ApiRequest) -> ApiResponse:
     await gw.keys.authenticate_admin(req.headers)
-    return ApiResponse.json(await admin.put_limits(gw, req.path_params["project_id"],
-                                                   req.json_object()))
+    limits, version = await admin.save_limits(gw, req.path_params["project_id"],
+                                              req.json_object(), admin.if_match(req.headers))
+    return ApiResponse.json(limits, headers={"ETag": admin.etag(version)})
 
 
 async def delete_limits(gw: Gateway, req: ApiRequest) -> ApiResponse:

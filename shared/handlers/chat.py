@@ -10,6 +10,7 @@ from ..gateway import Gateway
 from ..keys import Caller
 from ..http_types import ApiRequest, ApiResponse
 from ..providers import Completion
+from .request_checks import check_chat_limits, check_standard_ranges
 from .validate import optional_bool, refuse_routing_fields, require_str
 
 _STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
@@ -34,16 +35,20 @@ def check_chat_fields(body: dict[str, Any]) -> tuple[str, bool]:
     _check_messages(body)
     stream = optional_bool(body, "stream")
     refuse_routing_fields(body)
+    check_standard_ranges(body)
     return name, stream
 
 
 async def validate_chat_request(gw: Gateway, caller: Caller,
                                 body: dict[str, Any]) -> tuple[ResolvedModel, bool]:
-    """Everything a chat request must pass before any provider sees it: the fields, and a model
-    this project may see that offers chat and is configured. The synchronous endpoint and async
+    """Everything a chat request must pass before any provider sees it: the fields, a model
+    this project may see that offers chat and is configured, and the model's request limits
+    (`max_messages`, `max_n`, `max_output_tokens`). The synchronous endpoint and async
     jobs (submitted over HTTP or by direct Event Hub producers) all check through here."""
     name, stream = check_chat_fields(body)
-    return await dispatch.resolve(gw, caller, name, Operation.CHAT), stream
+    model = await dispatch.resolve(gw, caller, name, Operation.CHAT)
+    check_chat_limits(model.policy, body)
+    return model, stream
 
 
 async def chat_completions(gw: Gateway, req: ApiRequest) -> ApiResponse:

@@ -14,10 +14,11 @@ from ..errors import Conflict, InvalidRequest, NotFound
 from ..gateway import Gateway
 from ..http_types import ApiRequest, ApiResponse
 from ..jobs import events, model
+from ..jobs.cancel import cancel_job
 from ..jobs.metrics import estimate_completion, project_metrics
 from ..jobs.options import take_job_options
 from ..jobs.ssrf import UnsafeWebhookUrl, WebhookGuard
-from ..store import StoreConflict, StoredJob
+from ..store import StoredJob
 from .chat import validate_chat_request
 
 EVENTS = "events"          # the output binding's name on the submit and cancel functions
@@ -104,24 +105,11 @@ async def list_jobs(gw: Gateway, req: ApiRequest) -> ApiResponse:
 
 
 async def cancel(gw: Gateway, req: ApiRequest) -> ApiResponse:
-    """Cancel a job that has no result yet. A worker that is mid-call loses its commit (its
-    conditional write fails) and discards the result. The cancellation webhook goes out through
-    the same hub event a submission sends."""
-    stored = await _own_job(gw, req)
-    for _ in range(5):
-        doc = stored.doc
-        if doc["status"] in model.TERMINAL:
-            raise Conflict(f"Job '{doc['id']}' is already {doc['status']}.", param="id",
-                           code="job_already_finished")
-        model.finish(doc, model.CANCELLED, model.now())
-        try:
-            await gw.store.replace_job(doc, stored.etag)
-        except StoreConflict:
-            stored = await _own_job(gw, req)       # it moved on; look again
-            continue
-        outputs: dict[str, Any] = {EVENTS: events.reference(doc)} if doc["webhook"]["url"] else {}
-        return ApiResponse.json(model.public(doc, _attempts(gw)), outputs=outputs)
-    raise Conflict("The job kept changing; try again.", param="id", code="job_busy")
+    """Cancel a job that has no result yet (see jobs/cancel.py). The cancellation webhook goes
+    out through the same hub event a submission sends."""
+    doc = await cancel_job(gw, lambda: _own_job(gw, req))
+    outputs: dict[str, Any] = {EVENTS: events.reference(doc)} if doc["webhook"]["url"] else {}
+    return ApiResponse.json(model.public(doc, _attempts(gw)), outputs=outputs)
 
 
 async def metrics(gw: Gateway, req: ApiRequest) -> ApiResponse:

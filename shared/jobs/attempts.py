@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from .. import dispatch
+from ..catalog import Operation
 from ..errors import GatewayError, RateLimited
 from ..catalog import Operation
 from ..handlers.chat import validate_chat_request
 from ..handlers.embeddings import check_embeddings_fields
 from ..keys import Caller
 from ..providers import Completion
+from .model import RESPONSES_SOURCE
 
 log = logging.getLogger(__name__)
 _NEVER_RETRY = {"upstream_auth_failed", "upstream_not_found", "model_misconfigured",
@@ -75,7 +77,9 @@ async def _call_once(gw: Any, doc: dict[str, Any]) -> Outcome:
     if doc.get("endpoint") == "/v1/embeddings":
         return await _embeddings_once(gw, caller, body)
     model, _stream = await validate_chat_request(gw, caller, body)
-    result = await dispatch.chat(gw, caller, body["model"], body, False)
+    # A background response (shared/responses_background.py) is metered as its surface.
+    surface = Operation.RESPONSES if doc.get("source") == RESPONSES_SOURCE else Operation.CHAT
+    result = await dispatch.chat(gw, caller, body["model"], body, False, metered_as=surface)
     assert isinstance(result, Completion)
     usage = {"prompt_tokens": result.usage.prompt_tokens,
              "completion_tokens": result.usage.completion_tokens,

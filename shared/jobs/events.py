@@ -19,9 +19,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+
+from .. import json_codec
 
 BATCH_URL = "/v1/chat/completions"
 
@@ -54,13 +57,33 @@ def _priority(data: dict[str, Any]) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 5
 
 
+# A line's ids, read without decoding: an event refused before decoding (nested too deep, ...)
+# still names the project and custom_id its failed job is filed under, when it has them.
+_ID_FIELDS = {name: re.compile(rb'"%s"\s*:\s*"([A-Za-z0-9_.:@-]{1,256})"' % name.encode())
+              for name in ("project", "custom_id", "idempotency_key")}
+
+
+def _salvaged_ids(body: bytes) -> dict[str, Any]:
+    found = {}
+    for name, pattern in _ID_FIELDS.items():
+        match = pattern.search(body)
+        if match:
+            found[name] = match.group(1).decode()
+    return found
+
+
 def parse(event: HubEvent) -> Parsed:
+    """Never raises: whatever is wrong with one event stays with that event."""
     fingerprint = hashlib.sha256(event.body).hexdigest()[:32]
     try:
-        data = json.loads(event.body)
-    except (ValueError, UnicodeDecodeError) as exc:
-        return Parsed("malformed", problem=f"the event is not JSON ({exc})",
-                      fingerprint=fingerprint)
+        # One level deeper than an HTTP body may be: the request sits under "body".
+        data = json_codec.loads(event.body, max_depth=json_codec.MAX_DEPTH + 1)
+    except json_codec.UnsafeJson as exc:
+        return Parsed("malformed", problem=f"the event is not accepted JSON ({exc.msg})",
+                      data=_salvaged_ids(event.body), fingerprint=fingerprint)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        return Parsed("malformed", problem=f"the event is not JSON ({type(exc).__name__}: "
+                                           f"{str(exc)[:200]})", fingerprint=fingerprint)
     if not isinstance(data, dict):
         return Parsed("malformed", problem="the event must be a JSON object",
                       fingerprint=fingerprint)

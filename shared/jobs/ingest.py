@@ -7,6 +7,7 @@ job instead of making a second one.
 """
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -74,6 +75,23 @@ async def _project_of(gw: Any, data: dict[str, Any], known: dict[str, bool]) -> 
     return project
 
 
+async def record_unparsed(gw: Any, parsed: Parsed, event: HubEvent,
+                          known: dict[str, bool]) -> StoredJob:
+    """A malformed event's failed job: under its own project and custom_id when it names a
+    project that exists (so its producer finds it), else among the invalid events."""
+    data = parsed.data
+    key = data.get("idempotency_key") or data.get("custom_id")
+    key = key if isinstance(key, str) and key else None
+    project = None
+    if "project" in data:
+        try:
+            project = await _project_of(gw, data, known)
+        except InvalidRequest:
+            project = None
+    return await record_malformed(gw, parsed, event, parsed.problem, project,
+                                  key if project else None)
+
+
 async def ingest_line(gw: Any, guard: WebhookGuard, parsed: Parsed, event: HubEvent,
                       known: dict[str, bool]) -> StoredJob:
     data = parsed.data
@@ -103,6 +121,12 @@ async def ingest_line(gw: Any, guard: WebhookGuard, parsed: Parsed, event: HubEv
         if err.status == 503:           # the catalog's store is down: not the event's fault
             raise StoreUnavailable(err.message) from err
         return await record_malformed(gw, parsed, event, err.message, project, key)
+    except (StoreUnavailable, asyncio.CancelledError):
+        raise
+    except Exception as exc:            # a check that broke on this event: the event's failure
+        log.exception("checking hub event %s failed", data.get("custom_id"))
+        return await record_malformed(gw, parsed, event, "the request could not be checked "
+                                      f"({type(exc).__name__})", project, key)
     doc = model.new_job(project=project, body=body, priority=options.priority,
                         ttl_hours=options.ttl_hours, webhook_url=options.webhook_url,
                         idempotency_key=key, custom_id=data["custom_id"], source="event_hub",

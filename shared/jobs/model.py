@@ -17,6 +17,7 @@ QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED = (
 STATUSES = (QUEUED, PROCESSING, COMPLETED, FAILED, CANCELLED)
 TERMINAL = frozenset({COMPLETED, FAILED, CANCELLED})
 OBJECT = "chat.completion.job"
+RESPONSES_SOURCE = "responses"       # a background response's job (shared/responses_background)
 INVALID_EVENTS_PROJECT = "_invalid_events"   # can never be a real project id (leading '_')
 
 

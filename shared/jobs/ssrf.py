@@ -1,7 +1,9 @@
 """Where a webhook may be sent: a guard against server-side request forgery.
 
-The URL must be `https` (unless its host is allow-listed), carry no credentials, and its host
-must resolve only to public addresses: loopback, private, link-local, cloud metadata
+The URL must be `https` (unless its host is allow-listed), carry no credentials, name an IP
+address only in its canonical form (`000000127.0.0.1`, `0x7f.1`, `2130706433` are refused: the
+resolver and the HTTP client could read them differently), and its host must resolve only to
+public addresses: loopback, private, link-local, cloud metadata
 (169.254.169.254, fd00:ec2::254), unspecified, multicast and reserved ranges are refused. The
 check is on the resolved addresses, and the connection then goes to exactly those addresses (a
 pinned resolver, webhook_http.py), so a DNS answer cannot change between check and connect. Redirects are not
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -73,6 +76,14 @@ class WebhookGuard:
         if parts.username is not None or parts.password is not None:
             raise UnsafeWebhookUrl("'webhook_url' must not carry credentials.")
         literal = _ip(host)
+        if literal is None and _numeric_host(host):
+            # 000000127.0.0.1, 0177.1, 0x7f.0.0.1, 2130706433: inet_aton reads these as some
+            # address, an HTTP client may read them as another. Only the canonical form passes.
+            raise UnsafeWebhookUrl(f"The webhook host '{host}' is a non-canonical IP address; "
+                                   "write the address in its usual dotted form.")
+        if isinstance(literal, ipaddress.IPv4Address) and host != str(literal):
+            raise UnsafeWebhookUrl(f"The webhook host '{host}' is a non-canonical IP address; "
+                                   f"write it as {literal}.")
         if parts.scheme == "http" and not self._allowed(host, literal):
             raise UnsafeWebhookUrl("'webhook_url' must use https.")
         return parts.scheme, host, port or (443 if parts.scheme == "https" else 80)
@@ -97,6 +108,14 @@ class WebhookGuard:
                 raise UnsafeWebhookUrl(f"The webhook host '{host}' resolves to {reason}; "
                                        "webhooks go only to public addresses.")
         return Destination(url, host, port, tuple(str(a) for a in addresses))
+
+
+def _numeric_host(host: str) -> bool:
+    """A host every label of which is a number (decimal, octal or 0x hex), or whose last label
+    is one: no DNS name has a numeric top-level label, so this can only be an IP in some form."""
+    labels = host.rstrip(".").split(".")
+    numeric = [bool(re.fullmatch(r"[0-9]+|0x[0-9a-f]*", label)) for label in labels]
+    return all(numeric) or numeric[-1]
 
 
 def _ip(host: str) -> IP | None:

@@ -183,3 +183,26 @@ ROUTING_FIELDS = frozenset({
     "extra_headers", "headers", "extra_body", "extra_query", "timeout", "request_timeout",
     "proxy", "proxies", "litellm_params", "metadata_url", "model_list", "mock_response",
 })
+
+
+def check_base_url(value: str, name: str = "api_base") -> None:
+    """ValueError naming `parameters.NAME` unless `value` is a plain http(s) origin and path:
+    credentials in the URL (`user:pass@`) would be dropped or sent where nobody looks, a query
+    or fragment would be glued to every request path, whitespace splits the request line."""
+    from urllib.parse import urlsplit
+    if not isinstance(value, str) or not value.startswith(("https://", "http://")):
+        raise ValueError(f"parameters.{name} must be an http(s) URL")
+    if any(c.isspace() or ord(c) < 32 for c in value):
+        raise ValueError(f"parameters.{name} must not contain whitespace or control characters")
+    try:
+        parts = urlsplit(value)
+        parts.port                      # raises on a port that is not a number
+    except ValueError:
+        raise ValueError(f"parameters.{name} is not a valid URL") from None
+    if "@" in parts.netloc:
+        raise ValueError(f"parameters.{name} must not carry credentials (user:password@); "
+                         "put the key in api_key as a $NAME setting")
+    if not parts.hostname:
+        raise ValueError(f"parameters.{name} has no host")
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        raise ValueError(f"parameters.{name} must not have a query or fragment")

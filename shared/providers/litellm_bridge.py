@@ -13,6 +13,7 @@ import base64
 import json
 import logging
 import os
+import re
 import struct
 import threading
 import time
@@ -28,7 +29,7 @@ from ..errors import (GatewayError, InvalidRequest, UpstreamError, UpstreamTimeo
                       from_upstream, sanitize)
 from ..policy import current_timeouts
 from . import vertex_imagen
-from .base import Completion, CompletionStream, Usage
+from .base import Completion, CompletionStream, Usage, check_base_url
 
 log = logging.getLogger(__name__)
 
@@ -50,11 +51,14 @@ def _import_litellm() -> Any:
         if _litellm is None:
             # Without this LiteLLM fetches its price map from the internet on import.
             os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
-            # Some Vertex MaaS paths make LiteLLM fetch a tokenizer from the Hugging Face hub
-            # mid-request; a gateway must never download at request time.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            # Some Vertex MaaS paths (Llama, ...) make LiteLLM fetch a tokenizer from the
+            # Hugging Face hub mid-request; the gateway connects to its configured providers
+            # and webhook targets only, whatever the host's environment says (a host setting
+            # HF_HUB_OFFLINE=0 for another app must not turn downloads back on).
+            os.environ["HF_HUB_OFFLINE"] = "1"
             started = time.perf_counter()
             import litellm
+            litellm.disable_hf_tokenizer_download = True     # its bundled tokenizers instead
             litellm.telemetry = False
             litellm.suppress_debug_info = True
             litellm.drop_params = False
@@ -127,10 +131,12 @@ class LiteLLMVertexAdapter:
                 raise ValueError("parameters.vertex_credentials is not service-account JSON") from None
         if not isinstance(creds, dict) or "private_key" not in creds:
             raise ValueError("parameters.vertex_credentials is not a service-account key")
+        _check_service_account(creds)
         kwargs: dict[str, Any] = {"vertex_project": p.vertex_project,
                                   "vertex_location": p.vertex_location,
                                   "vertex_credentials": json.dumps(creds)}
         if p.api_base:
+            check_base_url(p.api_base)
             kwargs["api_base"] = p.api_base.rstrip("/")
         return VertexTarget(f"vertex_ai/{doc.code}", kwargs, doc.code)
 
@@ -207,6 +213,33 @@ class LiteLLMVertexAdapter:
                                             self.name)
 
 
+def _check_service_account(creds: dict[str, Any]) -> None:
+    """Refuse, when the model is saved, a key Google's library cannot use: at call time the same
+    fault would surface as a library traceback."""
+    from urllib.parse import urlsplit
+
+    from google.oauth2 import service_account
+    token_uri = creds.get("token_uri")
+    parts = urlsplit(token_uri) if isinstance(token_uri, str) else None
+    if parts is None or parts.scheme not in ("https", "http") or not parts.hostname \
+            or any(c.isspace() for c in token_uri):
+        raise ValueError("parameters.vertex_credentials.token_uri must be an https URL")
+    try:
+        service_account.Credentials.from_service_account_info(creds)
+    except Exception as exc:        # which one depends on the fault (PEM, missing field, ...)
+        raise ValueError("parameters.vertex_credentials is not a usable service-account key "
+                         f"({_why_unusable(exc)})") from None
+
+
+def _why_unusable(exc: Exception) -> str:
+    text = str(exc).lower()
+    if "pem" in text or "key" in text and "private" in text or "asn" in text:
+        return "its private_key is not a valid PEM private key"
+    if isinstance(exc, (KeyError, ValueError)) and "missing" in text:
+        return "a required field is missing"
+    return "it does not load"
+
+
 def _embedding_texts(value: Any, provider: str) -> list[str]:
     """Vertex embeds text only: token-id input (already shape-checked) is refused."""
     if isinstance(value, str):
@@ -265,13 +298,56 @@ def openai_shape(data: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+_LIBRARY_PREFIX = re.compile(r"\b(?:litellm|LiteLLM)\.\w+(?:Error|Exception)?:\s*")
+_PROVIDER_PREFIX = re.compile(r"\b\w*(?:Exception|Error)(?:\s+\w*(?:Exception|Error))*\s+-\s+")
+_UNSUPPORTED = re.compile(r"does not support parameters: \[([^\]]*)\]")
+_PATH = re.compile(r"(?:[A-Za-z]:)?(?:[\\/][\w.@+-]+){2,}\.py\w?\b")
+
+
+def clean_library_text(text: str) -> str:
+    """A library's exception text as a caller may see it: no traceback, no file path, no
+    library name or advice meant for LiteLLM users; what the provider said is kept."""
+    text = text.split("Traceback (most recent call last)", 1)[0]
+    text = _LIBRARY_PREFIX.sub("", text)
+    text = _PROVIDER_PREFIX.sub("", text)
+    kept = [part for part in re.split(r"(?<=[.!?])\s+|\n+", text)
+            if part.strip() and not re.search(r"litellm|drop_params|allowed_openai_params",
+                                               part, re.I)]
+    text = _PATH.sub("[path]", " ".join(p.strip() for p in kept))
+    return re.sub(r"\s+", " ", text).strip()
+
+
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    while exc is not None and exc not in seen and len(seen) < 10:
+        seen.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    return seen
+
+
 def _map_error(exc: Exception, provider: str, secrets: tuple[str, ...]) -> GatewayError:
     if isinstance(exc, GatewayError):
         return exc
     status = getattr(exc, "status_code", None)
     message = str(getattr(exc, "message", "") or exc)
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or type(exc).__name__ == "Timeout":
+    name = type(exc).__name__
+    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or name == "Timeout":
         return UpstreamTimeout(f"{provider} did not answer in time.")
+    if name == "UnsupportedParamsError":
+        found = _UNSUPPORTED.search(message)
+        params = re.findall(r"'([^']+)'", found.group(1)) if found else []
+        param = params[0] if params else None
+        what = f"'{param}' is" if param else "A parameter of this request is"
+        return InvalidRequest(f"{what} not supported for this {provider} model.", param=param,
+                              code="unsupported_parameter")
+    if any(type(e).__module__.startswith("google.auth") for e in _chain(exc)):
+        # The service-account key or its token exchange failed: the model's configuration.
+        log.warning("%s credentials failed: %s", provider, sanitize(clean_library_text(message),
+                                                                    secrets))
+        return GatewayError(f"The {provider} credentials of this model could not be used "
+                            "(parameters.vertex_credentials); an administrator must fix the "
+                            "model's configuration.", code="upstream_auth_failed")
+    message = clean_library_text(message)
     if isinstance(status, int) and status >= 400:
         # LiteLLM keeps the provider's headers in `litellm_response_headers` (chat); its own
         # `response` is often a stand-in without them. Vertex embedding errors carry neither.
@@ -279,5 +355,5 @@ def _map_error(exc: Exception, provider: str, secrets: tuple[str, ...]) -> Gatew
                    or getattr(getattr(exc, "response", None), "headers", None) or {})
         return from_upstream(status, message, retry_after=headers.get("retry-after"),
                              provider=provider, secrets=secrets)
-    log.warning("%s call failed: %s", provider, type(exc).__name__)
+    log.warning("%s call failed: %s", provider, name)
     return UpstreamError(f"{provider} call failed: {sanitize(message, secrets)}")

@@ -11,7 +11,9 @@ Surfaces (catalog `parameters.surface`):
   deployments  {api_base}/openai/deployments/{code}/chat/completions?api-version=...  (Azure)
   v1           {api_base}/openai/v1/chat/completions, model = code                 (Azure v1)
   openai       {api_base}/chat/completions, model = code       (any OpenAI-compatible upstream)
-Default: `deployments` when `api_version` is set, else `v1`.
+Default: `deployments` when `api_version` is set, else `v1`. A model whose catalog operations
+include `Responses` is sent Responses API calls at `{api_base}/openai/v1/responses` (Azure's
+only surface for it; `{api_base}/responses` on the openai surface), relayed byte for byte too.
 
 Authentication (catalog `parameters.auth`): `api-key` (Azure's header) or `bearer` with the
 `api_key` parameter; or `entra`, with no `api_key` at all: each call carries an Entra ID token for
@@ -27,7 +29,7 @@ import re
 from dataclasses import dataclass
 from typing import Any, AsyncIterator, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..catalog import ModelDocument, Operation
 from ..json_codec import dumps_compact
@@ -38,7 +40,7 @@ from ..errors import UpstreamError, UpstreamTimeout, from_upstream, upstream_mes
 from ..policy import current_timeouts
 from ..multipart import encode_form
 from . import http
-from .base import AudioStream, Completion, CompletionStream, Upload, Usage
+from .base import AudioStream, Completion, CompletionStream, Upload, Usage, check_base_url
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +49,9 @@ class OpenAIWireParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
     api_base: str
     api_key: str | None = None
-    api_version: str | None = None
+    # Dated versions (2024-10-21, 2025-04-01-preview) or the v1 surface's names; it is put in
+    # the query string, so nothing else may pass (`2024-10-21&api-key=X`).
+    api_version: str | None = Field(None, pattern=r"^(\d{4}-\d{2}-\d{2}(-preview)?|preview|latest|v1)$")
     surface: Literal["deployments", "v1", "openai"] | None = None
     auth: Literal["api-key", "bearer", "entra"] | None = None
     token_scope: str | None = None
@@ -60,12 +64,13 @@ class Target:
     model: str             # value put in the body's `model`
     headers: dict[str, str]
     token_scope: str | None = None     # set: add an Entra bearer token for this scope per call
+    responses_url: str = ""            # the Responses API: {api_base}/openai/v1/responses
 
 
 class OpenAIWireAdapter:
     name = "Azure OpenAI"
-    operations = frozenset({Operation.CHAT, Operation.EMBEDDINGS, Operation.IMAGES,
-                            Operation.AUDIO_TTS, Operation.AUDIO_STT})
+    operations = frozenset({Operation.CHAT, Operation.RESPONSES, Operation.EMBEDDINGS,
+                            Operation.IMAGES, Operation.AUDIO_TTS, Operation.AUDIO_STT})
     # The HTTP client bounds every request and read by the router's timeouts (http.post), and
     # an Entra token fetch is bounded here (`_entra_token`).
     enforces_timeouts = True
@@ -75,8 +80,7 @@ class OpenAIWireAdapter:
 
     def prepare(self, doc: ModelDocument, params: dict[str, Any]) -> Target:
         p = parse_parameters(OpenAIWireParams, params)
-        if not p.api_base.startswith(("https://", "http://")):
-            raise ValueError("parameters.api_base must be an http(s) URL")
+        check_base_url(p.api_base)
         base = p.api_base.rstrip("/")
         surface = p.surface or ("deployments" if p.api_version else "v1")
         if surface == "deployments":
@@ -88,6 +92,9 @@ class OpenAIWireAdapter:
         else:
             url_base, query = base, (f"?api-version={p.api_version}" if p.api_version else "")
         headers = {"Content-Type": "application/json"}
+        # Azure serves the Responses API on its v1 surface only, whatever surface chat uses.
+        responses_url = (f"{base}/responses" if surface == "openai"
+                         else f"{base}/openai/v1/responses")
         if p.auth == "entra" or p.token_scope:
             if p.auth != "entra":
                 raise ValueError("parameters.token_scope is only used with auth 'entra'")
@@ -95,18 +102,19 @@ class OpenAIWireAdapter:
                 raise ValueError("parameters.api_key must be left out with auth 'entra' "
                                  "(the managed identity's token replaces it)")
             return Target(url_base, query, doc.code, headers,
-                          p.token_scope or azure_auth.COGNITIVE_SERVICES_SCOPE)
+                          p.token_scope or azure_auth.COGNITIVE_SERVICES_SCOPE, responses_url)
         if p.api_key:
             auth = p.auth or ("bearer" if surface == "openai" else "api-key")
             if auth == "bearer":
                 headers["Authorization"] = f"Bearer {p.api_key}"
             else:
                 headers["api-key"] = p.api_key
-        return Target(url_base, query, doc.code, headers)
+        return Target(url_base, query, doc.code, headers, responses_url=responses_url)
 
     async def _post(self, target: Target, path: str, payload: bytes, secrets: tuple[str, ...],
-                    headers: dict[str, str] | None = None) -> http.Response:
-        url = f"{target.url_base}/{path}{target.query}"
+                    headers: dict[str, str] | None = None, url: str | None = None
+                    ) -> http.Response:
+        url = url or f"{target.url_base}/{path}{target.query}"
         headers = target.headers if headers is None else headers
         if target.token_scope:
             token = await self._entra_token(target.token_scope)
@@ -153,6 +161,21 @@ class OpenAIWireAdapter:
         async def close() -> None:
             resp.close()
         return CompletionStream(relay_sse(resp, usage, client_wants_usage, self.name), usage, close)
+
+    async def responses(self, target: Target, body: dict[str, Any], stream: bool,
+                        secrets: tuple[str, ...]) -> Completion | CompletionStream:
+        """The Responses API, relayed byte for byte (only `model` set to the deployment)."""
+        body["model"] = target.model
+        resp = await self._post(target, "responses", dumps_compact(body), secrets,
+                                url=target.responses_url)
+        if not stream:
+            raw = await self._read(resp)
+            return Completion(raw, responses_usage(raw, self.name))
+        usage = Usage()
+
+        async def close() -> None:
+            resp.close()
+        return CompletionStream(relay_responses_sse(resp, usage, self.name), usage, close)
 
     async def _read(self, resp: http.Response) -> bytes:
         try:
@@ -242,6 +265,17 @@ def completion_usage(raw: bytes, provider: str) -> Usage:
     return Usage.from_openai(data.get("usage"))
 
 
+def responses_usage(raw: bytes, provider: str) -> Usage:
+    """A Responses object's usage (`input_tokens`/`output_tokens` and their details)."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        data = None
+    if not isinstance(data, dict):
+        raise UpstreamError(f"{provider} answered with a body that is not a JSON object.")
+    return Usage.from_responses(data.get("usage"))
+
+
 def transcription_usage(data: Any) -> Usage:
     """gpt-4o-transcribe reports tokens (`usage.type == "tokens"`), whisper-1 seconds
     (`usage.type == "duration"`, or `duration` in verbose_json)."""
@@ -294,6 +328,42 @@ async def relay_sse(resp: http.Response, usage: Usage, keep_usage_chunk: bool,
         raise http.transport_error(exc, provider, answering=True) from None
     finally:
         resp.close()
+
+
+_FINAL_EVENTS = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+
+
+async def relay_responses_sse(resp: http.Response, usage: Usage,
+                              provider: str) -> AsyncIterator[bytes]:
+    """A Responses event stream relayed as it arrives; usage read from the final event
+    (`response.completed` / `.incomplete` / `.failed` carry the whole response)."""
+    buffer = b""
+    try:
+        async for data in resp.iter_chunks():
+            buffer += data
+            end = buffer.rfind(b"\n\n")
+            if end < 0:
+                continue
+            ready, buffer = buffer[:end + 2], buffer[end + 2:]
+            if any(m in ready for m in _FINAL_EVENTS):
+                _final_usage(ready, usage)
+            yield ready
+        if buffer.strip():
+            yield buffer
+    except (http.HttpClientError, TimeoutError) as exc:
+        raise http.transport_error(exc, provider, answering=True) from None
+    finally:
+        resp.close()
+
+
+def _final_usage(events: bytes, usage: Usage) -> None:
+    for line in events.split(b"\n"):
+        if line.startswith(b"data:") and any(m in line for m in _FINAL_EVENTS):
+            try:
+                response = json.loads(line[5:]).get("response") or {}
+            except (ValueError, AttributeError):
+                continue
+            usage.update(Usage.from_responses(response.get("usage")))
 
 
 def _take_usage(events: bytes, usage: Usage, keep_usage_chunk: bool) -> bytes:

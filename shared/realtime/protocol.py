@@ -6,10 +6,10 @@ same invocation, streaming its events as they are produced.
 """
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, Awaitable, Callable
 
+from .. import json_codec
 from ..errors import GatewayError, InvalidRequest
 from ..gateway import Gateway
 from ..store import RealtimeSession
@@ -27,7 +27,7 @@ def parse(raw: Any) -> dict[str, Any]:
         raw = raw.decode("utf-8", "replace")
     if isinstance(raw, str):
         try:
-            raw = json.loads(raw)
+            raw = json_codec.loads(raw)
         except ValueError as exc:
             raise InvalidRequest(f"The event is not valid JSON: {exc.msg}.",
                                  code="invalid_json") from None

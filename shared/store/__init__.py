@@ -3,10 +3,10 @@ the production store."""
 from __future__ import annotations
 
 from ..config import Settings
-from .base import (KeyRecord, RealtimeSession, StaleWrite, Store, StoreConflict, StoredJob,
+from .base import (ABSENT, KeyRecord, RealtimeSession, StaleWrite, Store, StoreConflict, StoredJob,
                    StoreUnavailable, UsageRecord, Versioned)
 
-__all__ = ["KeyRecord", "RealtimeSession", "StaleWrite", "Store", "StoreConflict", "StoredJob",
+__all__ = ["ABSENT", "KeyRecord", "RealtimeSession", "StaleWrite", "Store", "StoreConflict", "StoredJob",
            "StoreUnavailable", "UsageRecord", "Versioned", "create_store"]
 
 

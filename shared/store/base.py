@@ -12,12 +12,13 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from ..catalog import ModelDocument
-from .concurrency import StoreConflict, Versioned
+from .concurrency import ABSENT, StoreConflict, Versioned
 
-__all__ = ["JobStore", "KeyRecord", "ModelStore", "KeyStore", "UsageStore", "Store",
+__all__ = ["ABSENT", "Clause", "JobStore", "KeyRecord", "ModelStore", "KeyStore", "UsageStore",
+           "Store",
            "StoreConflict", "StoredJob", "StoreUnavailable", "UsageRecord", "Versioned", "utcnow"]
 
 
@@ -79,40 +80,82 @@ class UsageRecord:
 
 
 @dataclass(frozen=True)
+class Clause:
+    """A condition on a counter document: the sum of `fields` compared with `bound`."""
+    fields: tuple[str, ...]
+    op: Literal["=", "<=", "<"]
+    bound: float
+
+    def holds(self, values: dict[str, float]) -> bool:
+        total = sum(values.get(f, 0.0) for f in self.fields)
+        if self.op == "=":
+            return total == self.bound
+        return total <= self.bound if self.op == "<=" else total < self.bound
+
+
+@dataclass(frozen=True)
 class CounterResult:
     applied: bool          # False: the add would have passed the limit, so nothing changed
     value: float           # the counter after the add (or as it stands, when refused)
 
 
 class CounterStore(Protocol):
-    """Shared counters for limits and budgets, correct across many gateway instances.
+    """Counter documents for limits and budgets, correct across many gateway instances.
 
-    `add_to_counter` must be atomic: read, compare with `limit`, write, as one step (SQLite: one
-    IMMEDIATE transaction; Cosmos DB: read the item and `replace_item` with its ETag
-    (`MatchConditions.IfNotModified`), re-reading and retrying on 412, or a conditional
-    `patch_item` with `filter_predicate` "FROM c WHERE c.value + delta <= limit"). A counter
-    whose `expires_at` (epoch seconds) has passed counts as 0 and may be deleted (Cosmos: TTL).
+    A counter document is a flat object of numbers under a key (field names: lowercase letters).
+    `patch_counters` is the hot path, one round trip and atomic where the data lives: Cosmos DB's
+    conditional partial update (`patch_item` with `incr` operations and a filter predicate, which
+    Cosmos applies or refuses as one step, no ETag and so no retry loop), SQLite's IMMEDIATE
+    transaction. Creating a document and rolling its windows over are rare and use ETags.
+
+    `ttl` (seconds) lets the store delete a document nobody wrote for that long (Cosmos: the item's
+    `ttl`, counted from its last write); an expired document reads as missing.
     """
+
+    async def patch_counters(self, key: str, incr: dict[str, float], where: list[Clause]
+                             ) -> dict[str, float] | None:
+        """If the document exists and every clause holds, add `incr` to its fields (a field not
+        there yet counts as 0) and return its fields after; else change nothing, return None."""
+
+    async def read_counters(self, key: str) -> Versioned[dict[str, float]] | None: ...
+
+    async def write_counters(self, key: str, fields: dict[str, float], *, etag: str | None,
+                             ttl: float) -> bool:
+        """Create the document (`etag` None) or replace it if still at `etag`: True when written,
+        False when it already exists (create) or changed meanwhile (replace)."""
 
     async def add_to_counter(self, key: str, delta: float, *, limit: float | None,
                              expires_at: float) -> CounterResult:
-        """Add `delta` unless `limit` is set, `delta` > 0 and the sum would pass `limit`.
-        A negative delta never takes a counter below 0."""
+        """A single-value counter (batch progress): add `delta` atomically unless `limit` is
+        set, `delta` > 0 and the sum would pass it; never below 0. A counter whose `expires_at`
+        (epoch seconds) has passed counts as 0. SQLite: one IMMEDIATE transaction; Cosmos: a
+        read and an ETag-guarded replace, retried on a race."""
 
     async def get_counter(self, key: str) -> float: ...
+
+    async def get_legacy_counter(self, key: str) -> float:
+        """A single-value counter of the release before counter documents (0 if none or
+        expired): read once when a scope's document is created, so the spend of the budget
+        period under way when the gateway was upgraded still counts."""
 
 
 class LimitsStore(Protocol):
     """Per-project limit documents (JSON objects validated by `shared.limits`)."""
     async def get_limits(self, project: str) -> dict[str, Any] | None: ...
-    async def put_limits(self, project: str, doc: dict[str, Any]) -> None: ...
+    async def get_limits_versioned(self, project: str) -> Versioned[dict[str, Any]] | None: ...
+    async def put_limits(self, project: str, doc: dict[str, Any],
+                         if_match: str | None = None) -> str:
+        """Store the limits; return their new version. With `if_match` only if the stored
+        version is still that (`ABSENT`: only if there are none), else `StoreConflict`."""
     async def delete_limits(self, project: str) -> bool: ...
 
 
 class ModelStore(Protocol):
     async def list_models(self) -> list[ModelDocument]: ...
     async def get_model(self, model_id: str) -> ModelDocument | None: ...
-    async def upsert_model(self, doc: ModelDocument) -> None: ...
+    async def get_model_versioned(self, model_id: str) -> Versioned[ModelDocument] | None: ...
+    async def upsert_model(self, doc: ModelDocument, if_match: str | None = None) -> str:
+        """Store the document; return its new version. `if_match` as in `put_limits`."""
     async def delete_model(self, model_id: str) -> bool: ...
 
 
@@ -231,8 +274,19 @@ class SessionStore(Protocol):
     async def clear_audio(self, session_id: str) -> None: ...
 
 
+class ResponseStore(Protocol):
+    """Stored Responses API responses, one document per (project, id): `id`, `project`,
+    `expires_at` (epoch seconds; expired documents are never returned) and whatever the
+    Responses surface keeps (see shared/responses.py)."""
+    async def put_response(self, doc: dict[str, Any]) -> None:
+        """Insert or replace the document."""
+    async def get_response(self, project: str, response_id: str) -> dict[str, Any] | None: ...
+    async def delete_response(self, project: str, response_id: str) -> bool:
+        """True if a live document was deleted; False if there was none."""
+
+
 class Store(ModelStore, KeyStore, UsageStore, JobStore, SessionStore, CounterStore, LimitsStore,
-            Protocol):
+            ResponseStore, Protocol):
     async def open(self) -> None: ...
     async def ping(self) -> None: ...
     async def close(self) -> None: ...

@@ -14,6 +14,15 @@ from typing import Awaitable, Callable, Generic, TypeVar
 T = TypeVar("T")
 
 DEFAULT_ATTEMPTS = 5
+# The version of a document that does not exist: a conditional write with it creates the
+# document only if nobody else has meanwhile (HTTP `If-Match: "absent"`).
+ABSENT = "absent"
+
+
+def content_version(text: str | bytes) -> str:
+    """An opaque version of a stored document, the same for the same stored content."""
+    import hashlib
+    return hashlib.sha256(text.encode() if isinstance(text, str) else text).hexdigest()[:20]
 
 
 class StoreConflict(Exception):

@@ -21,8 +21,11 @@ from .cosmos_counters import CosmosCounters
 from .cosmos_rollups import CosmosRollups
 from .cosmos_sessions import CosmosSessions
 from .cosmos_jobs import CosmosJobs
-from .cosmos_support import (NOT_EXPIRED, clean, cosmos_read_modify_write, is_missing_document,
-                             make_client, open_containers, query, read_item_or_none,
+from .concurrency import content_version
+from .cosmos_responses import CosmosResponses
+from .cosmos_support import (NOT_EXPIRED, clean, conditional_upsert, cosmos_read_modify_write,
+                             is_missing_document, make_client, open_containers, query,
+                             read_item_or_none,
                              replace_if_unchanged, storage_errors, with_expiry)
 
 _KEY_FIELDS = [f.name for f in fields(KeyRecord)]
@@ -38,7 +41,7 @@ def _key_record(doc: dict[str, Any]) -> KeyRecord:
     return KeyRecord(**{name: doc.get(name) for name in _KEY_FIELDS})
 
 
-class CosmosStore(CosmosCounters, CosmosJobs, CosmosSessions, CosmosRollups):
+class CosmosStore(CosmosCounters, CosmosJobs, CosmosSessions, CosmosResponses, CosmosRollups):
     def __init__(self, settings: Settings, *, usage_ttl_seconds: float | None = None,
                  clock: Callable[[], float] = time.time):
         self._settings = settings
@@ -93,9 +96,14 @@ class CosmosStore(CosmosCounters, CosmosJobs, CosmosSessions, CosmosRollups):
         doc = await read_item_or_none(self.container("models"), model_id, model_id)
         return None if doc is None else ModelDocument.model_validate(clean(doc))
 
-    async def upsert_model(self, doc: ModelDocument) -> None:
-        with storage_errors("upsert model"):
-            await self.container("models").upsert_item(doc.to_json())
+    async def get_model_versioned(self, model_id: str) -> Versioned[ModelDocument] | None:
+        doc = await read_item_or_none(self.container("models"), model_id, model_id)
+        return None if doc is None else Versioned(ModelDocument.model_validate(clean(doc)),
+                                                  content_version(doc["_etag"]))
+
+    async def upsert_model(self, doc: ModelDocument, if_match: str | None = None) -> str:
+        return await conditional_upsert(self.container("models"), doc.id, doc.to_json(),
+                                        if_match)
 
     async def delete_model(self, model_id: str) -> bool:
         with storage_errors("delete model"):

@@ -11,9 +11,10 @@ Container design (partition key chosen for each container's hot access pattern):
                        query stays inside one logical partition; rows may carry a retention `ttl`
     usage_hourly, usage_daily  /project  sums per hour (day) and project, model, key and
                        operation, kept with each batch of rows (cosmos_rollups.py; the usage API)
-    counters /id       limit and budget counters: point reads and ETag-guarded replaces of one
-                       small document per key (a project's minute window, budget period ...)
-    limits   /id       one limits document per project, point-read (and cached) per request
+    counters /id       limit and budget counters: one small document per project (and per key with
+                       its own limits), changed by conditional patches; nothing indexed
+    limits   /id       one limits document per project, point-read (and cached); nothing indexed
+    responses /project stored Responses API responses: point reads by (project, id), `ttl`
 
 Another feature adds its container with one line in `CONTAINERS` (its own partition key, and
 `expiring=True` when its documents carry `ttl`), then reads and writes it through
@@ -53,6 +54,7 @@ class ContainerSpec:
     name: str
     partition_key: str          # the path, e.g. "/project"
     expiring: bool = False      # documents may carry `ttl`: created with default_ttl=-1
+    indexed: bool = True        # False: point reads and writes only, no property indexed
 
 
 CONTAINERS: tuple[ContainerSpec, ...] = (
@@ -61,15 +63,22 @@ CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("usage", "/project", expiring=True),
     ContainerSpec("usage_hourly", "/project"),
     ContainerSpec("usage_daily", "/project"),
-    ContainerSpec("counters", "/id", expiring=True),   # limits and budgets (cosmos_counters.py)
-    ContainerSpec("limits", "/id"),
+    ContainerSpec("counters", "/id", expiring=True, indexed=False),   # see cosmos_counters.py
+    ContainerSpec("limits", "/id", indexed=False),
     # Async chat jobs (shared/store/cosmos_jobs.py explains each).
     ContainerSpec("jobs", "/project", expiring=True),
     ContainerSpec("job_results", "/project", expiring=True),
     ContainerSpec("webhook_secrets", "/id"),
     ContainerSpec("rt_sessions", "/id", expiring=True),          # see cosmos_sessions.py
     ContainerSpec("rt_audio", "/session_id", expiring=True),
+    ContainerSpec("responses", "/project", expiring=True),       # see cosmos_responses.py
 )
+
+
+# What infra.bicep gives an `indexed=False` container: consistent mode with every path excluded
+# (indexing mode "none" would be cheaper still, but Cosmos refuses TTL on such a container).
+NO_INDEX = {"indexingMode": "consistent", "automatic": True, "includedPaths": [],
+            "excludedPaths": [{"path": "/*"}]}
 
 
 # -- the client -----------------------------------------------------------------------------
@@ -117,7 +126,9 @@ async def open_containers(client: CosmosClient, settings: Settings
         database = await client.create_database_if_not_exists(name)
         containers = {}
         for spec in CONTAINERS:
-            options = {"default_ttl": -1} if spec.expiring else {}
+            options: dict[str, Any] = {"default_ttl": -1} if spec.expiring else {}
+            if not spec.indexed:
+                options["indexing_policy"] = NO_INDEX
             containers[spec.name] = await database.create_container_if_not_exists(
                 spec.name, PartitionKey(path=spec.partition_key), **options)
         return database, containers
@@ -234,3 +245,30 @@ async def replace_if_unchanged(container: ContainerProxy, item_id: str, doc: dic
                                     f"no longer exists") from None
             raise
     return written["_etag"]
+
+
+async def conditional_upsert(container: ContainerProxy, item_id: str, body: dict[str, Any],
+                             if_match: str | None) -> str:
+    """Upsert an admin document (partition key = id); return its version (a hash of its
+    `_etag`). With `if_match`: only if the stored version still is that (`ABSENT`: only if it
+    does not exist), else `StoreConflict`; the write itself is conditional on the `_etag` read,
+    so a writer between the read and the write makes it fail too."""
+    from .concurrency import ABSENT, content_version
+    if if_match is None:
+        with storage_errors(f"upsert in {container.id}"):
+            written = await container.upsert_item(body)
+        return content_version(written["_etag"])
+    current = await read_item_or_none(container, item_id, item_id)
+    if if_match == ABSENT:
+        if current is not None:
+            raise StoreConflict(f"{container.id} {item_id} exists")
+        with storage_errors(f"create in {container.id}"):
+            try:
+                written = await container.create_item(body)
+            except exceptions.CosmosResourceExistsError:
+                raise StoreConflict(f"{container.id} {item_id} exists") from None
+        return content_version(written["_etag"])
+    if current is None or content_version(current["_etag"]) != if_match:
+        raise StoreConflict(f"{container.id} {item_id} changed since version {if_match}")
+    return content_version(await replace_if_unchanged(container, item_id, body,
+                                                      current["_etag"]))

@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any, Callable, TypeVar
 
 from ..catalog import ModelDocument
-from .base import (CounterResult, KeyRecord, StoreConflict, StoreUnavailable, UsageRecord,
+from .base import (Clause, CounterResult, KeyRecord, StoreConflict, StoreUnavailable, UsageRecord,
                    Versioned, utcnow)
+from .concurrency import ABSENT, Versioned, content_version
 from .sqlite_rollups import (ROLLUP_SCHEMA, SqliteRollups, apply_rollups, new_rows,
                              usage_record)
 from .sqlite_sessions import SESSION_SCHEMA, SqliteSessions
 from .sqlite_jobs import JOBS_SCHEMA, SqliteJobs
+from .sqlite_responses import RESPONSES_SCHEMA, SqliteResponses
 
 T = TypeVar("T")
 
@@ -50,6 +52,8 @@ CREATE TABLE IF NOT EXISTS usage (
     request_id TEXT NOT NULL DEFAULT '', batch INTEGER NOT NULL DEFAULT 0);
 CREATE TABLE IF NOT EXISTS counters (key TEXT PRIMARY KEY, value REAL NOT NULL,
                                      expires_at REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS counter_docs (key TEXT PRIMARY KEY, doc TEXT NOT NULL,
+                                         version INTEGER NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS limits (project TEXT PRIMARY KEY, doc TEXT NOT NULL);
 """
 # Columns added after the first release, for files created before them.
@@ -82,7 +86,7 @@ def _insert_usage(rows: int) -> str:
             + ", ".join([row] * rows))
 
 
-class SqliteStore(SqliteJobs, SqliteSessions, SqliteRollups):
+class SqliteStore(SqliteJobs, SqliteSessions, SqliteResponses, SqliteRollups):
     def __init__(self, path: Path | str, *, usage_ttl_seconds: float | None = None,
                  clock: Callable[[], float] = time.time):
         self.path = Path(path)
@@ -106,6 +110,7 @@ class SqliteStore(SqliteJobs, SqliteSessions, SqliteRollups):
         conn.executescript(_INDEXES)
         conn.executescript(SESSION_SCHEMA)
         conn.executescript(ROLLUP_SCHEMA)
+        conn.executescript(RESPONSES_SCHEMA)
         self._conn = conn
 
     async def _run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -143,11 +148,41 @@ class SqliteStore(SqliteJobs, SqliteSessions, SqliteRollups):
             lambda c: c.execute("SELECT doc FROM models WHERE id = ?", (model_id,)).fetchone())
         return ModelDocument.model_validate_json(row[0]) if row else None
 
-    async def upsert_model(self, doc: ModelDocument) -> None:
+    async def get_model_versioned(self, model_id: str) -> Versioned[ModelDocument] | None:
+        row = await self._run(
+            lambda c: c.execute("SELECT doc FROM models WHERE id = ?", (model_id,)).fetchone())
+        return Versioned(ModelDocument.model_validate_json(row[0]),
+                         content_version(row[0])) if row else None
+
+    async def upsert_model(self, doc: ModelDocument, if_match: str | None = None) -> str:
         payload = doc.model_dump_json()
-        await self._run(lambda c: c.execute(
-            "INSERT INTO models (id, doc) VALUES (?, ?) "
-            "ON CONFLICT(id) DO UPDATE SET doc = excluded.doc", (doc.id, payload)))
+        await self._conditional_put("models", "id", doc.id, payload, if_match)
+        return content_version(payload)
+
+    async def _conditional_put(self, table: str, key_column: str, key: str, payload: str,
+                               if_match: str | None) -> None:
+        """Upsert one JSON document row; with `if_match`, only if the stored row's version
+        still is that (read and write in one write transaction, so no writer slips between)."""
+        upsert = (f"INSERT INTO {table} ({key_column}, doc) VALUES (?, ?) "
+                  f"ON CONFLICT({key_column}) DO UPDATE SET doc = excluded.doc")
+        if if_match is None:
+            await self._run(lambda c: c.execute(upsert, (key, payload)))
+            return
+
+        def write(c: sqlite3.Connection) -> None:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                row = c.execute(f"SELECT doc FROM {table} WHERE {key_column} = ?",
+                                (key,)).fetchone()
+                current = content_version(row[0]) if row else ABSENT
+                if current != if_match:
+                    raise StoreConflict(f"{table} {key} changed since version {if_match}")
+                c.execute(upsert, (key, payload))
+                c.execute("COMMIT")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        await self._run(write)
 
     async def delete_model(self, model_id: str) -> bool:
         cur = await self._run(lambda c: c.execute("DELETE FROM models WHERE id = ?", (model_id,)))
@@ -252,11 +287,67 @@ class SqliteStore(SqliteJobs, SqliteSessions, SqliteRollups):
         return [usage_record(r) for r in rows]
 
     # -- counters (limits, budgets) -----------------------------------------------------------
+    # Each a JSON object of numbers with a version (its ETag) and an expiry; every step is one
+    # IMMEDIATE transaction, which takes the write lock first: another process (a second gateway,
+    # the CLI) cannot read the same values between our read and our write.
+    def _counter_step(self, key: str, step: Callable[[sqlite3.Connection, dict | None, int, float],
+                                                     T]) -> Callable[[sqlite3.Connection], T]:
+        def run(c: sqlite3.Connection) -> T:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                now = self._clock()
+                row = c.execute("SELECT doc, version, expires_at FROM counter_docs WHERE key = ?",
+                                (key,)).fetchone()
+                live = row is not None and row[2] > now
+                result = step(c, json.loads(row[0]) if live else None,
+                              row[1] if row else 0, now)
+                if hash(key) % 200 == 0:          # now and then, drop expired counters
+                    c.execute("DELETE FROM counter_docs WHERE expires_at < ?", (now,))
+                c.execute("COMMIT")
+                return result
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        return run
+
+    async def patch_counters(self, key: str, incr: dict[str, float], where: list[Clause]
+                             ) -> dict[str, float] | None:
+        def patch(c: sqlite3.Connection, doc: dict | None, version: int, now: float):
+            if doc is None or not all(clause.holds(doc) for clause in where):
+                return None
+            for name, value in incr.items():
+                doc[name] = doc.get(name, 0) + value
+            ttl = doc.pop("ttl", 0)
+            c.execute("UPDATE counter_docs SET doc = ?, version = version + 1, expires_at = ? "
+                      "WHERE key = ?", (json.dumps({**doc, "ttl": ttl}), now + ttl, key))
+            return doc
+        return await self._run(self._counter_step(key, patch))
+
+    async def read_counters(self, key: str) -> Versioned[dict[str, float]] | None:
+        def read(c: sqlite3.Connection, doc: dict | None, version: int, now: float):
+            if doc is None:
+                return None
+            doc.pop("ttl", None)
+            return Versioned(doc, str(version))
+        return await self._run(self._counter_step(key, read))
+
+    async def write_counters(self, key: str, fields: dict[str, float], *, etag: str | None,
+                             ttl: float) -> bool:
+        def write(c: sqlite3.Connection, doc: dict | None, version: int, now: float) -> bool:
+            if (etag is None and doc is not None) or \
+                    (etag is not None and (doc is None or str(version) != etag)):
+                return False
+            c.execute("INSERT INTO counter_docs (key, doc, version, expires_at) "
+                      "VALUES (?, ?, ?, ?) ON CONFLICT(key) DO UPDATE SET doc = excluded.doc, "
+                      "version = excluded.version, expires_at = excluded.expires_at",
+                      (key, json.dumps({**fields, "ttl": ttl}), version + 1, now + ttl))
+            return True
+        return await self._run(self._counter_step(key, write))
+
+    # Single-value counters (batch progress; and what limits used before counter documents).
     async def add_to_counter(self, key: str, delta: float, *, limit: float | None,
                              expires_at: float) -> CounterResult:
         def add(c: sqlite3.Connection) -> CounterResult:
-            # IMMEDIATE takes the write lock first: another process (a second gateway, the
-            # CLI) cannot read the same value between our read and our write.
             c.execute("BEGIN IMMEDIATE")
             try:
                 now = self._clock()
@@ -286,17 +377,25 @@ class SqliteStore(SqliteJobs, SqliteSessions, SqliteRollups):
             (key, self._clock())).fetchone())
         return row[0] if row else 0.0
 
+    async def get_legacy_counter(self, key: str) -> float:
+        return await self.get_counter(key)
+
     # -- limits ---------------------------------------------------------------------------
     async def get_limits(self, project: str) -> dict[str, Any] | None:
         row = await self._run(lambda c: c.execute(
             "SELECT doc FROM limits WHERE project = ?", (project,)).fetchone())
         return json.loads(row[0]) if row else None
 
-    async def put_limits(self, project: str, doc: dict[str, Any]) -> None:
+    async def get_limits_versioned(self, project: str) -> Versioned[dict[str, Any]] | None:
+        row = await self._run(lambda c: c.execute(
+            "SELECT doc FROM limits WHERE project = ?", (project,)).fetchone())
+        return Versioned(json.loads(row[0]), content_version(row[0])) if row else None
+
+    async def put_limits(self, project: str, doc: dict[str, Any],
+                         if_match: str | None = None) -> str:
         payload = json.dumps(doc)
-        await self._run(lambda c: c.execute(
-            "INSERT INTO limits (project, doc) VALUES (?, ?) "
-            "ON CONFLICT(project) DO UPDATE SET doc = excluded.doc", (project, payload)))
+        await self._conditional_put("limits", "project", project, payload, if_match)
+        return content_version(payload)
 
     async def delete_limits(self, project: str) -> bool:
         cur = await self._run(lambda c: c.execute("DELETE FROM limits WHERE project = ?",

@@ -1,0 +1,136 @@
+"""Responses API calls to a provider that speaks it (an Azure OpenAI model whose catalog entry
+lists `Responses`): the request goes to the provider's `/openai/v1/responses` and the answer is
+relayed byte for byte, streamed or not, through `dispatch.responses` (limits, routing, metering
+as for every call).
+
+The gateway still owns stored state, so a conversation can move between native and translated
+models: a `previous_response_id` is resolved from the gateway's store and sent as the earlier
+items themselves (the provider never sees an id it did not issue), and the provider's answer is
+stored under its own id when `store` is true. Built-in tools and any other field the provider
+takes are passed through for it to judge. The one change to relayed bytes: the provider's
+`"previous_response_id": null` becomes the id the client continued.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import time
+from typing import Any, AsyncIterator, Callable
+
+from . import dispatch
+from .catalog import ResolvedModel
+from .errors import InvalidRequest
+from .handlers.validate import refuse_routing_fields
+from .keys import Caller
+from .providers import Completion, CompletionStream
+from .responses import Created, conversation
+from .surfaces import responses_output as out
+
+log = logging.getLogger(__name__)
+
+_PREFIX = {"message": "msg", "function_call": "fc", "function_call_output": "fco"}
+_FINAL = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
+
+
+def _items(value: Any) -> list[dict[str, Any]]:
+    """The request's `input` as items with ids, as stored and listed by input_items."""
+    if isinstance(value, str):
+        value = [{"type": "message", "role": "user",
+                  "content": [{"type": "input_text", "text": value}]}]
+    if not isinstance(value, list) or not all(isinstance(i, dict) for i in value):
+        raise InvalidRequest("'input' must be a string or an array of items.", param="input")
+    return [item if item.get("id") else
+            {"id": out.new_id(_PREFIX.get(item.get("type", "message"), "item")),
+             "type": item.get("type", "message"), **item} for item in value]
+
+
+def _flag(body: dict[str, Any], name: str, default: bool) -> bool:
+    value = body.get(name, default)
+    if not isinstance(value, bool):
+        raise InvalidRequest(f"'{name}' must be a boolean.", param=name)
+    return value
+
+
+async def create(gw: Any, caller: Caller, model: ResolvedModel, body: dict[str, Any]) -> Created:
+    refuse_routing_fields(body)
+    stream, store = _flag(body, "stream", False), _flag(body, "store", True)
+    items = _items(body.get("input", []))
+    history: list[dict[str, Any]] = []
+    previous = body.pop("previous_response_id", None)
+    if previous is not None:
+        if not isinstance(previous, str):
+            raise InvalidRequest("'previous_response_id' must be a string.",
+                                 param="previous_response_id")
+        history = await conversation(gw, caller, previous)
+        # The provider did not issue these ids: it gets the items without them.
+        body["input"] = [{k: v for k, v in i.items() if k != "id"} for i in history + items]
+    estimate = len(json.dumps(body.get("input", ""))) // 4 + 1
+    result = await dispatch.responses(gw, caller, model, body, stream, estimate)
+    keep = _Keeper(gw, caller, items, history, previous) if store else None
+    patch = _previous_id_patch(previous)
+    if isinstance(result, Completion):
+        raw = patch(result.body)
+        if keep is not None:
+            await keep.save(json.loads(raw))
+        return Created(raw=raw, headers=result.headers)
+    return Created(events=_relay(result, keep, patch), headers=result.headers)
+
+
+def _previous_id_patch(previous: str | None) -> Callable[[bytes], bytes]:
+    """The provider answers `"previous_response_id": null` (it was sent the items instead);
+    the client asked with an id and gets it back. The only change made to relayed bytes."""
+    if previous is None:
+        return lambda raw: raw
+    value = json.dumps(previous).encode()
+
+    def patch(raw: bytes) -> bytes:
+        return raw.replace(b'"previous_response_id":null', b'"previous_response_id":' + value) \
+            .replace(b'"previous_response_id": null', b'"previous_response_id": ' + value)
+    return patch
+
+
+class _Keeper:
+    """Stores the provider's response object under its own id, in the caller's project."""
+
+    def __init__(self, gw: Any, caller: Caller, items: list[dict[str, Any]],
+                 history: list[dict[str, Any]], previous: str | None):
+        self.gw, self.caller, self.items, self.history = gw, caller, items, history
+        self.previous = previous
+
+    async def save(self, response: Any) -> None:
+        if not isinstance(response, dict) or not isinstance(response.get("id"), str):
+            log.error("a native Responses answer had no id; not stored")
+            return
+        created = response.get("created_at")
+        retention = self.gw.settings.responses_retention_days * 86400
+        output = response.get("output") if isinstance(response.get("output"), list) else []
+        await self.gw.store.put_response({
+            "id": response["id"], "project": self.caller.project,
+            "expires_at": (created if isinstance(created, (int, float)) else time.time())
+            + retention,
+            "response": response, "input_items": self.items,
+            "conversation": self.history + self.items + output, "job": None})
+
+
+async def _relay(result: CompletionStream, keep: _Keeper | None,
+                 patch: Callable[[bytes], bytes]) -> AsyncIterator[bytes]:
+    """The provider's events as they come; the final one's response is stored before that
+    event is passed on (so a retrieve right after the stream finds it)."""
+    chunks = result.chunks
+    try:
+        async for chunk in chunks:
+            chunk = patch(chunk)
+            if keep is not None and any(m in chunk for m in _FINAL):
+                await _save_final(chunk, keep)
+            yield chunk
+    finally:
+        await chunks.aclose()
+
+
+async def _save_final(chunk: bytes, keep: _Keeper) -> None:
+    for line in chunk.split(b"\n"):
+        if line.startswith(b"data:") and any(m in line for m in _FINAL):
+            try:
+                await keep.save(json.loads(line[5:]).get("response"))
+            except Exception as exc:      # the answer is on its way: log, do not break it
+                log.error("could not store a streamed native response: %s", type(exc).__name__)

@@ -1,0 +1,121 @@
+"""Store work per request, counted (shared/store/counting.py) on a gateway served over a real
+socket with `--store-trace`: a limited project's request makes at most two store round trips
+(one to admit, one to release), on both backends; a project without limits makes none for
+limits. The per-scenario table in docs/scale.md comes from bench/store_ops.py, the same way."""
+from __future__ import annotations
+
+import json
+import time
+
+import httpx
+import pytest
+
+from .conftest import (ADMIN_KEY, STORES, cosmos_env, free_port, gateway_env, start, wait_for)
+
+LIMITS = {"requests_per_minute": 1000, "tokens_per_minute": 1_000_000,
+          "concurrent_requests": 50, "budget": 1000.0}
+
+
+@pytest.fixture(params=STORES)
+def traced_gateway(request, simulator, tmp_path):
+    extra = {}
+    if request.param == "cosmos":
+        extra = cosmos_env(request.getfixturevalue("cosmos_server"), "store-ops-tests")
+    trace = tmp_path / "trace.jsonl"
+    port = free_port()
+    log = tmp_path / "gateway.log"
+    proc = start(["-m", "runner", "--port", str(port), "--store-trace", str(trace)],
+                 gateway_env(simulator, tmp_path / "data", **extra), log)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(url + "/health", proc, log)
+        yield url, trace, request.param
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def project_key(admin: httpx.Client, project: str, limits: dict | None = None) -> str:
+    """A key of `project`, with `limits` set first (through the management API)."""
+    if limits:
+        resp = admin.put(f"/v1/organization/projects/{project}/limits", json=limits)
+        assert resp.status_code == 200, resp.text
+    resp = admin.post(f"/v1/organization/projects/{project}/api_keys", json={"name": "t"})
+    assert resp.status_code == 201, resp.text
+    return resp.json()["value"]
+
+
+def records(trace, since: int) -> list[dict]:
+    lines = trace.read_text().splitlines()[since:] if trace.exists() else []
+    return [json.loads(line) for line in lines]
+
+
+def settle(trace) -> int:
+    """Wait until background writes (usage rows, stream releases) have landed; the line count."""
+    count = -1
+    while True:
+        now = len(trace.read_text().splitlines()) if trace.exists() else 0
+        if now == count:
+            return now
+        count = now
+        time.sleep(0.6)
+
+
+def test_a_limited_projects_request_makes_two_counter_round_trips(traced_gateway):
+    url, trace, store = traced_gateway
+    # The first request of a minute rolls the counter document over (a read and a replace
+    # more, once a minute per scope): start well inside one (setup, not a check).
+    if time.time() % 60 > 40:
+        time.sleep(61 - time.time() % 60)
+    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    limited = project_key(admin, "ops-lim", LIMITS)
+    free = project_key(admin, "ops-free")
+    body = {"model": "gpt-4o-mini", "max_tokens": 20,
+            "messages": [{"role": "user", "content": "hi"}]}
+
+    def request(key: str, **extra) -> list[dict]:
+        for warm in (True, False):            # the first call fills the key and limits caches
+            mark = settle(trace)
+            resp = httpx.post(url + "/v1/chat/completions", json={**body, **extra}, timeout=30,
+                              headers={"Authorization": f"Bearer {key}"})
+            assert resp.status_code == 200, resp.text
+            resp.read()
+        settle(trace)
+        return records(trace, mark)
+
+    for stream in (False, True):
+        done = request(limited, stream=stream)
+        counter_calls = [r["op"] for r in done if r["layer"] == "store"
+                         if "counters" in r["op"]]
+        assert counter_calls == ["patch_counters", "patch_counters"], done
+        if store == "cosmos":
+            cosmos = [(r["container"], r["op"]) for r in done if r["layer"] == "cosmos"]
+            assert sorted(cosmos) == [("counters", "patch_item"), ("counters", "patch_item"),
+                                      ("usage", "upsert_item")], cosmos
+    unlimited = request(free)
+    assert [r["op"] for r in unlimited if r["layer"] == "store"] == ["record_usage"]
+
+
+def test_an_approximate_projects_requests_share_one_push_a_second(traced_gateway):
+    url, trace, store = traced_gateway
+    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    key = project_key(admin, "ops-approx", {**LIMITS, "enforcement": "approximate"})
+    limits = admin.get("/v1/organization/projects/ops-approx/limits").json()
+    assert limits["enforcement"] == "approximate"
+    body = {"model": "gpt-4o-mini", "max_tokens": 20,
+            "messages": [{"role": "user", "content": "hi"}]}
+    mark = settle(trace)
+    began = time.monotonic()
+    for _ in range(8):
+        resp = httpx.post(url + "/v1/chat/completions", json=body, timeout=30,
+                          headers={"Authorization": f"Bearer {key}"})
+        assert resp.status_code == 200, resp.text
+        assert resp.headers["x-ratelimit-limit-requests"] == "1000"
+    seconds = time.monotonic() - began
+    settle(trace)
+    calls = [r["op"] for r in records(trace, mark) if r["layer"] == "store"
+             if "counters" in r["op"]]
+    # A read of the totals when the project is first seen, then at most one push a second
+    # (the last one after the burst) whatever the number of requests.
+    assert 1 <= calls.count("patch_counters") <= 2 + int(seconds), calls
+    assert calls.count("patch_counters") < 8
