@@ -90,8 +90,11 @@ def test_a_limited_projects_request_makes_two_counter_round_trips(traced_gateway
         assert counter_calls == ["patch_counters", "patch_counters"], done
         if store == "cosmos":
             cosmos = [(r["container"], r["op"]) for r in done if r["layer"] == "cosmos"]
+            # The usage write also adds to the hour's and the day's rollup (docs/costs.md):
+            # one ETag-guarded replace each, per usage batch (here a batch of one row).
             assert sorted(cosmos) == [("counters", "patch_item"), ("counters", "patch_item"),
-                                      ("usage", "upsert_item")], cosmos
+                                      ("usage", "upsert_item"), ("usage_daily", "replace_item"),
+                                      ("usage_hourly", "replace_item")], cosmos
     unlimited = request(free)
     assert [r["op"] for r in unlimited if r["layer"] == "store"] == ["record_usage"]
 
