@@ -237,11 +237,13 @@ var cosmosContainers = [
   {
     name: 'usage_hourly'
     partitionKey: '/project'
+    indexed: true
     expiring: false
   }
   {
     name: 'usage_daily'
     partitionKey: '/project'
+    indexed: true
     expiring: false
   }
   {
@@ -289,6 +291,7 @@ var cosmosContainers = [
   {
     name: 'responses'
     partitionKey: '/project'
+    indexed: true
     expiring: true
   }
 ]
