@@ -171,6 +171,15 @@ def test_cache_control_survives_and_cache_tokens_are_metered(gateway, admin, mak
     assert by_stream[False]["prompt_tokens"] == first.usage.input_tokens + cached
     assert by_stream[True]["prompt_tokens"] == second.usage.input_tokens + cached
     assert by_stream[True]["completion_tokens"] == second.usage.output_tokens
+    # ... and priced as their own classes (catalog: input 3, output 15, cache read 0.3, cache
+    # write 3.75 per 1M tokens), by hand from Anthropic's own usage objects.
+    for row, usage in ((by_stream[False], first.usage), (by_stream[True], second.usage)):
+        assert (row["cache_write_input_tokens"], row["cached_input_tokens"]) == (
+            usage.cache_creation_input_tokens, usage.cache_read_input_tokens)
+        expected = (usage.input_tokens * 3.0 + usage.output_tokens * 15.0
+                    + usage.cache_read_input_tokens * 0.3
+                    + usage.cache_creation_input_tokens * 3.75) / 1e6
+        assert row["cost"] == pytest.approx(expected)
 
 
 def test_anthropic_usage_folds_cache_classes_into_prompt_tokens():
