@@ -3,6 +3,7 @@ on a real socket, and clients that call them the way users do (the official open
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -121,14 +122,17 @@ def azurite(logs_dir, tmp_path_factory) -> str:
         proc = subprocess.Popen(["npx", "azurite-blob", "--blobHost", "127.0.0.1", "--blobPort",
                                  str(port), "--location", str(tmp_path_factory.mktemp("azurite")),
                                  "--skipApiVersionCheck", "--silent"],
-                                cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT)
+                                cwd=ROOT, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)
     url = f"http://127.0.0.1:{port}/{AZURITE_ACCOUNT}"
     try:
         wait_for(url + "?comp=list", proc, log)
         yield (f"DefaultEndpointsProtocol=http;AccountName={AZURITE_ACCOUNT};"
                f"AccountKey={AZURITE_KEY};BlobEndpoint={url};")
     finally:
-        proc.terminate()
+        # npx runs Azurite as its child, which does not stop on SIGTERM: kill the whole group,
+        # or node outlives the suite. Its data is a temporary folder.
+        os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(10)
 
 
