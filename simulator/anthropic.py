@@ -36,7 +36,10 @@ VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 _DATED_VERSION = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 # The betas Vertex accepts for Claude (as header or in the body's `anthropic_beta`). Others
-# (files, MCP client, code execution, batches ...) are Anthropic-API-only: 400.
+# (files, MCP client, code execution, batches ...) are Anthropic-API-only: 400. Written out
+# here, not imported from the gateway (shared/providers/vertex_claude.py has the same list):
+# the simulator stands in for Google, and one shared list would let both sides drift together
+# unseen. tests/test_messages.py checks that the two lists agree.
 VERTEX_BETAS = frozenset({
     "afk-mode-2026-01-31", "ce-plugins-2026-09-01", "ce-user-management-2026-07-13",
     "claude-code-20250219", "compact-2026-01-12", "compact-2026-09-04",

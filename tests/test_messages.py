@@ -340,6 +340,18 @@ def claude_code_request(model: str) -> dict:
                                                               "keep": "all"}]}})
 
 
+def test_the_gateways_vertex_betas_are_the_simulators():
+    """The gateway forwards only the betas Vertex accepts; the simulator, standing in for
+    Vertex, refuses any other. The lists are kept apart on purpose (the simulator must not take
+    its idea of Vertex from the gateway); a beta added to one and not the other fails here,
+    not as a test passing against a simulator that accepts whatever the gateway sends."""
+    from shared.providers import vertex_claude
+    from simulator import anthropic as simulated_vertex
+    assert vertex_claude.VERTEX_BETAS == simulated_vertex.VERTEX_BETAS
+    # The renamed beta is sent under the name Vertex knows, which must be on its list.
+    assert set(vertex_claude._BETA_NAMES.values()) <= simulated_vertex.VERTEX_BETAS
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_claude_code_shaped_traffic(gateway, key, sim, model):
     code = anthropic.Anthropic(base_url=gateway, auth_token=key, max_retries=0, timeout=30)

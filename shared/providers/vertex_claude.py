@@ -33,7 +33,9 @@ from .litellm_bridge import PARTNER_OPERATIONS, LiteLLMVertexAdapter, VertexTarg
 VERTEX_ANTHROPIC_VERSION = "vertex-2023-10-16"
 
 # Betas Claude on Vertex accepts (Google's model pages and LiteLLM's provider table agree on
-# these); a client's others are not forwarded.
+# these); a client's others are not forwarded. simulator/anthropic.py keeps its own copy on
+# purpose: it stands in for Google, so importing this one would make the simulator agree with
+# the gateway whatever either says. tests/test_messages.py checks that the two lists agree.
 VERTEX_BETAS = frozenset({
     "afk-mode-2026-01-31", "ce-plugins-2026-09-01", "ce-user-management-2026-07-13",
     "claude-code-20250219", "compact-2026-01-12", "compact-2026-09-04",
