@@ -39,7 +39,7 @@ from ..config import Settings
 from ..errors import UpstreamError, UpstreamTimeout, from_upstream, upstream_message
 from ..policy import current_timeouts
 from ..multipart import encode_form
-from . import http
+from . import http, relay
 from .base import AudioStream, Completion, CompletionStream, Upload, Usage, check_base_url
 
 log = logging.getLogger(__name__)
@@ -121,7 +121,7 @@ class OpenAIWireAdapter:
             headers, secrets = {**headers, "Authorization": f"Bearer {token}"}, (*secrets, token)
         resp = await http.post(self._settings, url, payload, headers, self.name)
         if resp.status >= 400:
-            raw = await self._read(resp)
+            raw = await relay.read(resp, self.name)
             raise from_upstream(resp.status, upstream_message(raw),
                                 retry_after=resp.headers.get("Retry-After"),
                                 provider=self.name, secrets=secrets)
@@ -154,7 +154,7 @@ class OpenAIWireAdapter:
         payload = dumps_compact(body)
         resp = await self._post(target, "chat/completions", payload, secrets)
         if not stream:
-            raw = await self._read(resp)
+            raw = await relay.read(resp, self.name)
             return Completion(raw, completion_usage(raw, self.name))
         usage = Usage()
 
@@ -169,7 +169,7 @@ class OpenAIWireAdapter:
         resp = await self._post(target, "responses", dumps_compact(body), secrets,
                                 url=target.responses_url)
         if not stream:
-            raw = await self._read(resp)
+            raw = await relay.read(resp, self.name)
             return Completion(raw, responses_usage(raw, self.name))
         usage = Usage()
 
@@ -177,17 +177,11 @@ class OpenAIWireAdapter:
             resp.close()
         return CompletionStream(relay_responses_sse(resp, usage, self.name), usage, close)
 
-    async def _read(self, resp: http.Response) -> bytes:
-        try:
-            return await resp.read()
-        except (TimeoutError, http.HttpClientError) as exc:
-            raise http.transport_error(exc, self.name, answering=True) from None
-
     async def _post_json(self, target: Target, path: str, body: dict[str, Any],
                          secrets: tuple[str, ...]) -> tuple[bytes, dict[str, Any]]:
         body["model"] = target.model
         payload = dumps_compact(body)
-        raw = await self._read(await self._post(target, path, payload, secrets))
+        raw = await relay.read(await self._post(target, path, payload, secrets), self.name)
         try:
             data = json.loads(raw)
         except ValueError:
@@ -217,7 +211,7 @@ class OpenAIWireAdapter:
 
         async def close() -> None:
             resp.close()
-        return AudioStream(relay_bytes(resp, self.name), content_type, Usage(), close)
+        return AudioStream(relay.relay_bytes(resp, self.name), content_type, Usage(), close)
 
     async def transcription(self, target: Target, upload: Upload, fields: dict[str, Any],
                             secrets: tuple[str, ...], translate: bool = False) -> Completion:
@@ -229,7 +223,7 @@ class OpenAIWireAdapter:
         path = "audio/translations" if translate else "audio/transcriptions"
         resp = await self._post(target, path, form, secrets, headers=headers)
         media_type = resp.headers.get("Content-Type", "application/json").split(";")[0]
-        raw = await self._read(resp)
+        raw = await relay.read(resp, self.name)
         if media_type != "application/json":
             return Completion(raw, Usage(), media_type="text/plain")
         try:
@@ -288,72 +282,26 @@ def transcription_usage(data: Any) -> Usage:
     return usage
 
 
-async def relay_bytes(resp: http.Response, provider: str) -> AsyncIterator[bytes]:
-    """Yield a binary body as it arrives. A break is raised, not hidden: the client sees a
-    truncated response instead of audio that silently ends early."""
-    try:
-        async for data in resp.iter_chunks():
-            yield data
-    except (http.HttpClientError, TimeoutError) as exc:
-        raise http.transport_error(exc, provider, answering=True) from None
-    finally:
-        resp.close()
-
-
 _USAGE_MARKERS = (b'"usage":{', b'"usage": {')
 
 
-async def relay_sse(resp: http.Response, usage: Usage, keep_usage_chunk: bool,
-                    provider: str) -> AsyncIterator[bytes]:
-    """Yield complete SSE events as they arrive; note usage; drop the usage-only chunk if the
+def relay_sse(resp: http.Response, usage: Usage, keep_usage_chunk: bool,
+              provider: str) -> AsyncIterator[bytes]:
+    """Complete SSE events as they arrive; usage noted; the usage-only chunk dropped if the
     client did not ask for it (we did, to meter the stream)."""
-    buffer = b""
-    try:
-        async for data in resp.iter_chunks():
-            buffer += data
-            end = buffer.rfind(b"\n\n")
-            if end < 0:
-                continue
-            ready, buffer = buffer[:end + 2], buffer[end + 2:]
-            if any(m in ready for m in _USAGE_MARKERS):
-                ready = _take_usage(ready, usage, keep_usage_chunk)
-            if ready:
-                yield ready
-        if buffer.strip():
-            yield buffer
-    except (http.HttpClientError, TimeoutError) as exc:
-        # The caller turns this into a final `error` event (never `[DONE]`), or, before the
-        # first event, into a failover. A read that outlasts the idle or total timeout is a
-        # 504 (upstream_timeout), any other break a 502.
-        raise http.transport_error(exc, provider, answering=True) from None
-    finally:
-        resp.close()
+    return relay.relay_events(resp, provider, _USAGE_MARKERS,
+                              lambda events: _take_usage(events, usage, keep_usage_chunk))
 
 
 _FINAL_EVENTS = (b'"response.completed"', b'"response.incomplete"', b'"response.failed"')
 
 
-async def relay_responses_sse(resp: http.Response, usage: Usage,
-                              provider: str) -> AsyncIterator[bytes]:
+def relay_responses_sse(resp: http.Response, usage: Usage,
+                        provider: str) -> AsyncIterator[bytes]:
     """A Responses event stream relayed as it arrives; usage read from the final event
     (`response.completed` / `.incomplete` / `.failed` carry the whole response)."""
-    buffer = b""
-    try:
-        async for data in resp.iter_chunks():
-            buffer += data
-            end = buffer.rfind(b"\n\n")
-            if end < 0:
-                continue
-            ready, buffer = buffer[:end + 2], buffer[end + 2:]
-            if any(m in ready for m in _FINAL_EVENTS):
-                _final_usage(ready, usage)
-            yield ready
-        if buffer.strip():
-            yield buffer
-    except (http.HttpClientError, TimeoutError) as exc:
-        raise http.transport_error(exc, provider, answering=True) from None
-    finally:
-        resp.close()
+    return relay.relay_events(resp, provider, _FINAL_EVENTS,
+                              lambda events: _final_usage(events, usage))
 
 
 def _final_usage(events: bytes, usage: Usage) -> None:

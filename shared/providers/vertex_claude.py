@@ -26,7 +26,7 @@ from typing import Any, AsyncIterator
 from ..errors import (ServiceUnavailable, UpstreamError, from_upstream, sanitize,
                       upstream_message)
 from ..json_codec import dumps_compact
-from . import http, vertex_imagen
+from . import http, relay, vertex_imagen
 from .base import Completion, CompletionStream, Usage
 from .litellm_bridge import PARTNER_OPERATIONS, LiteLLMVertexAdapter, VertexTarget
 
@@ -118,15 +118,9 @@ class VertexClaudeAdapter(LiteLLMVertexAdapter):
             headers["anthropic-beta"] = betas
         resp = await http.post(self._settings, url, dumps_compact(body), headers, self.name)
         if resp.status >= 400:
-            raw = await self._read(resp)
+            raw = await relay.read(resp, self.name)
             raise _error(resp.status, raw, resp.headers.get("Retry-After"), self.name, secrets)
         return resp, secrets
-
-    async def _read(self, resp: http.Response) -> bytes:
-        try:
-            return await resp.read()
-        except (TimeoutError, http.HttpClientError) as exc:
-            raise http.transport_error(exc, self.name, answering=True) from None
 
     async def messages(self, target: VertexTarget, body: dict[str, Any], stream: bool,
                        secrets: tuple[str, ...], beta: str | None = None
@@ -139,7 +133,7 @@ class VertexClaudeAdapter(LiteLLMVertexAdapter):
                                          secrets, beta)
         usage = Usage()
         if not stream:
-            raw = await self._read(resp)
+            raw = await relay.read(resp, self.name)
             try:
                 anthropic_usage(json.loads(raw).get("usage"), usage)
             except (ValueError, AttributeError):
@@ -158,7 +152,7 @@ class VertexClaudeAdapter(LiteLLMVertexAdapter):
         body.pop("stream", None)
         resp, _ = await self._post(target, self._url(target, "count-tokens", "rawPredict"), body,
                                    secrets, beta)
-        return Completion(await self._read(resp), Usage())
+        return Completion(await relay.read(resp, self.name), Usage())
 
 
 def _error(status: int, raw: bytes, retry_after: str | None, provider: str,
@@ -177,26 +171,11 @@ def _error(status: int, raw: bytes, retry_after: str | None, provider: str,
 _USAGE_EVENTS = (b'"message_start"', b'"message_delta"')
 
 
-async def relay_events(resp: http.Response, usage: Usage, provider: str) -> AsyncIterator[bytes]:
-    """Yield complete SSE events as they arrive, unchanged; read usage from `message_start`
-    and `message_delta`."""
-    buffer = b""
-    try:
-        async for data in resp.iter_chunks():
-            buffer += data
-            end = buffer.rfind(b"\n\n")
-            if end < 0:
-                continue
-            ready, buffer = buffer[:end + 2], buffer[end + 2:]
-            if any(marker in ready for marker in _USAGE_EVENTS):
-                _note_usage(ready, usage)
-            yield ready
-        if buffer.strip():
-            yield buffer
-    except (http.HttpClientError, TimeoutError) as exc:
-        raise http.transport_error(exc, provider, answering=True) from None
-    finally:
-        resp.close()
+def relay_events(resp: http.Response, usage: Usage, provider: str) -> AsyncIterator[bytes]:
+    """Complete SSE events as they arrive, unchanged; usage read from `message_start` and
+    `message_delta`."""
+    return relay.relay_events(resp, provider, _USAGE_EVENTS,
+                              lambda events: _note_usage(events, usage))
 
 
 def _note_usage(events: bytes, usage: Usage) -> None:

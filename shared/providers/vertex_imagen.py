@@ -21,7 +21,7 @@ from typing import Any
 from ..config import Settings
 from ..errors import (InvalidRequest, UpstreamError, from_upstream,
                       upstream_message)
-from . import http
+from . import http, relay
 from .base import Completion, Usage
 
 SCOPES = ("https://www.googleapis.com/auth/cloud-platform",)
@@ -114,10 +114,7 @@ async def generate(settings: Settings, kwargs: dict[str, Any], code: str, body: 
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
     resp = await http.post(settings, predict_url(kwargs, code), json.dumps(payload).encode(),
                            headers, provider)
-    try:
-        raw = await resp.read()
-    except (TimeoutError, http.HttpClientError) as exc:
-        raise http.transport_error(exc, provider, answering=True) from None
+    raw = await relay.read(resp, provider)
     if resp.status >= 400:
         raise from_upstream(resp.status, upstream_message(raw),
                             retry_after=resp.headers.get("Retry-After"),
