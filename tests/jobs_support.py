@@ -1,5 +1,6 @@
 """Helpers for the async-jobs tests: a gateway process of their own (settings tuned for tests,
-restartable on the same data folder), a webhook receiver on a real socket, the local hub."""
+restartable on the same data folder), a webhook receiver on a real socket, the local hub; and
+the fixtures every jobs test module shares (import them by name: `gw`, `admin`, `project`)."""
 from __future__ import annotations
 
 import json
@@ -11,8 +12,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
+import pytest
 
-from .conftest import ROOT, free_port, gateway_env, start, wait_for
+from .conftest import ADMIN_KEY, ROOT, cosmos_env, free_port, gateway_env, start, wait_for
 
 JOB_SETTINGS = dict(
     LLMPROXY_WEBHOOK_ALLOW_HOSTS="127.0.0.1", LLMPROXY_JOB_RETRY_BASE_SECONDS="0.05",
@@ -90,6 +92,41 @@ class GatewayProcess:
 
     def wait_hub_drained(self) -> None:
         eventually(lambda: self.pending_hub_events() == 0, "the local hub to drain")
+
+
+ISSUED: list[str] = []          # keys and webhook secrets, for the jobs log hygiene check
+
+
+@pytest.fixture(scope="module")
+def gw(simulator, tmp_path_factory, logs_dir, store_kind, request):
+    """A jobs gateway of the test module's own, on each store (the local hub is SQLite either
+    way), its data folder, log and Cosmos database named after the module."""
+    name = request.module.__name__.rsplit(".", 1)[-1].removeprefix("test_").replace("_", "-")
+    extra = {}
+    if store_kind == "cosmos":
+        extra = cosmos_env(request.getfixturevalue("cosmos_server"), f"{name}-tests")
+    process = GatewayProcess(simulator, tmp_path_factory.mktemp(f"{name}-data"),
+                             logs_dir / f"{name}-gateway-{store_kind}.log", **extra).start()
+    yield process
+    process.stop()
+
+
+@pytest.fixture(scope="module")
+def admin(gw):
+    with httpx.Client(base_url=gw.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"},
+                      timeout=30) as client:
+        yield client
+
+
+@pytest.fixture(scope="module")
+def project(admin, gw):
+    """`project(name)`: a new key of that project, as its view of the jobs API."""
+    def make(name: str) -> "Jobs":
+        resp = admin.post(f"/v1/organization/projects/{name}/api_keys", json={"name": "jobs"})
+        assert resp.status_code == 201, resp.text
+        ISSUED.append(resp.json()["value"])
+        return Jobs(gw.url, resp.json()["value"])
+    return make
 
 
 def eventually(check, what: str, patience: float = PATIENCE):

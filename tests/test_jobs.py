@@ -4,49 +4,17 @@ from __future__ import annotations
 
 import json
 
-import httpx
 import pytest
 
 from shared.jobs.webhooks import verify
 
-from .conftest import ADMIN_KEY, ROOT, cosmos_env
-from .jobs_support import (GatewayProcess, Jobs, Receiver, eventually, line, provider_calls)
+from .conftest import ROOT
+from .jobs_support import (ISSUED, Jobs, Receiver, admin, eventually, gw,  # noqa: F401 (fixtures)
+                           line, project, provider_calls)
 
 # Faults are injected only for this model, used only by the tests that inject them, so a job
 # left over from an earlier test can never consume a fault meant for another.
 FAULTY = "gpt-4.1"
-
-
-@pytest.fixture(scope="module")
-def gw(simulator, tmp_path_factory, logs_dir, store_kind, request):
-    """A gateway of the jobs tests' own, on each store (the local hub is SQLite either way)."""
-    extra = {}
-    if store_kind == "cosmos":
-        extra = cosmos_env(request.getfixturevalue("cosmos_server"), "jobs-api-tests")
-    process = GatewayProcess(simulator, tmp_path_factory.mktemp("jobs-data"),
-                             logs_dir / f"jobs-gateway-{store_kind}.log", **extra).start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
-def admin(gw):
-    with httpx.Client(base_url=gw.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-                      timeout=30) as client:
-        yield client
-
-
-ISSUED: list[str] = []          # keys and webhook secrets, for the log hygiene check
-
-
-@pytest.fixture(scope="module")
-def project(admin, gw):
-    def make(name: str) -> Jobs:
-        resp = admin.post(f"/v1/organization/projects/{name}/api_keys", json={"name": "jobs"})
-        assert resp.status_code == 201, resp.text
-        ISSUED.append(resp.json()["value"])
-        return Jobs(gw.url, resp.json()["value"])
-    return make
 
 
 @pytest.fixture(scope="module")

@@ -9,40 +9,18 @@ import pytest
 
 from runner.local_hub import LocalHub
 
-from .conftest import ADMIN_KEY, cosmos_env
-from .jobs_support import GatewayProcess, Jobs, eventually, line, provider_calls
+from .jobs_support import (GatewayProcess, Jobs, admin, eventually, gw,  # noqa: F401 (fixtures)
+                           line, project, provider_calls)
 from .test_routing import deployment
 
 BOUNDED = "rel-bounded"
 
 
 @pytest.fixture(scope="module")
-def gw(simulator, tmp_path_factory, logs_dir, store_kind, request):
-    extra = {}
-    if store_kind == "cosmos":
-        extra = cosmos_env(request.getfixturevalue("cosmos_server"), "reliability-jobs")
-    process = GatewayProcess(simulator, tmp_path_factory.mktemp("rel-jobs"),
-                             logs_dir / f"rel-jobs-gateway-{store_kind}.log", **extra).start()
-    yield process
-    process.stop()
-
-
-@pytest.fixture(scope="module")
-def admin(gw):
-    with httpx.Client(base_url=gw.url, headers={"Authorization": f"Bearer {ADMIN_KEY}"},
-                      timeout=30) as client:
-        doc = deployment(BOUNDED, max_messages=2, max_n=1, max_output_tokens=50)
-        assert client.put(f"/v1/organization/models/{BOUNDED}", json=doc).status_code == 200
-        yield client
-
-
-@pytest.fixture(scope="module")
-def project(admin, gw):
-    def make(name: str) -> Jobs:
-        resp = admin.post(f"/v1/organization/projects/{name}/api_keys", json={"name": "rel"})
-        assert resp.status_code == 201, resp.text
-        return Jobs(gw.url, resp.json()["value"])
-    return make
+def bounded(admin):
+    """A model whose policy bounds the number of messages, n and output tokens."""
+    doc = deployment(BOUNDED, max_messages=2, max_n=1, max_output_tokens=50)
+    assert admin.put(f"/v1/organization/models/{BOUNDED}", json=doc).status_code == 200
 
 
 MSG = {"role": "user", "content": "x"}
@@ -53,8 +31,8 @@ OVER_LIMITS = [({"messages": [MSG] * 3}, "messages"), ({"n": 2}, "n"),
 
 
 @pytest.mark.parametrize("fields, param", OVER_LIMITS)
-def test_an_async_submission_over_the_models_limits_is_400_and_no_job(project, sim, fields,
-                                                                        param):
+def test_an_async_submission_over_the_models_limits_is_400_and_no_job(project, bounded, sim,
+                                                                        fields, param):
     jobs = project("limits-http")
     body = {"model": BOUNDED, "messages": [MSG], **fields}
     resp = jobs.http.post("", json=body)
@@ -65,7 +43,7 @@ def test_an_async_submission_over_the_models_limits_is_400_and_no_job(project, s
 
 
 def test_a_producer_event_over_the_models_limits_is_a_failed_job_without_a_provider_call(
-        project, gw, sim):
+        project, bounded, gw, sim):
     jobs = project("limits-hub")
     gw.produce([line(f"over-{param}", "limits-hub-marker", body={
                     "model": BOUNDED, "messages": [{"role": "user", "content": "limits-hub-marker"}],
