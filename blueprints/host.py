@@ -57,19 +57,23 @@ async def _read_body(request: Request, declared: str | None, limit: int) -> byte
     receive = request.receive
     chunks, size, more = [], 0, True
     while more:
-        message = await receive()
-        if message["type"] != "http.request":
-            # The client left mid-upload. Nobody reads this answer; it keeps an ordinary event
-            # out of the error log, where an escaping exception lands with its traceback.
-            raise InvalidRequest("The client closed the connection before the whole request "
-                                 "body arrived.", code="client_disconnected")
-        chunk, more = message.get("body", b""), message.get("more_body", False)
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body is larger than this gateway accepts "
-                                  f"({limit} bytes).")
+        chunk, more, size = _body_part(await receive(), size, limit)
         chunks.append(chunk)
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _body_part(message: Any, size: int, limit: int) -> tuple[bytes, bool, int]:
+    """One ASGI message of the body: its bytes, whether more follow, the size so far."""
+    if message["type"] != "http.request":
+        # The client left mid-upload. Nobody reads this answer; it keeps an ordinary event
+        # out of the error log, where an escaping exception lands with its traceback.
+        raise InvalidRequest("The client closed the connection before the whole request "
+                             "body arrived.", code="client_disconnected")
+    chunk = message.get("body", b"")
+    size += len(chunk)
+    if size > limit:
+        raise _too_large(limit)
+    return chunk, message.get("more_body", False), size
 
 
 def _check_declared(declared: str | None, limit: int) -> None:
@@ -77,8 +81,11 @@ def _check_declared(declared: str | None, limit: int) -> None:
         if not declared.isdigit():
             raise InvalidRequest("Invalid Content-Length header.")
         if int(declared) > limit:
-            raise PayloadTooLarge(f"The request body is larger than this gateway accepts "
-                                  f"({limit} bytes).")
+            raise _too_large(limit)
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than this gateway accepts ({limit} bytes).")
 
 
 async def _stream_body(request: Request, limit: int) -> AsyncIterator[bytes]:
@@ -86,15 +93,7 @@ async def _stream_body(request: Request, limit: int) -> AsyncIterator[bytes]:
     same limit and disconnect handling as `_read_body`."""
     receive, size, more = request.receive, 0, True
     while more:
-        message = await receive()
-        if message["type"] != "http.request":
-            raise InvalidRequest("The client closed the connection before the whole request "
-                                 "body arrived.", code="client_disconnected")
-        chunk, more = message.get("body", b""), message.get("more_body", False)
-        size += len(chunk)
-        if size > limit:
-            raise PayloadTooLarge(f"The request body is larger than this gateway accepts "
-                                  f"({limit} bytes).")
+        chunk, more, size = _body_part(await receive(), size, limit)
         if chunk:
             yield chunk
 
