@@ -19,7 +19,7 @@ import asyncio
 import json
 import sys
 import time
-from typing import Any
+from typing import Any, Awaitable, Callable
 
 import aiohttp
 
@@ -153,24 +153,31 @@ async def stream(session: aiohttp.ClientSession, spec: dict) -> dict[str, Any]:
 MODES = {"sequential": sequential, "concurrent": concurrent, "stream": stream}
 
 
-async def run(spec: dict) -> dict[str, Any]:
-    spec = {**spec, "payload": json.dumps(spec["body"]).encode(),
+def prepare(spec: dict) -> dict[str, Any]:
+    """A phase's spec as the request loops take it: the body encoded once, the stream's end
+    marker as bytes, JSON's content type added to the headers."""
+    return {**spec, "payload": json.dumps(spec["body"]).encode(),
             # How a stream's last event shows: OpenAI's [DONE], Anthropic's message_stop.
             "done_marker": spec.get("done_marker", "data: [DONE]").encode(),
             "headers": {"Content-Type": "application/json", **spec["headers"]}}
+
+
+async def run(spec: dict) -> dict[str, Any]:
+    spec = prepare(spec)
     connector = aiohttp.TCPConnector(limit=max(1, spec.get("concurrency", 1)), force_close=False)
     timeout = aiohttp.ClientTimeout(total=120)
     async with aiohttp.ClientSession(connector=connector, timeout=timeout) as session:
         return await MODES[spec["mode"]](session, spec)
 
 
-def main() -> None:
+def main(phase: Callable[[dict], Awaitable[dict[str, Any]]] = run) -> None:
+    """Run `phase` on the spec given as the first argument; print its result as JSON."""
     spec = json.loads(sys.argv[1])
     try:
         import uvloop                    # a faster client loop leaves more CPU to the servers
-        result = uvloop.run(run(spec))
+        result = uvloop.run(phase(spec))
     except ImportError:
-        result = asyncio.run(run(spec))
+        result = asyncio.run(phase(spec))
     print(json.dumps(result), flush=True)
 
 

@@ -10,14 +10,11 @@ both sides of a pair meet the machine's other load alike; each side keeps its be
 """
 from __future__ import annotations
 
-import asyncio
-import json
-import sys
 from typing import Any
 
 import aiohttp
 
-from .load import sequential, stream
+from .load import main, prepare, sequential, stream
 
 NATIVE_MODEL, CHAT_MODEL = "gpt-4.1", "gpt-4o-mini"
 PROMPT = "Hello from the benchmark"
@@ -35,12 +32,11 @@ def _responses(model: str, prompt: str, streamed: bool = False) -> dict[str, Any
 
 
 def _spec(base: str, key: str, path: str, body: dict[str, Any], spec: dict[str, Any]) -> dict:
-    return {"url": base + path, "payload": json.dumps(body).encode(),
-            "headers": {"Content-Type": "application/json", "Authorization": f"Bearer {key}"},
-            "warmup": spec["warmup"], "requests": spec["requests"], "seconds": spec["seconds"],
-            # A Responses stream ends with its `response.completed` event, not `[DONE]`.
-            "done_marker": (b"response.completed" if path == "/v1/responses"
-                            else b"data: [DONE]")}
+    return prepare({
+        "url": base + path, "body": body, "headers": {"Authorization": f"Bearer {key}"},
+        "warmup": spec["warmup"], "requests": spec["requests"], "seconds": spec["seconds"],
+        # A Responses stream ends with its `response.completed` event, not `[DONE]`.
+        "done_marker": "response.completed" if path == "/v1/responses" else "data: [DONE]"})
 
 
 async def _pair(session: aiohttp.ClientSession, run: Any, left: dict, right: dict,
@@ -93,15 +89,5 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def main() -> None:
-    spec = json.loads(sys.argv[1])
-    try:
-        import uvloop
-        result = uvloop.run(run(spec))
-    except ImportError:
-        result = asyncio.run(run(spec))
-    print(json.dumps(result), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    main(run)
