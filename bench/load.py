@@ -63,17 +63,25 @@ async def _one(session: aiohttp.ClientSession, spec: dict, errors: Errors) -> fl
     return (time.perf_counter() - started) * 1000
 
 
-async def sequential(session: aiohttp.ClientSession, spec: dict) -> dict[str, Any]:
+async def _one_at_a_time(one: Callable[..., Awaitable[Any]], session: aiohttp.ClientSession,
+                         spec: dict) -> tuple[list, Errors]:
+    """`one` repeated, one request at a time: `warmup` untimed, then until `requests` (answered
+    or failed) or `seconds` is up. The answers of those that succeeded, and the failures."""
     errors = Errors()
     for _ in range(spec["warmup"]):
-        await _one(session, spec, errors)
+        await one(session, spec, errors)
     errors = Errors()
-    latencies: list[float] = []
+    results: list = []
     deadline = time.perf_counter() + spec["seconds"]
-    while len(latencies) + errors.count < spec["requests"] and time.perf_counter() < deadline:
-        took = await _one(session, spec, errors)
-        if took is not None:
-            latencies.append(took)
+    while len(results) + errors.count < spec["requests"] and time.perf_counter() < deadline:
+        result = await one(session, spec, errors)
+        if result is not None:
+            results.append(result)
+    return results, errors
+
+
+async def sequential(session: aiohttp.ClientSession, spec: dict) -> dict[str, Any]:
+    latencies, errors = await _one_at_a_time(_one, session, spec)
     return {**latency_summary(latencies), "errors": errors.count, "error_sample": errors.sample}
 
 
@@ -130,16 +138,7 @@ async def _one_stream(session: aiohttp.ClientSession, spec: dict, errors: Errors
 
 
 async def stream(session: aiohttp.ClientSession, spec: dict) -> dict[str, Any]:
-    errors = Errors()
-    for _ in range(spec["warmup"]):
-        await _one_stream(session, spec, errors)
-    errors = Errors()
-    runs: list[dict] = []
-    deadline = time.perf_counter() + spec["seconds"]
-    while len(runs) + errors.count < spec["requests"] and time.perf_counter() < deadline:
-        run = await _one_stream(session, spec, errors)
-        if run is not None:
-            runs.append(run)
+    runs, errors = await _one_at_a_time(_one_stream, session, spec)
     ttfc = [r["ttfc_ms"] for r in runs]
     total = [r["total_ms"] for r in runs]
     return {"count": len(runs), "ttfc_p50_ms": percentile(ttfc, 50),
