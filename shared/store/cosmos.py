@@ -11,7 +11,6 @@ import time
 from dataclasses import asdict, fields
 from typing import Any, Callable
 
-from azure.cosmos import exceptions
 from azure.cosmos.aio import ContainerProxy, CosmosClient, DatabaseProxy
 
 from ..catalog import ModelDocument
@@ -24,7 +23,7 @@ from .cosmos_jobs import CosmosJobs
 from .concurrency import content_version
 from .cosmos_responses import CosmosResponses
 from .cosmos_support import (NOT_EXPIRED, clean, conditional_upsert, cosmos_read_modify_write,
-                             is_missing_document, make_client, open_containers, query,
+                             delete_item_if_present, make_client, open_containers, query,
                              read_item_or_none,
                              replace_if_unchanged, storage_errors, with_expiry)
 
@@ -106,14 +105,8 @@ class CosmosStore(CosmosCounters, CosmosJobs, CosmosSessions, CosmosResponses, C
                                         if_match)
 
     async def delete_model(self, model_id: str) -> bool:
-        with storage_errors("delete model"):
-            try:
-                await self.container("models").delete_item(model_id, partition_key=model_id)
-            except exceptions.CosmosResourceNotFoundError as exc:
-                if is_missing_document(exc):
-                    return False
-                raise
-        return True
+        return await delete_item_if_present(self.container("models"), model_id, model_id,
+                                            "delete model")
 
     # -- keys -----------------------------------------------------------------------------
     async def create_key(self, record: KeyRecord) -> None:

@@ -23,8 +23,8 @@ from azure.cosmos import exceptions
 
 from .base import Clause, CounterResult, Versioned
 from .concurrency import StoreConflict, content_version
-from .cosmos_support import (conditional_upsert, is_missing_document, read_item_or_none,
-                             replace_if_unchanged, storage_errors)
+from .cosmos_support import (conditional_upsert, delete_item_if_present, is_missing_document,
+                             read_item_or_none, replace_if_unchanged, storage_errors)
 
 _SINGLE_ATTEMPTS = 80          # single-value counters: dozens of instances racing on one key
 _PAUSE = 0.002                 # seconds, times the attempt number (capped), jittered
@@ -135,14 +135,8 @@ class CosmosCounters:
                                         {"id": project, "doc": doc}, if_match)
 
     async def delete_limits(self, project: str) -> bool:
-        with storage_errors("delete limits"):
-            try:
-                await self.container("limits").delete_item(project, partition_key=project)
-            except exceptions.CosmosResourceNotFoundError as exc:
-                if is_missing_document(exc):
-                    return False
-                raise
-        return True
+        return await delete_item_if_present(self.container("limits"), project, project,
+                                            "delete limits")
 
 
 def _fields(doc: dict[str, Any]) -> dict[str, float]:

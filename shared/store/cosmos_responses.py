@@ -11,9 +11,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from azure.cosmos import exceptions
-
-from .cosmos_support import clean, is_missing_document, read_item_or_none, storage_errors
+from .cosmos_support import clean, delete_item_if_present, read_item_or_none, storage_errors
 
 
 class CosmosResponses:
@@ -36,12 +34,5 @@ class CosmosResponses:
     async def delete_response(self, project: str, response_id: str) -> bool:
         if await self.get_response(project, response_id) is None:
             return False                       # absent, or expired and not yet deleted
-        with storage_errors("delete response"):
-            try:
-                await self.container("responses").delete_item(response_id,
-                                                               partition_key=project)
-            except exceptions.CosmosResourceNotFoundError as exc:
-                if is_missing_document(exc):
-                    return False
-                raise
-        return True
+        return await delete_item_if_present(self.container("responses"), response_id, project,
+                                            "delete response")

@@ -183,6 +183,19 @@ async def read_item_or_none(container: ContainerProxy, item_id: str, partition_k
     return doc
 
 
+async def delete_item_if_present(container: ContainerProxy, item_id: str, partition_key: Any,
+                                 action: str) -> bool:
+    """A point delete: False when the document was not there (its container must be)."""
+    with storage_errors(action):
+        try:
+            await container.delete_item(item_id, partition_key=partition_key)
+        except exceptions.CosmosResourceNotFoundError as exc:
+            if is_missing_document(exc):
+                return False
+            raise
+    return True
+
+
 async def query(container: ContainerProxy, sql: str, parameters: dict[str, Any],
                 partition_key: Any = None) -> list[dict[str, Any]]:
     """Run a parameterized query (values only ever travel as `@name` parameters)."""
