@@ -411,13 +411,18 @@ def test_vertex_embeddings_through_litellm(litellm_kwargs):
     assert [len(d["embedding"]) for d in result.data] == [16, 16]
 
 
-def test_vertex_imagen_predict(sim):
+def vertex_access_token(sim) -> str:
+    """An access token for the simulator's service account, as google-auth gets one."""
     account = sim.get("/_sim/vertex/service-account.json").json()
     now = int(time.time())
     assertion = jwt.encode({"iss": account["client_email"], "aud": account["token_uri"], "iat": now,
                             "exp": now + 600}, account["private_key"], algorithm="RS256")
-    token = sim.post("/token", data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                                     "assertion": assertion}).json()["access_token"]
+    return sim.post("/token", data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
+                                    "assertion": assertion}).json()["access_token"]
+
+
+def test_vertex_imagen_predict(sim):
+    token = vertex_access_token(sim)
     url = "/v1/projects/sim-project/locations/us-central1/publishers/google/models/imagen-3.0-generate-002:predict"
     body = {"instances": [{"prompt": "a dog"}], "parameters": {"sampleCount": 2, "aspectRatio": "16:9"}}
     predictions = sim.post(url, json=body, headers={"Authorization": f"Bearer {token}"}).json()["predictions"]
@@ -451,12 +456,7 @@ def test_create_app_in_process_uses_default_key():
 def vertex_claude(sim, base_url):
     import anthropic
 
-    account = sim.get("/_sim/vertex/service-account.json").json()
-    now = int(time.time())
-    assertion = jwt.encode({"iss": account["client_email"], "aud": account["token_uri"], "iat": now,
-                            "exp": now + 600}, account["private_key"], algorithm="RS256")
-    token = sim.post("/token", data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer",
-                                     "assertion": assertion}).json()["access_token"]
+    token = vertex_access_token(sim)
     return anthropic.AnthropicVertex(base_url=base_url + "/v1", region="us-east5", project_id="sim-project",
                                      access_token=token, max_retries=0)
 
