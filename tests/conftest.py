@@ -60,17 +60,22 @@ def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
 
 
 @contextmanager
-def running_gateway(env: dict[str, str], log: Path) -> Iterator[str]:
-    """A local runner process on a free port, up and answering /health; stopped on exit."""
+def running(module: str, env: dict[str, str], log: Path, health: str) -> Iterator[str]:
+    """`python -m module --port P` on a free port, up and answering `health`; stopped on exit."""
     port = free_port()
-    proc = start(["-m", "runner", "--port", str(port)], env, log)
+    proc = start(["-m", module, "--port", str(port)], env, log)
     url = f"http://127.0.0.1:{port}"
     try:
-        wait_for(url + "/health", proc, log)
+        wait_for(url + health, proc, log)
         yield url
     finally:
         proc.terminate()
         proc.wait(15)
+
+
+def running_gateway(env: dict[str, str], log: Path):
+    """A local runner process on a free port, up and answering /health; stopped on exit."""
+    return running("runner", env, log, "/health")
 
 
 @pytest.fixture(scope="session")
@@ -80,16 +85,8 @@ def logs_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def simulator(logs_dir) -> str:
-    port = free_port()
-    log = logs_dir / "simulator.log"
-    proc = start(["-m", "simulator", "--port", str(port)], dict(os.environ), log)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_for(url + "/_sim/health", proc, log)
+    with running("simulator", dict(os.environ), logs_dir / "simulator.log", "/_sim/health") as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @pytest.fixture(scope="session")
