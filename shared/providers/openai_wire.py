@@ -157,10 +157,8 @@ class OpenAIWireAdapter:
             raw = await relay.read(resp, self.name)
             return Completion(raw, completion_usage(raw, self.name))
         usage = Usage()
-
-        async def close() -> None:
-            resp.close()
-        return CompletionStream(relay_sse(resp, usage, client_wants_usage, self.name), usage, close)
+        return CompletionStream(relay_sse(resp, usage, client_wants_usage, self.name), usage,
+                                relay.closer(resp))
 
     async def responses(self, target: Target, body: dict[str, Any], stream: bool,
                         secrets: tuple[str, ...]) -> Completion | CompletionStream:
@@ -172,10 +170,8 @@ class OpenAIWireAdapter:
             raw = await relay.read(resp, self.name)
             return Completion(raw, responses_usage(raw, self.name))
         usage = Usage()
-
-        async def close() -> None:
-            resp.close()
-        return CompletionStream(relay_responses_sse(resp, usage, self.name), usage, close)
+        return CompletionStream(relay_responses_sse(resp, usage, self.name), usage,
+                                relay.closer(resp))
 
     async def _post_json(self, target: Target, path: str, body: dict[str, Any],
                          secrets: tuple[str, ...]) -> tuple[bytes, dict[str, Any]]:
@@ -208,10 +204,8 @@ class OpenAIWireAdapter:
         payload = dumps_compact(body)
         resp = await self._post(target, "audio/speech", payload, secrets)
         content_type = resp.headers.get("Content-Type", "application/octet-stream")
-
-        async def close() -> None:
-            resp.close()
-        return AudioStream(relay.relay_bytes(resp, self.name), content_type, Usage(), close)
+        return AudioStream(relay.relay_bytes(resp, self.name), content_type, Usage(),
+                           relay.closer(resp))
 
     async def transcription(self, target: Target, upload: Upload, fields: dict[str, Any],
                             secrets: tuple[str, ...], translate: bool = False) -> Completion:

@@ -9,9 +9,17 @@ The HTTP client bounds every read by the attempt's idle (`first_byte`) and total
 """
 from __future__ import annotations
 
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Awaitable, Callable
 
 from . import http
+
+
+def closer(resp: http.Response) -> Callable[[], Awaitable[None]]:
+    """A relayed stream's `close`: releases the provider's connection (also when the client
+    goes away mid-answer)."""
+    async def close() -> None:
+        resp.close()
+    return close
 
 
 async def read(resp: http.Response, provider: str) -> bytes:

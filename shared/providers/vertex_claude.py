@@ -140,10 +140,7 @@ class VertexClaudeAdapter(LiteLLMVertexAdapter):
                 raise UpstreamError(f"{self.name} answered with a body that is not a "
                                     "Messages response.") from None
             return Completion(raw, usage)
-
-        async def close() -> None:
-            resp.close()
-        return CompletionStream(relay_events(resp, usage, self.name), usage, close)
+        return CompletionStream(relay_events(resp, usage, self.name), usage, relay.closer(resp))
 
     async def count_tokens(self, target: VertexTarget, body: dict[str, Any],
                            secrets: tuple[str, ...], beta: str | None = None) -> Completion:
