@@ -211,3 +211,22 @@ def test_the_sweep_trusts_the_file_not_a_stray_marker(storage):
                 if m.name.endswith(("/st/file-deleted", kept.name))] == []
         await storage.close()
     run(go())
+
+
+def test_a_lookup_that_meets_an_expired_file_deletes_it(storage):
+    async def go():
+        info = await files.store(storage, "lz", one_chunk(b"x"), filename="f",
+                                 purpose="user_data", limit=None, expires_after=3600)
+        file_id = info.name.split("/", 1)[1]
+        assert (await files.find(storage, "lz", file_id))[1].name == info.name
+        past = int(time.time()) - 1                 # as an hour's wait would leave it
+        await expiry.schedule(storage, USER_DATA, info.name, past)
+        await storage.write(USER_DATA, info.name, one_chunk(b"x"),
+                            metadata={**info.metadata, "expires_at": str(past)})
+        assert await files.list_files(storage, "lz", None) == []
+        assert await storage.info(USER_DATA, info.name) is not None     # listing only hides
+        assert await files.find(storage, "lz", file_id) is None
+        assert await storage.info(USER_DATA, info.name) is None
+        assert await storage.info(USER_DATA, expiry.marker(info.name, past)) is None
+        await storage.close()
+    run(go())

@@ -43,15 +43,15 @@ _DELETES = 16                                         # deletes in flight at onc
 FILE_CONTAINERS = (BATCH_INPUT, USER_DATA, BATCH_OUTPUT)
 
 
-def check(anchor: Any, seconds: Any, name: Callable[[str], str]) -> int:
+def check(anchor: Any, seconds: Any, name: Callable[[str], str], text: bool = False) -> int:
     """The policy's seconds; a 400 naming the field (`name("anchor")`) when it is not one of
-    OpenAI's. `seconds` may be a form field's text or a JSON integer."""
+    OpenAI's. `text`: the values are a form's fields (the seconds in digits)."""
     for key, value in (("anchor", anchor), ("seconds", seconds)):
         if value is None:
             raise InvalidRequest(f"Missing required parameter: '{name(key)}'.",
                                  param=name(key), code="missing_required_parameter")
     check_anchor(anchor, name("anchor"))
-    return check_seconds(seconds, name("seconds"))
+    return check_seconds(seconds, name("seconds"), text)
 
 
 def check_anchor(anchor: Any, param: str) -> None:
@@ -59,8 +59,8 @@ def check_anchor(anchor: Any, param: str) -> None:
         raise InvalidRequest(f"'{param}' must be '{ANCHOR}'.", param=param)
 
 
-def check_seconds(seconds: Any, param: str) -> int:
-    if isinstance(seconds, str) and seconds.isascii() and seconds.isdigit():
+def check_seconds(seconds: Any, param: str, text: bool = False) -> int:
+    if text and isinstance(seconds, str) and seconds.isascii() and seconds.isdigit():
         seconds = int(seconds)
     if isinstance(seconds, bool) or not isinstance(seconds, int) \
             or not MIN_SECONDS <= seconds <= MAX_SECONDS:

@@ -79,7 +79,7 @@ class _Form:
             if _EXPIRY_FIELDS[part.name] == "anchor":        # a bad value fails at once
                 expiry.check_anchor(value, part.name)
             else:
-                expiry.check_seconds(value, part.name)
+                expiry.check_seconds(value, part.name, text=True)
         elif part.name == "file" and part.filename is not None:
             if self.file_seen:
                 raise InvalidRequest("'file' was sent more than once.", param="file")
@@ -110,7 +110,7 @@ class _Form:
             return expiry.DEFAULT_SECONDS.get(self.purpose)
         return expiry.check(self.expiry.get(_EXPIRY_FIELD.format("anchor")),
                             self.expiry.get(_EXPIRY_FIELD.format("seconds")),
-                            _EXPIRY_FIELD.format)
+                            _EXPIRY_FIELD.format, text=True)
 
     async def _store(self, chunks: AsyncIterator[bytes]) -> ObjectInfo:
         assert self.purpose is not None
