@@ -81,6 +81,26 @@ def test_expires_after_with_the_sdks_parameter_and_with_extra_body(alpha):
     assert alpha.files.content(azure_style.id).content == b"{}\n"
 
 
+def test_azure_openai_batch_quickstart_with_expiry(batch_gateway, alpha):
+    """Azure's quickstart as written: `AzureOpenAI` on /openai/files and /openai/batches, both
+    policies through `extra_body`, the endpoint in Azure's spelling."""
+    az = openai.AzureOpenAI(azure_endpoint=batch_gateway.url, api_key=alpha.api_key,
+                            api_version="2025-03-01-preview", max_retries=0, timeout=60)
+    line = {**chat_line("task-0", "azure with expiry"), "url": "/chat/completions"}
+    uploaded = az.files.create(
+        file=("test.jsonl", (json.dumps(line) + "\n").encode()), purpose="batch",
+        extra_body={"expires_after": {"seconds": 1209600, "anchor": "created_at"}})
+    assert uploaded.expires_at == uploaded.created_at + 1209600
+    batch = az.batches.create(
+        input_file_id=uploaded.id, endpoint="/chat/completions", completion_window="24h",
+        extra_body={"output_expires_after": {"seconds": 1209600, "anchor": "created_at"}})
+    done = wait(az, batch.id)
+    assert done.status == "completed", done.errors
+    output = az.files.retrieve(done.output_file_id)
+    assert output.expires_at == output.created_at + 1209600
+    assert set(lines_of(az, done.output_file_id)) == {"task-0"}
+
+
 def test_batch_inputs_expire_after_30_days_by_default_and_other_files_never(alpha):
     batch_input = alpha.files.create(file=("in.jsonl", b"{}\n"), purpose="batch")
     assert batch_input.expires_at == batch_input.created_at + 30 * DAY
