@@ -24,6 +24,10 @@ VALIDATING, FAILED, IN_PROGRESS, FINALIZING, COMPLETED, EXPIRED, CANCELLING, CAN
     "cancelled")
 TERMINAL = frozenset({FAILED, COMPLETED, EXPIRED, CANCELLED})
 ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings")
+# Azure OpenAI's batch quickstart writes the endpoint and each line's `url` without the version
+# ("/chat/completions"); the same endpoints, accepted on every surface. The batch keeps the
+# spelling its creator used; lines may use either.
+AZURE_SPELLINGS = {"/chat/completions": "/v1/chat/completions", "/embeddings": "/v1/embeddings"}
 WINDOW = "24h"
 WINDOW_SECONDS = 24 * 3600
 LINE_PRIORITY = 10                   # the lowest: interactive async jobs go first
@@ -31,12 +35,19 @@ COUNTS = ("completed", "failed", "skipped")
 SHOWN_ERRORS = 100                   # validation errors listed on the batch (all in the file)
 
 
+def canonical_endpoint(value: str) -> str:
+    return AZURE_SPELLINGS.get(value, value)
+
+
 def new_id() -> str:
     return f"batch_{time.time_ns() // 1000:014x}{secrets.token_hex(8)}"
 
 
 def new_batch(*, project: str, key_id: str, endpoint: str, input_file_id: str,
-              metadata: dict[str, str] | None) -> dict[str, Any]:
+              metadata: dict[str, str] | None,
+              output_expires_after: int | None = None) -> dict[str, Any]:
+    """`output_expires_after`: seconds the output and error files live after they are written
+    (None: until deleted); kept in the document, not shown (OpenAI's Batch has no such field)."""
     created = int(time.time())
     return {
         "id": new_id(), "object": "batch", "project": project, "key_id": key_id,
@@ -46,6 +57,7 @@ def new_batch(*, project: str, key_id: str, endpoint: str, input_file_id: str,
         "failed_at": None, "expired_at": None, "cancelling_at": None, "cancelled_at": None,
         "metadata": metadata, "model": None, "errors": None, "output_file_id": None,
         "error_file_id": None, "total": 0, "stop": None, "final_counts": None, "usage": None,
+        "output_expires_after": output_expires_after,
     }
 
 
