@@ -1,16 +1,19 @@
 """A checked Responses request as a Chat Completions body (the pivot every adapter speaks).
 Pure functions over dicts: no I/O.
 
-Items become messages (function calls join the assistant turn before them, outputs become tool
-messages, `developer` becomes `system`, which every provider takes); request fields map to their
-chat names (see docs/responses.md for the table).
+Items become messages (function and custom tool calls join the assistant turn before them,
+outputs become tool messages, `developer` becomes `system`, which every provider takes); tools
+become chat function tools (`responses_tools.py`); request fields map to their chat names (see
+docs/responses.md for the table).
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..errors import InvalidRequest
 from .responses import ResponsesRequest
+from .responses_tools import chat_name, chat_tools
 
 
 def _chat_part(part: dict[str, Any]) -> dict[str, Any]:
@@ -47,9 +50,12 @@ def items_to_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if kind == "message":
             role = "system" if item["role"] == "developer" else item["role"]
             messages.append({"role": role, "content": _chat_content(item["content"])})
-        elif kind == "function_call":
+        elif kind in ("function_call", "custom_tool_call"):
+            arguments = item["arguments"] if kind == "function_call" else \
+                json.dumps({"input": item["input"]})
             call = {"id": item["call_id"], "type": "function",
-                    "function": {"name": item["name"], "arguments": item["arguments"]}}
+                    "function": {"name": chat_name(item["name"], item.get("namespace")),
+                                 "arguments": arguments}}
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant":
                 last.setdefault("tool_calls", []).append(call)
@@ -57,21 +63,11 @@ def items_to_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     last["content"] = None
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             output = item["output"]
             content = output if isinstance(output, str) else _chat_content(output)
             messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": content})
     return messages
-
-
-def _chat_tool(tool: dict[str, Any]) -> dict[str, Any]:
-    function = {"name": tool["name"],
-                "parameters": tool.get("parameters") or {"type": "object", "properties": {}}}
-    if tool.get("description") is not None:
-        function["description"] = tool["description"]
-    if tool.get("strict") is not None:
-        function["strict"] = tool["strict"]
-    return {"type": "function", "function": function}
 
 
 def _response_format(fmt: dict[str, Any]) -> dict[str, Any] | None:
@@ -92,7 +88,7 @@ def to_chat(req: ResponsesRequest, items: list[dict[str, Any]]) -> dict[str, Any
         raise InvalidRequest("'input' is empty: there is nothing to answer.", param="input")
     body: dict[str, Any] = {"model": req.model, "messages": messages}
     if req.tools:
-        body["tools"] = [_chat_tool(t) for t in req.tools]
+        body["tools"] = chat_tools(req.tools)
         choice = req.tool_choice
         body["tool_choice"] = ({"type": "function", "function": {"name": choice["name"]}}
                                if isinstance(choice, dict) else choice)
