@@ -48,7 +48,7 @@ web_search = "disabled"
 [model_providers.llmproxy]
 name = "LLM Proxy"
 base_url = "{base}/v1"
-env_key = "LLMPROXY_KEY"
+env_key = "LLM_PROXY_API_KEY"
 wire_api = "responses"
 """
 
@@ -140,7 +140,7 @@ async def run_codex(codex: str, home: Path, work: Path, key: str, model: str,
                     prompt: str) -> dict:
     last = home / "last-message.txt"
     last.unlink(missing_ok=True)
-    env = {**os.environ, "CODEX_HOME": str(home), "LLMPROXY_KEY": key}
+    env = {**os.environ, "CODEX_HOME": str(home), "LLM_PROXY_API_KEY": key}
     proc = await asyncio.create_subprocess_exec(
         codex, "exec", "--skip-git-repo-check", "--ephemeral", "-m", model,
         "-o", str(last), prompt, cwd=work, env=env, stdin=subprocess.DEVNULL,
