@@ -6,7 +6,8 @@ temporary data folder), makes a project key, puts a recording proxy in front of 
 points a temporary CODEX_HOME at it (the config.toml of docs/responses.md#codex-cli) and runs
 `codex exec` on each simulator chat model: a plain answer, then a turn where the simulated model
 calls Codex's shell tool (steered by the simulator's `[sim:tool=...]` / `[sim:arg.KEY=...]`
-directives) and Codex sends the follow-up with the tool's output. Every request is stored with
+directives) and Codex sends the follow-up with the tool's output; on a model named like one
+Codex knows (gpt-5.5), its apply_patch and tool_search tools too. Every request is stored with
 its exact headers (the key replaced) and body; text shared by every request (Codex's
 instructions, its tool list) is stored once, see `expand` in the test.
 
@@ -34,12 +35,23 @@ from aiohttp import web
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "tests" / "fixtures" / "codex_cli.json"
-MODELS = ["gpt-4o-mini", "gpt-4.1", "gemini-2.5-flash", "claude-sonnet-4", "llama-3.3-70b"]
 PROMPTS = {
     "plain": "say hello [sim:tool=none]",
     "tool": "run the greeting [sim:tool=exec_command] [sim:arg.cmd=echo codex-was-here] "
             "[sim:arg.workdir=.]",
+    # Codex's free-form apply_patch (a custom tool) and its client-run tool_search, which it
+    # offers only to the model slugs it knows as GPT-5.5 and later
+    "patch": "add a file [sim:tool=apply_patch] [sim:arg.input=*** Begin Patch\n"
+             "*** Add File: hello.txt\n+hi from codex\n*** End Patch\n]",
+    "search": "find the calendar tools [sim:tool=tool_search] [sim:arg.query=calendar]",
 }
+SANDBOX = {"patch": "workspace-write"}                  # apply_patch writes hello.txt
+# The simulator's chat models; "gpt-5.5" is made by this script as a copy of the translated
+# gpt-4o-mini under a name Codex knows (so Codex sends what it sends to GPT-5.5).
+CONVERSATIONS = [(model, ["plain", "tool"]) for model in
+                 ("gpt-4o-mini", "gpt-4.1", "gemini-2.5-flash", "claude-sonnet-4",
+                  "llama-3.3-70b")] + [("gpt-5.5", ["plain", "patch", "search"])]
+ALIASES = {"gpt-5.5": "gpt-4o-mini"}
 KEY_PLACEHOLDER = "<project key>"
 SHARED_MIN = 1000            # an item or tool list this long, seen again, is stored once
 CONFIG = """model_provider = "llmproxy"
@@ -137,14 +149,14 @@ def dedupe(conversations: list[dict]) -> dict:
 
 
 async def run_codex(codex: str, home: Path, work: Path, key: str, model: str,
-                    prompt: str) -> dict:
+                    run: str) -> dict:
     last = home / "last-message.txt"
     last.unlink(missing_ok=True)
     env = {**os.environ, "CODEX_HOME": str(home), "LLM_PROXY_API_KEY": key}
     proc = await asyncio.create_subprocess_exec(
         codex, "exec", "--skip-git-repo-check", "--ephemeral", "-m", model,
-        "-o", str(last), prompt, cwd=work, env=env, stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        "-s", SANDBOX.get(run, "read-only"), "-o", str(last), PROMPTS[run], cwd=work, env=env,
+        stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     output, _ = await asyncio.wait_for(proc.communicate(), 180)
     if proc.returncode != 0:
         print(output.decode(errors="replace")[-3000:], file=sys.stderr)
@@ -168,17 +180,17 @@ async def capture(codex: str, gateway: str, key: str, tmp: Path) -> tuple[str, l
                              env={**os.environ, "CODEX_HOME": str(home)}).stdout.strip()
     conversations = []
     try:
-        for model in MODELS:
+        for model, names in CONVERSATIONS:
             runs = []
-            for name, prompt in PROMPTS.items():
+            for name in names:
                 before = len(recorder.requests)
-                result = await run_codex(codex, home, work, key, model, prompt)
-                runs.append({"name": name, "prompt": prompt, **result,
+                result = await run_codex(codex, home, work, key, model, name)
+                runs.append({"name": name, "prompt": PROMPTS[name], **result,
                              "requests": recorder.requests[before:]})
                 print(f"{model} {name}: exit {result['exit_code']}, "
                       f"{len(recorder.requests) - before} request(s), "
                       f"last message {result['last_message']!r:.80}", file=sys.stderr)
-            conversations.append({"model": model, "runs": runs})
+            conversations.append({"model": model, "copy_of": ALIASES.get(model), "runs": runs})
     finally:
         await runner.cleanup()
     return version, conversations
@@ -206,10 +218,15 @@ def main() -> None:
         procs.append(subprocess.Popen([sys.executable, "-m", "runner", "--port", str(gw_port)],
                                       cwd=ROOT, env=env, stdout=logs, stderr=subprocess.STDOUT))
         wait_up(gateway + "/health")
-        made = httpx.post(f"{gateway}/v1/organization/projects/codex/api_keys",
-                          headers={"Authorization": f"Bearer {admin_key}"},
-                          json={"name": "codex capture"}, timeout=30)
+        admin = httpx.Client(base_url=gateway, timeout=30,
+                             headers={"Authorization": f"Bearer {admin_key}"})
+        made = admin.post("/v1/organization/projects/codex/api_keys",
+                          json={"name": "codex capture"})
         made.raise_for_status()
+        for alias, original in ALIASES.items():
+            doc = admin.get(f"/v1/organization/models/{original}").json()
+            admin.put(f"/v1/organization/models/{alias}",
+                      json={**doc, "id": alias, "name": alias}).raise_for_status()
         version, conversations = asyncio.run(
             capture(args.codex, gateway, made.json()["value"], tmp))
     finally:
@@ -220,7 +237,8 @@ def main() -> None:
     fixture = {
         "about": f"Requests {version} sent to the gateway's POST /v1/responses (through a "
                  "recording proxy), one `codex exec` per run, on the simulator's chat models "
-                 "(gpt-4.1 is native pass-through, the others are translated). Made by "
+                 "(gpt-4.1 is native pass-through, the others are translated; gpt-5.5 is a "
+                 "copy of gpt-4o-mini under a name Codex knows). Made by "
                  "scripts/capture_codex.py; re-capture with a newer Codex by running it again "
                  "(see its docstring). The Authorization header's key is replaced; "
                  "`$shared` references stand for the `shared` entries.",

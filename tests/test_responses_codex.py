@@ -11,8 +11,8 @@ response id and usage); what Codex showed the user at capture time (its last mes
 out again.
 
 Then the parts of what Codex sends, one by one, with the openai SDK: namespace tools, custom
-(free-form, grammar) tools, `client_metadata`, the built-in `web_search` Codex offers unless
-told not to.
+(free-form, grammar) tools, client-run tool search with deferred tools, `client_metadata`, the
+built-in `web_search` Codex offers unless told not to.
 """
 from __future__ import annotations
 
@@ -61,7 +61,18 @@ def sse_events(raw: bytes) -> list[dict]:
 CODEX_ITEM_FIELDS = {"message": {"role": str, "content": list},
                      "function_call": {"name": str, "arguments": str, "call_id": str},
                      "custom_tool_call": {"name": str, "input": str, "call_id": str},
+                     "tool_search_call": {"call_id": str, "execution": str, "arguments": dict},
                      "reasoning": {"summary": list}}
+# Per run: the call the model makes (steered by the prompt's [sim:...] directives), its fields
+# that Codex sends back in the follow-up, and what they must say.
+CALLS = {"tool": ("function_call", ("name", "arguments"),
+                  lambda c: c["name"] == "exec_command"
+                  and json.loads(c["arguments"])["cmd"] == "echo codex-was-here"),
+         "patch": ("custom_tool_call", ("name", "input"),
+                   lambda c: c["name"] == "apply_patch"
+                   and c["input"].startswith("*** Begin Patch\n*** Add File: hello.txt\n")),
+         "search": ("tool_search_call", ("arguments",),
+                    lambda c: c["arguments"]["query"] == "calendar")}
 CODEX_CONTENT = ("input_text", "input_image", "output_text")
 
 
@@ -119,12 +130,32 @@ def test_the_fixture_is_what_codex_sends():
             "tool_choice"} <= set(body)
     assert {"function", "namespace"} <= {t["type"] for t in body["tools"]}
     assert "web_search" not in {t["type"] for t in body["tools"]}    # config.toml disables it
+    known = run_of("gpt-5.5", "plain")["requests"][0]["body"]        # a model Codex knows
+    assert {"function", "custom", "tool_search"} <= {t["type"] for t in known["tools"]}
+    assert known["reasoning"]["effort"] and known["text"]["verbosity"]
     for model, name in RUNS:
         assert run_of(model, name)["exit_code"] == 0, (model, name)
 
 
+@pytest.fixture(scope="module")
+def codex_models(admin):
+    """The catalog copies the capture made under names Codex knows (e.g. gpt-5.5)."""
+    made = []
+    for conversation in FIXTURE["conversations"]:
+        if conversation.get("copy_of"):
+            doc = admin.get(f"/v1/organization/models/{conversation['copy_of']}").json()
+            model = conversation["model"]
+            resp = admin.put(f"/v1/organization/models/{model}",
+                             json={**doc, "id": model, "name": model})
+            assert resp.status_code == 200, resp.text
+            made.append(model)
+    yield
+    for model in made:
+        admin.delete(f"/v1/organization/models/{model}")
+
+
 @pytest.mark.parametrize("model,name", RUNS)
-def test_codex_traffic_replayed(gateway, key, sim, model, name):
+def test_codex_traffic_replayed(gateway, key, sim, codex_models, model, name):
     run = run_of(model, name)
     answers = []
     for request in run["requests"]:
@@ -147,7 +178,8 @@ def test_codex_traffic_replayed(gateway, key, sim, model, name):
             assert upstream[0]["body"]["tools"] == request["body"]["tools"]
         else:
             names = tool_names(upstream[0]["body"])
-            assert {"exec_command", "multi_agent_v1__wait_agent"} <= names
+            assert {"exec_command", "multi_agent_v1__wait_agent"} <= names or \
+                {"exec_command", "apply_patch", "tool_search"} <= names
         # store: false keeps nothing, as Codex expects of it
         gone = httpx.get(f"{gateway}/v1/responses/{final['id']}",
                          headers={"Authorization": f"Bearer {key}"})
@@ -156,15 +188,16 @@ def test_codex_traffic_replayed(gateway, key, sim, model, name):
     assert last[-1]["type"] == "message"
     shown = last[-1]["content"][0]["text"].replace("\r\n", "\n")    # as Codex writes it out
     assert shown == run["last_message"]                    # what Codex showed the user
-    if name == "tool":
+    if name in CALLS:
+        kind, fields, says = CALLS[name]
         call = answers[0][-1]
-        assert call["type"] == "function_call" and call["name"] == "exec_command"
-        assert json.loads(call["arguments"])["cmd"] == "echo codex-was-here"
-        # The call as Codex sent it back with the shell's output in the follow-up (store: false)
+        assert call["type"] == kind and says(call), call
+        # The call as Codex sent it back with the tool's output in the follow-up (store: false)
         follow_up = run["requests"][1]["body"]["input"]
-        sent_back = next(i for i in follow_up if i["type"] == "function_call")
-        assert (sent_back["name"], sent_back["arguments"]) == (call["name"], call["arguments"])
-        output = next(i for i in follow_up if i["type"] == "function_call_output")
+        sent_back = next(i for i in follow_up if i["type"] == kind)
+        assert [sent_back[f] for f in fields] == [call[f] for f in fields]
+        output_kind = "tool_search_output" if kind == "tool_search_call" else f"{kind}_output"
+        output = next(i for i in follow_up if i["type"] == output_kind)
         assert output["call_id"] == sent_back["call_id"]   # (Gemini's call ids are made anew)
         if model == "gpt-4o-mini":     # the chat conversation Azure got: the call, its output
             messages = upstream[0]["body"]["messages"]
@@ -240,6 +273,50 @@ def test_a_custom_tool_is_called_with_free_form_input(client, sim, model, stream
     assert follow.output_text == "[simulated] tool result: Done!"
 
 
+SEARCH = {"type": "tool_search", "execution": "client", "description": "Find tools.",
+          "parameters": {"type": "object", "properties": {"query": {"type": "string"}},
+                         "required": ["query"]}}
+CALENDAR = {"type": "namespace", "name": "mcp__calendar", "description": "Calendar tools.",
+            "tools": [{"type": "function", "name": "read", "description": "Read the day.",
+                       "defer_loading": True,
+                       "parameters": {"type": "object",
+                                      "properties": {"day": {"type": "string"}}}}]}
+
+
+@pytest.mark.parametrize("model", TRANSLATED)
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_client_tool_search_loads_deferred_tools(client, sim, model, stream):
+    ask = dict(model=model, input="find the calendar [sim:tool=tool_search] "
+                                  "[sim:arg.query=calendar]",
+               tools=[SEARCH, CALENDAR], store=False)
+    if stream:
+        with client.responses.stream(**ask) as events:
+            response = events.get_final_response()
+    else:
+        response = client.responses.create(**ask)
+    search = response.output[-1]
+    assert search.type == "tool_search_call" and search.execution == "client"
+    assert search.arguments == {"query": "calendar"}
+    # The deferred tool is not offered before a search loaded it
+    assert tool_names(sim.get("/_sim/requests").json()["requests"][-1]["body"]) == \
+        {"tool_search"}
+    loaded = json.loads(json.dumps(CALENDAR))
+    del loaded["tools"][0]["defer_loading"]
+    follow = client.responses.create(model=model, store=False, tools=[SEARCH, CALENDAR], input=[
+        {"role": "user", "content": "find the calendar"},
+        {"type": "tool_search_call", "call_id": search.call_id, "execution": "client",
+         "arguments": search.arguments, "status": "completed"},
+        {"type": "tool_search_output", "call_id": search.call_id, "execution": "client",
+         "status": "completed", "tools": [loaded]},
+        {"role": "assistant", "content": "Found the calendar."},
+        {"role": "user", "content": "now read it [sim:tool=mcp__calendar__read]"}])
+    call = follow.output[-1]
+    assert call.type == "function_call"
+    assert (call.name, call.namespace) == ("read", "mcp__calendar")
+    assert tool_names(sim.get("/_sim/requests").json()["requests"][-1]["body"]) == \
+        {"tool_search", "mcp__calendar__read"}
+
+
 def test_codex_tool_fields_are_checked(client):
     with pytest.raises(openai.BadRequestError) as caught:
         client.responses.create(model="gpt-4o-mini", input="x",
@@ -252,7 +329,8 @@ def test_codex_tool_fields_are_checked(client):
            ({"type": "namespace", "name": "ns", "description": "",
              "tools": [{"type": "web_search"}]}, "tools[0].tools[0].type"),
            ({**PATCH, "format": {"type": "grammar", "syntax": "ebnf", "definition": "x"}},
-            "tools[0].format.syntax")]
+            "tools[0].format.syntax"),
+           ({**SEARCH, "execution": "server"}, "tools[0].execution")]
     for tool, param in bad:
         with pytest.raises(openai.BadRequestError) as caught:
             client.responses.create(model="gpt-4o-mini", input="x", tools=[tool])

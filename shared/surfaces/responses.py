@@ -231,7 +231,7 @@ def _tool_choice(value: Any, tools: list[dict[str, Any]]) -> Any:
         return value
     if isinstance(value, dict) and value.get("type") in ("function", "custom"):
         name = value.get("name")
-        if not any(t.get("type") == value["type"] and t["name"] == name for t in tools):
+        if not any(t.get("type") == value["type"] and t.get("name") == name for t in tools):
             raise _bad(f"'tool_choice.name' ({name!r}) is not one of the request's "
                        f"{value['type']} tools.", "tool_choice.name")
         return {"type": value["type"], "name": name}
@@ -311,11 +311,21 @@ def input_items(value: Any) -> list[dict[str, Any]]:
             if not isinstance(output, str):
                 _parts(output, "user", where)
             items.append(item)
+        elif kind == "tool_search_call":
+            if not isinstance(item.get("call_id"), str):
+                raise _bad(f"'{where}.call_id' must be a string.", f"{where}.call_id")
+            items.append(item)
+        elif kind == "tool_search_output":
+            if not isinstance(item.get("call_id"), str):
+                raise _bad(f"'{where}.call_id' must be a string.", f"{where}.call_id")
+            check_tools(item.get("tools"), f"{where}.tools")
+            items.append(item)
         elif kind == "reasoning":
             items.append(item)     # kept in the conversation; chat upstreams take no reasoning
         else:
             raise InvalidRequest(f"'{where}.type' {kind!r} is not an input item this gateway "
                                  "takes (message, function_call, function_call_output, "
-                                 "custom_tool_call, custom_tool_call_output, reasoning).", param=f"{where}.type",
+                                 "custom_tool_call, custom_tool_call_output, "
+                                 "tool_search_call, tool_search_output, reasoning).", param=f"{where}.type",
                                  code="unsupported_item_type")
     return items

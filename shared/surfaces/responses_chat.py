@@ -13,7 +13,7 @@ from typing import Any
 
 from ..errors import InvalidRequest
 from .responses import ResponsesRequest
-from .responses_tools import chat_name, chat_tools
+from .responses_tools import TOOL_SEARCH, chat_name, chat_tools, loaded_tools
 
 
 def _chat_part(part: dict[str, Any]) -> dict[str, Any]:
@@ -50,12 +50,19 @@ def items_to_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if kind == "message":
             role = "system" if item["role"] == "developer" else item["role"]
             messages.append({"role": role, "content": _chat_content(item["content"])})
-        elif kind in ("function_call", "custom_tool_call"):
-            arguments = item["arguments"] if kind == "function_call" else \
-                json.dumps({"input": item["input"]})
+        elif kind in ("function_call", "custom_tool_call", "tool_search_call"):
+            if kind == "function_call":
+                name, arguments = chat_name(item["name"], item.get("namespace")), \
+                    item["arguments"]
+            elif kind == "custom_tool_call":
+                name = chat_name(item["name"], item.get("namespace"))
+                arguments = json.dumps({"input": item["input"]})
+            else:
+                args = item.get("arguments")
+                name, arguments = TOOL_SEARCH, args if isinstance(args, str) else \
+                    json.dumps(args if args is not None else {})
             call = {"id": item["call_id"], "type": "function",
-                    "function": {"name": chat_name(item["name"], item.get("namespace")),
-                                 "arguments": arguments}}
+                    "function": {"name": name, "arguments": arguments}}
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant":
                 last.setdefault("tool_calls", []).append(call)
@@ -63,6 +70,9 @@ def items_to_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     last["content"] = None
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
+        elif kind == "tool_search_output":   # what was found: offered as tools from now on
+            messages.append({"role": "tool", "tool_call_id": item["call_id"],
+                             "content": json.dumps({"loaded_tools": item.get("tools") or []})})
         elif kind in ("function_call_output", "custom_tool_call_output"):
             output = item["output"]
             content = output if isinstance(output, str) else _chat_content(output)
@@ -87,8 +97,9 @@ def to_chat(req: ResponsesRequest, items: list[dict[str, Any]]) -> dict[str, Any
     if not messages:
         raise InvalidRequest("'input' is empty: there is nothing to answer.", param="input")
     body: dict[str, Any] = {"model": req.model, "messages": messages}
-    if req.tools:
-        body["tools"] = chat_tools(req.tools)
+    tools = chat_tools(req.tools, loaded_tools(items))
+    if tools:
+        body["tools"] = tools
         choice = req.tool_choice
         body["tool_choice"] = ({"type": "function", "function": {"name": choice["name"]}}
                                if isinstance(choice, dict) else choice)

@@ -14,7 +14,7 @@ import secrets
 from typing import Any
 
 from .responses import ResponsesRequest
-from .responses_tools import Offered, call_item, tool_map
+from .responses_tools import Offered, call_item, offered_tools
 
 
 def new_id(prefix: str) -> str:
@@ -126,12 +126,15 @@ def finish(response: dict[str, Any], items: list[dict[str, Any]], finish_reason:
     return response
 
 
-def from_chat(response: dict[str, Any], completion: dict[str, Any]) -> dict[str, Any]:
-    """A whole chat completion as the finished response object."""
+def from_chat(response: dict[str, Any], completion: dict[str, Any],
+              conversation: Any = ()) -> dict[str, Any]:
+    """A whole chat completion as the finished response object (`conversation`: the items it
+    answers, for the tools a tool search loaded in it)."""
     choices = completion.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
     reason = choice.get("finish_reason")
-    items = output_items(choice.get("message") or {}, tool_map(response.get("tools")))
+    items = output_items(choice.get("message") or {},
+                         offered_tools(response.get("tools"), conversation))
     if items and cut_short(reason):
         items[-1]["status"] = "incomplete"
     return finish(response, items, reason, completion.get("usage"))

@@ -21,13 +21,13 @@ import json
 from typing import Any, AsyncIterator
 
 from . import responses_output as out
-from .responses_tools import call_item, custom_input, tool_map
+from .responses_tools import call_item, custom_input, offered_tools, search_arguments
 
 Event = dict[str, Any]
 
 
 class ResponsesEvents:
-    def __init__(self, response: dict[str, Any]):
+    def __init__(self, response: dict[str, Any], conversation: Any = ()):
         self.response = response
         self._seq = 0
         self._items: list[dict[str, Any]] = []      # output items, in output_index order
@@ -35,8 +35,8 @@ class ResponsesEvents:
         self._open_reasoning: int | None = None
         self._calls: dict[int, int] = {}            # chat tool_call index -> output_index
         self._open_calls: list[int] = []
-        self._offered = tool_map(response.get("tools"))
-        self._custom_args: dict[int, str] = {}      # output_index -> a custom call's chat args
+        self._offered = offered_tools(response.get("tools"), conversation)
+        self._whole_args: dict[int, str] = {}       # output_index -> chat args sent once whole
         self._finish_reason: Any = None
         self._usage: Any = None
         self._ending = False
@@ -141,10 +141,10 @@ class ResponsesEvents:
             events.append(added)
         item = self._items[index]
         piece = function.get("arguments") or ""
-        if piece and item["type"] == "custom_tool_call":
-            # The input is a string inside the chat call's JSON arguments: it is known, and
-            # sent, once they are whole.
-            self._custom_args[index] = self._custom_args.get(index, "") + piece
+        if piece and item["type"] in ("custom_tool_call", "tool_search_call"):
+            # A custom call's input is a string inside the chat call's JSON arguments, a tool
+            # search's arguments an object: known, and sent, once the arguments are whole.
+            self._whole_args[index] = self._whole_args.get(index, "") + piece
         elif piece:
             item["arguments"] += piece
             events.append(self._event("response.function_call_arguments.delta",
@@ -157,8 +157,10 @@ class ResponsesEvents:
             item = self._items[index]
             item["status"] = self._status(index)
             ids = {"item_id": item["id"], "output_index": index}
-            if item["type"] == "custom_tool_call":
-                item["input"] = custom_input(self._custom_args.get(index, ""))
+            if item["type"] == "tool_search_call":
+                item["arguments"] = search_arguments(self._whole_args.get(index, ""))
+            elif item["type"] == "custom_tool_call":
+                item["input"] = custom_input(self._whole_args.get(index, ""))
                 if item["input"]:
                     events.append(self._event("response.custom_tool_call_input.delta",
                                               delta=item["input"], **ids))
