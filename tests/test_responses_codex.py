@@ -22,11 +22,22 @@ from pathlib import Path
 
 import httpx
 import openai
+import pydantic
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+from openai._types import omit
+from openai.lib.streaming.responses._responses import ResponseStreamState
+from openai.types.responses import Response, ResponseStreamEvent
+
+from shared.surfaces import responses_output as out
+from shared.surfaces.responses import input_items, parse_request
+from shared.surfaces.responses_chat import items_to_messages, to_chat
+from shared.surfaces.responses_stream import ResponsesEvents
 
 FIXTURE = json.loads((Path(__file__).parent / "fixtures" / "codex_cli.json").read_text())
 NATIVE = "gpt-4.1"                     # the simulator catalog's Responses pass-through model
 RUNS = [(c["model"], run["name"]) for c in FIXTURE["conversations"] for run in c["runs"]]
+EVENT = pydantic.TypeAdapter(ResponseStreamEvent)
 
 
 def expand(value, shared=FIXTURE["shared"]):
@@ -343,3 +354,76 @@ def test_codex_tool_fields_are_checked(client):
         client.responses.create(model="gpt-4o-mini", input="x",
                                 extra_body={"client_metadata": {"n": 1}})
     assert caught.value.body["param"] == "client_metadata"
+
+
+# -- the translation of these tools, as a property ------------------------------------------
+PLAIN = {"type": "function", "name": "plain", "description": "A plain function.",
+         "parameters": {"type": "object", "properties": {"x": {"type": "string"}}}}
+OFFERED = [PLAIN, NAMESPACE, PATCH, SEARCH]
+ARGUMENTS = {"plain": "x", "multi_agent_v1__wait_agent": "targets", "apply_patch": "input",
+             "tool_search": "query"}       # chat name -> its argument the answers fill in
+TEXT = st.text(min_size=0, max_size=20)
+
+
+@st.composite
+def tool_answers(draw) -> dict:
+    """A chat completion calling some of OFFERED's tools by their chat names."""
+    names = draw(st.lists(st.sampled_from(sorted(ARGUMENTS)), min_size=1, max_size=4))
+    calls = [{"id": f"call_{i}", "type": "function",
+              "function": {"name": name, "arguments": json.dumps(
+                  {ARGUMENTS[name]: draw(TEXT) if name != "multi_agent_v1__wait_agent"
+                   else [draw(TEXT)]})}} for i, name in enumerate(names)]
+    message = {"role": "assistant", "content": draw(st.one_of(st.none(), TEXT)),
+               "tool_calls": calls}
+    return {"id": "chatcmpl-1", "object": "chat.completion", "usage": {
+        "prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+        "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls"}]}
+
+
+def chunks_of(completion: dict, cut: int) -> list[dict]:
+    """The completion as a chat stream, each call's arguments in pieces of `cut` characters."""
+    message = completion["choices"][0]["message"]
+    deltas = [{"role": "assistant", "content": message["content"] or ""}]
+    for i, call in enumerate(message["tool_calls"]):
+        arguments = call["function"]["arguments"]
+        deltas.append({"tool_calls": [{"index": i, "id": call["id"], "type": "function",
+                                       "function": {"name": call["function"]["name"],
+                                                    "arguments": ""}}]})
+        deltas += [{"tool_calls": [{"index": i, "function": {"arguments": arguments[a:a + cut]}}]}
+                   for a in range(0, len(arguments), cut)]
+    chunks = [{"choices": [{"index": 0, "delta": d, "finish_reason": None}]} for d in deltas]
+    return chunks + [{"choices": [{"index": 0, "delta": {}, "finish_reason": "tool_calls"}]},
+                     {"choices": [], "usage": completion["usage"]}]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tool_answers(), st.integers(1, 9))
+def test_calls_to_codex_style_tools_survive_the_trip_back_and_forth(completion, cut):
+    req = parse_request({"model": "m", "input": "x", "tools": OFFERED})
+    assert [t["function"]["name"] for t in to_chat(req, input_items("x"))["tools"]] == \
+        ["plain", "multi_agent_v1__wait_agent", "apply_patch", "tool_search"]
+    whole = out.from_chat(out.new_response(req, "resp_1", 1), json.loads(json.dumps(completion)))
+    Response.model_validate(whole)                      # the SDK's type accepts every item
+    calls = whole["output"][-len(completion["choices"][0]["message"]["tool_calls"]):]
+    kinds = {"plain": "function_call", "multi_agent_v1__wait_agent": "function_call",
+             "apply_patch": "custom_tool_call", "tool_search": "tool_search_call"}
+    sent = completion["choices"][0]["message"]["tool_calls"]
+    assert [c["type"] for c in calls] == [kinds[s["function"]["name"]] for s in sent]
+    # Streamed in pieces: the same items, and events the SDK's accumulator takes
+    events = ResponsesEvents(out.new_response(req, "resp_1", 1))
+    streamed = events.start()
+    for chunk in chunks_of(completion, cut):
+        streamed += events.chunk(chunk)
+    streamed += events.end()
+    state = ResponseStreamState(input_tools=[], text_format=omit)
+    for event in streamed:
+        state.handle_event(EVENT.validate_python(event))
+    strip = [{k: v for k, v in i.items() if k != "id"} for i in whole["output"]]
+    assert [{k: v for k, v in i.items() if k != "id"}
+            for i in streamed[-1]["response"]["output"]] == strip
+    # Sent back as input (as Codex does), they become the very chat tool calls they came from
+    assistant = items_to_messages(input_items(
+        [{k: v for k, v in i.items() if k != "status"} for i in calls]))
+    assert [(c["id"], c["function"]["name"], json.loads(c["function"]["arguments"]))
+            for c in assistant[0]["tool_calls"]] == \
+        [(s["id"], s["function"]["name"], json.loads(s["function"]["arguments"])) for s in sent]
