@@ -37,7 +37,8 @@ _DETAIL_DIRECTIVE = re.compile(r"\[sim:(cached|cache_write|reasoning|audio_in|au
 # `cmd`), where the schema-built arguments would say "simulated".
 _TOOL_DIRECTIVE = re.compile(r"\[sim:tool=([A-Za-z0-9_.:-]+)\]")
 _ARG_DIRECTIVE = re.compile(r"\[sim:arg\.([A-Za-z0-9_]+)=([^\]]*)\]")
-_ANY_DIRECTIVE = re.compile(r"\[sim:(?:[a-z_]+=\d+|tool=[A-Za-z0-9_.:-]+|arg\.[A-Za-z0-9_]+=[^\]]*)\]")
+_ANY_DIRECTIVE = re.compile(
+    r"\[sim:(?:[a-z_]+=\d+|tool=[A-Za-z0-9_.:-]+|arg\.[A-Za-z0-9_]+=[^\]]*)\]")
 MAX_DETAIL = 10_000_000
 
 

@@ -326,6 +326,6 @@ def input_items(value: Any) -> list[dict[str, Any]]:
             raise InvalidRequest(f"'{where}.type' {kind!r} is not an input item this gateway "
                                  "takes (message, function_call, function_call_output, "
                                  "custom_tool_call, custom_tool_call_output, "
-                                 "tool_search_call, tool_search_output, reasoning).", param=f"{where}.type",
-                                 code="unsupported_item_type")
+                                 "tool_search_call, tool_search_output, reasoning).",
+                                 param=f"{where}.type", code="unsupported_item_type")
     return items

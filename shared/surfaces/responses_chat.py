@@ -41,6 +41,23 @@ def _chat_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return converted
 
 
+def _chat_call(item: dict[str, Any]) -> dict[str, Any]:
+    """A call item as a chat tool call, by the chat name its tool was offered under
+    (responses_tools.py): a custom tool's input as `{"input": ...}`, a tool search's arguments
+    as their JSON."""
+    kind = item["type"]
+    if kind == "tool_search_call":
+        args = item.get("arguments")
+        name = TOOL_SEARCH
+        arguments = args if isinstance(args, str) else json.dumps({} if args is None else args)
+    else:
+        name = chat_name(item["name"], item.get("namespace"))
+        arguments = item["arguments"] if kind == "function_call" else \
+            json.dumps({"input": item["input"]})
+    return {"id": item["call_id"], "type": "function",
+            "function": {"name": name, "arguments": arguments}}
+
+
 def items_to_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Responses items as chat messages: function calls join the assistant message before them
     (one assistant turn may carry text and several calls); outputs become tool messages."""
@@ -51,18 +68,7 @@ def items_to_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             role = "system" if item["role"] == "developer" else item["role"]
             messages.append({"role": role, "content": _chat_content(item["content"])})
         elif kind in ("function_call", "custom_tool_call", "tool_search_call"):
-            if kind == "function_call":
-                name, arguments = chat_name(item["name"], item.get("namespace")), \
-                    item["arguments"]
-            elif kind == "custom_tool_call":
-                name = chat_name(item["name"], item.get("namespace"))
-                arguments = json.dumps({"input": item["input"]})
-            else:
-                args = item.get("arguments")
-                name, arguments = TOOL_SEARCH, args if isinstance(args, str) else \
-                    json.dumps(args if args is not None else {})
-            call = {"id": item["call_id"], "type": "function",
-                    "function": {"name": name, "arguments": arguments}}
+            call = _chat_call(item)
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant":
                 last.setdefault("tool_calls", []).append(call)
