@@ -393,11 +393,19 @@ def test_a_responses_stream_the_provider_breaks_off_ends_failed(errors):
 # --- AzureOpenAI -------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
-def azure(gateway, make_key, tmp_path_factory):
+def azure(gateway, make_key, tmp_path_factory, simulator):
     wav = tmp_path_factory.mktemp("node-azure") / "speech.wav"
     wav.write_bytes(make_wav(2.0))
-    return run_node("azure.mjs", gateway, make_key("node-azure"), WAV_PATH=str(wav),
-                    MODELS=json.dumps(AZURE_DEPLOYMENTS))
+    with httpx.Client(base_url=simulator, timeout=10) as sim:
+        sim.delete("/_sim/faults")
+        # The background response (gpt-4.1, only there) is still running when the script
+        # cancels it.
+        sim.post("/_sim/faults", json={"match": "gpt-4.1", "latency_ms": 1500})
+        try:
+            return run_node("azure.mjs", gateway, make_key("node-azure"), WAV_PATH=str(wav),
+                            MODELS=json.dumps(AZURE_DEPLOYMENTS))
+        finally:
+            sim.delete("/_sim/faults")
 
 
 def api_key_call(wire: list[dict], path: str, version: str = "2024-10-21") -> None:
@@ -455,6 +463,35 @@ def test_azure_audio_and_api_version_errors(azure):
     bad = thrown(azure["badVersion"])
     assert (bad["class"], bad["status"], bad["code"], bad["param"]) == (
         "BadRequestError", 400, "BadRequest", "api-version")
+
+
+def test_azure_responses_routes(azure):
+    r = ok(azure["responses"])
+    first, second = r["first"], r["second"]
+    assert (first["model"], first["text"]) == ("claude-sonnet-4", "[simulated] azure responses one")
+    assert second["model"] == "gemini-2.5-flash" and second["previous"] == first["id"]
+    assert "".join(second["deltas"]) == r["retrieved"] == "[simulated] azure responses two"
+    assert r["items"] == ["message"]
+    assert (r["background"], r["cancelled"]) == ("queued", "cancelled")
+    assert (r["gone"]["thrown"]["class"], r["gone"]["thrown"]["code"]) == (
+        "NotFoundError", "response_not_found")
+    paths = [(w["path"].replace(first["id"], "{first}").replace(second["id"], "{second}"),
+              w["apiVersion"]) for w in r["wire"]]
+    bg = [w for w in paths if w[0] not in ("/openai/responses", "/openai/responses/{first}",
+                                            "/openai/responses/{second}",
+                                            "/openai/responses/{second}/input_items")]
+    assert len(bg) == 1 and bg[0][0].startswith("/openai/responses/resp_") and \
+        bg[0][0].endswith("/cancel")
+    assert {v for _, v in paths} == {"2025-04-01-preview"}
+    assert ("/openai/responses/{second}/input_items", "2025-04-01-preview") in paths
+
+
+def test_azure_v1_responses(azure):
+    r = ok(azure["v1Responses"])
+    assert r["text"] == r["retrieved"] == "[simulated] v1 responses"
+    assert r["paths"][0] == "/openai/v1/responses" and r["paths"][1].startswith(
+        "/openai/v1/responses/resp_")
+    assert r["versions"] == [None, None]
 
 
 # --- files and batches -------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // the key change from an app written for Azure OpenAI. A `deployment` (a catalog model id)
 // puts the URL on /openai/deployments/{deployment}/...; without one, the SDK takes `model`.
 import fs from 'node:fs';
-import { AzureOpenAI, toFile } from 'openai';
+import OpenAI, { AzureOpenAI, toFile } from 'openai';
 import { attempt, describeError, env, models, print } from './common.mjs';
 
 const API_VERSION = '2024-10-21';
@@ -80,6 +80,36 @@ out.transcription = await attempt(() => watched(async () => {
     model: 'whisper-1', file: await toFile(fs.readFileSync(env('WAV_PATH')), 'speech.wav', { type: 'audio/wav' }) });
   return { text: r.text };
 }));
+// The Responses API: AzureOpenAI sends it to /openai/responses (no deployment in the path,
+// the deployment as `model`); Azure's v1 surface takes the plain client.
+out.responses = await attempt(() => watched(async () => {
+  const client = azure({ apiVersion: PREVIEW, deployment: 'gpt-4o-mini' });  // no effect on /responses
+  const first = await client.responses.create({ model: 'claude-sonnet-4', input: 'azure responses one' });
+  const deltas = [];
+  const second = await client.responses.stream({ model: 'gemini-2.5-flash', input: 'azure responses two',
+                                                 previous_response_id: first.id })
+    .on('response.output_text.delta', (event) => deltas.push(event.delta)).finalResponse();
+  const again = await client.responses.retrieve(second.id);
+  const items = [];
+  for await (const item of client.responses.inputItems.list(second.id)) items.push(item.type);
+  // The test slows gpt-4.1 (used nowhere else here) down: the response is still running.
+  const background = await client.responses.create({ model: 'gpt-4.1', input: 'later', background: true });
+  const cancelled = await client.responses.cancel(background.id);
+  await client.responses.delete(first.id);
+  const gone = await client.responses.retrieve(first.id).catch((err) => describeError(err));
+  return { first: { id: first.id, model: first.model, text: first.output_text },
+           second: { id: second.id, model: second.model, previous: second.previous_response_id, deltas },
+           retrieved: again.output_text, items, background: background.status,
+           cancelled: cancelled.status, gone };
+}));
+out.v1Responses = await attempt(async () => {
+  seen = [];
+  const v1 = new OpenAI({ baseURL: env('GATEWAY') + '/openai/v1', apiKey: env('API_KEY'), maxRetries: 0, fetch: spyFetch });
+  const r = await v1.responses.create({ model: 'llama-3.3-70b', input: 'v1 responses' });
+  const again = await v1.responses.retrieve(r.id);
+  return { text: r.output_text, retrieved: again.output_text, paths: seen.map((w) => w.path),
+           versions: seen.map((w) => w.apiVersion) };
+});
 out.badVersion = await (async () => {
   try {
     await azure({ apiVersion: 'latest-please', deployment: 'gpt-4o-mini' }).chat.completions.create({ model: 'x', messages: user('hi') });
