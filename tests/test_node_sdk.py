@@ -528,3 +528,13 @@ def test_a_chat_batch_from_node(batches):
         body = lines[f"node-{i}"]["response"]["body"]
         assert body["choices"][0]["message"]["content"] == f"[simulated] node batch line {i}"
     assert b["listed"][0] == b["created"]["id"]          # newest first
+
+
+def test_a_batch_through_the_azure_client(batches):
+    b = ok(batches["azureBatch"])
+    assert b["created"]["endpoint"] == "/chat/completions"       # as Azure spells it
+    assert b["final"]["status"] == "completed", b["final"]
+    assert b["final"]["request_counts"] == {"total": 2, "completed": 2, "failed": 0}
+    answers = {line["custom_id"]: line["response"]["body"]["choices"][0]["message"]["content"]
+               for line in map(json.loads, b["output"].splitlines())}
+    assert answers == {f"azure-{i}": f"[simulated] azure batch {i}" for i in "ab"}

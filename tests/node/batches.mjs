@@ -2,13 +2,29 @@
 // followed with `for await` (the SDK sends `after` from the last id), downloads, and a chat
 // batch polled to completion with its output file read back.
 import fs from 'node:fs';
-import { toFile } from 'openai';
+import { AzureOpenAI, toFile } from 'openai';
 import { attempt, client, env, print } from './common.mjs';
 
 const openai = client();
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
-const line = (id, content) => JSON.stringify({ custom_id: id, method: 'POST', url: '/v1/chat/completions',
-                                               body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content }] } });
+const line = (id, content, url = '/v1/chat/completions') => JSON.stringify({
+  custom_id: id, method: 'POST', url, body: { model: 'gpt-4o-mini', messages: [{ role: 'user', content }] } });
+
+async function runBatch(client, lines, endpoint, metadata) {
+  const input = await client.files.create({ file: await toFile(Buffer.from(lines.join('\n') + '\n'), 'batch.jsonl'),
+                                            purpose: 'batch' });
+  const created = await client.batches.create({ input_file_id: input.id, endpoint, completion_window: '24h', metadata });
+  let batch = created;
+  const statuses = [batch.status];
+  const deadline = Date.now() + 120_000;           // a guard against hanging, not a speed check
+  while (!['completed', 'failed', 'cancelled', 'expired'].includes(batch.status) && Date.now() < deadline) {
+    await sleep(200);
+    batch = await client.batches.retrieve(created.id);
+    if (statuses.at(-1) !== batch.status) statuses.push(batch.status);
+  }
+  const output = batch.output_file_id ? await (await client.files.content(batch.output_file_id)).text() : null;
+  return { created, final: batch, statuses, output };
+}
 
 const out = {};
 out.files = await attempt(async () => {
@@ -24,21 +40,18 @@ out.files = await attempt(async () => {
   return { fromBuffer, fromStream, downloadedSame: downloaded.equals(data), ids, deleted, after };
 });
 out.batch = await attempt(async () => {
-  const jsonl = Array.from({ length: 5 }, (_, i) => line(`node-${i}`, `node batch line ${i}`)).join('\n') + '\n';
-  const input = await openai.files.create({ file: await toFile(Buffer.from(jsonl), 'batch.jsonl'), purpose: 'batch' });
-  const created = await openai.batches.create({ input_file_id: input.id, endpoint: '/v1/chat/completions',
-                                                completion_window: '24h', metadata: { from: 'node' } });
-  let batch = created;
-  const statuses = [batch.status];
-  const deadline = Date.now() + 120_000;           // a guard against hanging, not a speed check
-  while (!['completed', 'failed', 'cancelled', 'expired'].includes(batch.status) && Date.now() < deadline) {
-    await sleep(200);
-    batch = await openai.batches.retrieve(created.id);
-    if (statuses.at(-1) !== batch.status) statuses.push(batch.status);
-  }
-  const output = batch.output_file_id ? await (await openai.files.content(batch.output_file_id)).text() : null;
+  const lines = Array.from({ length: 5 }, (_, i) => line(`node-${i}`, `node batch line ${i}`));
+  const result = await runBatch(openai, lines, '/v1/chat/completions', { from: 'node' });
   const listed = [];
   for await (const b of openai.batches.list({ limit: 1 })) listed.push(b.id);
-  return { created, final: batch, statuses, output, listed };
+  return { ...result, listed };
+});
+// AzureOpenAI (no deployment: the SDK would put one into the batches path) with Azure's
+// spelling of the endpoint and line urls.
+out.azureBatch = await attempt(async () => {
+  const azure = new AzureOpenAI({ endpoint: env('GATEWAY'), apiKey: env('API_KEY'), apiVersion: '2025-04-01-preview',
+                                  maxRetries: 0, timeout: 60_000 });
+  const lines = ['a', 'b'].map((id) => line(`azure-${id}`, `azure batch ${id}`, '/chat/completions'));
+  return runBatch(azure, lines, '/chat/completions', { from: 'node-azure' });
 });
 print(out);
