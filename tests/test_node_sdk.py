@@ -251,6 +251,28 @@ def test_responses_stream_helper(responses, model):
 
 
 @pytest.mark.parametrize("model", CHAT_MODELS)
+def test_responses_stream_helper_with_reasoning(responses, model):
+    if model == "llama-3.3-70b":            # no reasoning there: refused, naming the field sent
+        e = thrown(responses[model]["reasoning"])
+        assert (e["class"], e["param"], e["code"]) == ("BadRequestError", "reasoning.effort",
+                                                       "unsupported_parameter")
+        assert "'reasoning.effort'" in e["error"]["message"]
+        return
+    r = ok(responses[model]["reasoning"])
+    assert r["text"] == "[simulated] think while streaming"
+    assert r["output"][-1]["type"] == "message" and r["types"][-1] == "response.completed"
+    if model in ("gemini-2.5-flash", "claude-sonnet-4"):      # providers that show thinking
+        reasoning = r["output"][0]
+        assert reasoning["type"] == "reasoning" and len(r["output"]) == 2
+        assert reasoning["content"] == [{"type": "reasoning_text", "text": r["thought"]}]
+        assert "think while streaming" in r["thought"]
+        assert r["types"].index("response.reasoning_text.done") < r["types"].index(
+            "response.output_text.delta")
+    else:
+        assert [item["type"] for item in r["output"]] == ["message"] and r["thought"] == ""
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
 def test_responses_function_tool_round_trip(responses, model):
     t = ok(responses[model]["tools"])
     assert t["first"]["outputTypes"] == ["function_call"] and t["first"]["outputText"] == ""

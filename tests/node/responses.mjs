@@ -61,6 +61,17 @@ async function scenarios(model) {
       const final = await stream.finalResponse();
       return { argDone, output: final.output };
     }),
+    // The helper's accumulator insists on each reasoning_text event's item and content part.
+    reasoning: await attempt(async () => {
+      const types = [];
+      const thought = [];
+      const stream = openai.responses.stream({ model, input: 'think while streaming', reasoning: { effort: 'low' },
+                                               max_output_tokens: 2048 })
+        .on('event', (event) => types.push(event.type))
+        .on('response.reasoning_text.delta', (event) => thought.push(event.delta));
+      const final = await stream.finalResponse();
+      return { types, thought: thought.join(''), output: final.output, text: final.output_text };
+    }),
     continued: await attempt(async () => {
       const first = await openai.responses.create({ model, input: `remember the word pelican-${model}` });
       const second = await openai.responses.create({ model, input: `what was the word ${model}`,
