@@ -251,6 +251,13 @@ def test_responses_stream_helper(responses, model):
 
 
 @pytest.mark.parametrize("model", CHAT_MODELS)
+def test_responses_parse_with_a_json_schema(responses, model):
+    r = ok(responses[model]["parsed"])
+    assert r["parsed"] == {"city": "simulated", "degrees": 1, "sky": "sunny"}
+    assert json.loads(r["text"]) == r["parsed"]
+
+
+@pytest.mark.parametrize("model", CHAT_MODELS)
 def test_responses_stream_helper_with_reasoning(responses, model):
     if model == "llama-3.3-70b":            # no reasoning there: refused, naming the field sent
         e = thrown(responses[model]["reasoning"])

@@ -12,6 +12,12 @@ const WEATHER = {
 // Raw stream events carry the plain response object: output_text is what the SDK adds.
 const textOf = (r) => r.output.flatMap((item) => item.content ?? [])
   .filter((part) => part.type === 'output_text').map((part) => part.text).join('');
+const FORECAST = {
+  type: 'json_schema', name: 'forecast', strict: true,
+  schema: { type: 'object', additionalProperties: false, required: ['city', 'degrees', 'sky'],
+            properties: { city: { type: 'string' }, degrees: { type: 'number' },
+                          sky: { type: 'string', enum: ['sunny', 'cloudy'] } } },
+};
 const summary = (r) => ({
   id: r.id, object: r.object, status: r.status, model: r.model, outputText: r.output_text,
   outputTypes: r.output.map((item) => item.type), usage: r.usage,
@@ -60,6 +66,10 @@ async function scenarios(model) {
       stream.on('response.function_call_arguments.done', (event) => argDone.push(event.arguments));
       const final = await stream.finalResponse();
       return { argDone, output: final.output };
+    }),
+    parsed: await attempt(async () => {
+      const r = await openai.responses.parse({ model, input: 'forecast for Porto', text: { format: FORECAST } });
+      return { text: r.output_text, parsed: r.output_parsed };
     }),
     // The helper's accumulator insists on each reasoning_text event's item and content part.
     reasoning: await attempt(async () => {
