@@ -348,6 +348,9 @@ def test_images(media):
         assert images[model]["count"] == 1 and images[model]["created"] > 0
         assert png_size(base64.b64decode(images[model]["png"])) == (1024, 1024)
     assert png_size(httpx.get(images["url"], timeout=10).content) == (1024, 1024)
+    # Streamed images are not offered: a 400 naming the field, not a stream with no events.
+    e = thrown(media["imageStream"])
+    assert (e["class"], e["param"]) == ("BadRequestError", "stream")
 
 
 # --- models, errors, request ids ---------------------------------------------------------------

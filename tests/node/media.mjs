@@ -59,4 +59,13 @@ print({
     out.url = byUrl.data[0].url;
     return out;
   }),
+  // The SDK reads `stream: true` answers as events: JSON in reply would read as no events.
+  imageStream: await attempt(async () => {
+    const events = [];
+    for await (const event of await openai.images.generate({ model: 'gpt-image-1', prompt: 'a fox', stream: true,
+                                                            partial_images: 1 })) {
+      events.push(event.type);
+    }
+    return events;
+  }),
 });
