@@ -356,6 +356,7 @@ def test_images(media):
 # --- models, errors, request ids ---------------------------------------------------------------
 
 FAULTS = [{"match": "llama", "cut_after_chunks": 3},
+          {"match": "gpt-4.1", "cut_after_chunks": 3},
           {"match": "gemini", "cut_after_chunks": 3},
           {"match": "claude", "status": 429, "retry_after": 7}]
 
@@ -405,8 +406,9 @@ def test_errors_surface_as_the_sdks_classes(errors, scenario, cls, status, code,
     assert NEW_ID.fullmatch(e["requestID"])
 
 
-def test_a_chat_stream_the_provider_breaks_off_throws_in_for_await(errors):
-    e = thrown(errors["chatStreamCut"])
+@pytest.mark.parametrize("scenario", ["chatStreamCut", "chatStreamCutAzure"])
+def test_a_chat_stream_the_provider_breaks_off_throws_in_for_await(errors, scenario):
+    e = thrown(errors[scenario])
     # The gateway's error event mid-stream: the SDK throws an APIError (no HTTP status: the
     # answer had started with 200) carrying the envelope.
     assert e["class"] == "APIError" and e["isAPIError"] and e["status"] is None

@@ -14,6 +14,15 @@ const failing = async (fn) => {
   }
 };
 
+async function readChat(model) {
+  const texts = [];
+  for await (const chunk of await openai.chat.completions.create({
+    model, stream: true, messages: user('break off [sim:words=40]') })) {
+    texts.push(chunk.choices[0]?.delta?.content ?? '');
+  }
+  return texts.join('');
+}
+
 print({
   models: await attempt(async () => {
     const ids = [];
@@ -39,14 +48,8 @@ print({
   badResponsesTool: await failing(() => openai.responses.create({ model: 'gpt-4o-mini', input: 'x',
                                                                   tools: [{ type: 'web_search_preview' }] })),
   // A chat stream the provider breaks off: the gateway's error event must make `for await` throw.
-  chatStreamCut: await failing(async () => {
-    const texts = [];
-    for await (const chunk of await openai.chat.completions.create({
-      model: 'llama-3.3-70b', stream: true, messages: user('break off [sim:words=40]') })) {
-      texts.push(chunk.choices[0]?.delta?.content ?? '');
-    }
-    return texts.join('');
-  }),
+  chatStreamCut: await failing(() => readChat('llama-3.3-70b')),          // through LiteLLM
+  chatStreamCutAzure: await failing(() => readChat('gpt-4.1')),           // relayed from Azure
   // The same on the Responses stream ends in `response.failed`, which the helper reports.
   responsesStreamCut: await attempt(async () => {
     const types = [];
