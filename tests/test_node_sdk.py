@@ -37,9 +37,12 @@ AZURE_DEPLOYMENTS = ["gpt-4o-mini", "gemini-2.5-flash", "claude-sonnet-4", "llam
 def run_node(script: str, gateway: str, key: str, **env: str) -> dict:
     if not OPENAI_PACKAGE.exists():
         pytest.fail("The npm openai package is not installed: run `npm ci` (`make test` does).")
+    # The SDK reads OPENAI_* and AZURE_OPENAI_* settings (base URL, org, project, log level
+    # on stdout): none of the developer's may reach these clients.
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "AZURE_OPENAI_"))}
     proc = subprocess.run(["node", str(NODE_DIR / script)], cwd=ROOT, capture_output=True,
                           text=True, timeout=300,
-                          env={**os.environ, "GATEWAY": gateway, "API_KEY": key, **env})
+                          env={**base, "GATEWAY": gateway, "API_KEY": key, **env})
     assert proc.returncode == 0, f"node {script} failed:\n{proc.stderr[-4000:]}"
     return json.loads(proc.stdout)
 
