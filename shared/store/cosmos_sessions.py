@@ -44,7 +44,7 @@ def _session(doc: dict[str, Any]) -> RealtimeSession:
     # `expires_at` is the expiry helpers' own field (epoch seconds): the session's ISO end
     # time is stored as `ends_at`.
     data["expires_at"] = data.pop("ends_at", "")
-    return RealtimeSession(**data)
+    return RealtimeSession(**data, etag=doc.get("_etag"))
 
 
 class CosmosSessions:
@@ -56,6 +56,7 @@ class CosmosSessions:
     def _session_doc(self, session: RealtimeSession) -> dict[str, Any]:
         now = self._clock()
         doc = asdict(session)
+        doc.pop("etag", None)
         doc["ends_at"] = doc.pop("expires_at")
         return with_expiry({**doc, "active": session.active}, _ttl(session, now), now)
 
@@ -79,22 +80,30 @@ class CosmosSessions:
         return sessions[:limit]
 
     async def replace_session(self, session: RealtimeSession) -> RealtimeSession:
+        """One conditional replace when `session` carries the ETag of the copy it was made from
+        (any write since changes the ETag, so the version check is implied); a copy without one
+        (built, not read) is checked against a fresh read first."""
         container = self.container("rt_sessions")
-        current = await read_item_or_none(container, session.id, session.id)
-        if current is None or current.get("version") != session.version:
-            raise StaleWrite(session.id)
-        stored = RealtimeSession(**{**asdict(session), "version": session.version + 1})
+        etag = session.etag
+        if etag is None:
+            current = await read_item_or_none(container, session.id, session.id)
+            if current is None or current.get("version") != session.version:
+                raise StaleWrite(session.id)
+            etag = current["_etag"]
+        stored = RealtimeSession(**{**asdict(session), "version": session.version + 1,
+                                    "etag": None})
         with storage_errors("replace session"):
             try:
-                await container.replace_item(session.id, self._session_doc(stored),
-                                             etag=current["_etag"],
-                                             match_condition=MatchConditions.IfNotModified)
+                written = await container.replace_item(
+                    session.id, self._session_doc(stored), etag=etag,
+                    match_condition=MatchConditions.IfNotModified)
             except exceptions.CosmosAccessConditionFailedError:
                 raise StaleWrite(session.id) from None
             except exceptions.CosmosResourceNotFoundError as exc:
                 if is_missing_document(exc):
                     raise StaleWrite(session.id) from None
                 raise
+        stored.etag = written.get("_etag") if isinstance(written, dict) else None
         return stored
 
     async def append_audio(self, session_id: str, pcm: bytes) -> None:
