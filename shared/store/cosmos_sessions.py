@@ -117,9 +117,11 @@ class CosmosSessions:
             with storage_errors("append audio"):
                 await container.create_item(with_expiry(doc, 2 * _GRACE_SECONDS, now))
 
-    async def _chunks(self, session_id: str) -> list[dict[str, Any]]:
+    async def _chunks(self, session_id: str, fields: str = "c.id, c.data"
+                      ) -> list[dict[str, Any]]:
+        # Inside the session's own partition; `session_id` is the only path rt_audio indexes.
         docs = await query(self.container("rt_audio"),
-                           "SELECT c.id, c.data FROM c WHERE c.session_id = @sid",
+                           f"SELECT {fields} FROM c WHERE c.session_id = @sid",
                            {"@sid": session_id}, partition_key=session_id)
         return sorted(docs, key=lambda d: d["id"])
 
@@ -128,7 +130,7 @@ class CosmosSessions:
 
     async def clear_audio(self, session_id: str) -> None:
         container = self.container("rt_audio")
-        for doc in await self._chunks(session_id):
+        for doc in await self._chunks(session_id, "c.id"):      # ids only: not the audio again
             with storage_errors("clear audio"):
                 try:
                     await container.delete_item(doc["id"], partition_key=session_id)
