@@ -12,6 +12,7 @@ caller read, and the replace carries the ETag of the copy that was checked.
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 import uuid
@@ -27,6 +28,7 @@ from .cosmos_support import (clean, is_missing_document, query, read_item_or_non
                              storage_errors, with_expiry)
 
 CHUNK_BYTES = 512 * 1024
+_DELETE_CONCURRENCY = 8
 _GRACE_SECONDS = 24 * 3600
 
 
@@ -129,11 +131,19 @@ class CosmosSessions:
         return b"".join(base64.b64decode(d["data"]) for d in await self._chunks(session_id))
 
     async def clear_audio(self, session_id: str) -> None:
+        """Delete the session's chunks, several at a time (a commit waits for this before the
+        turn is transcribed). Not a transactional batch: one round trip instead of ten, billed
+        the same, but the local Cosmos test server does not take Cosmos's batch format."""
         container = self.container("rt_audio")
-        for doc in await self._chunks(session_id, "c.id"):      # ids only: not the audio again
-            with storage_errors("clear audio"):
-                try:
-                    await container.delete_item(doc["id"], partition_key=session_id)
-                except exceptions.CosmosResourceNotFoundError as exc:
-                    if not is_missing_document(exc):
-                        raise
+        ids = [doc["id"] for doc in await self._chunks(session_id, "c.id")]  # not the audio again
+        limit = asyncio.Semaphore(_DELETE_CONCURRENCY)
+
+        async def delete(doc_id: str) -> None:
+            async with limit:
+                with storage_errors("clear audio"):
+                    try:
+                        await container.delete_item(doc_id, partition_key=session_id)
+                    except exceptions.CosmosResourceNotFoundError as exc:
+                        if not is_missing_document(exc):      # two clears racing: fine
+                            raise
+        await asyncio.gather(*(delete(i) for i in ids))
