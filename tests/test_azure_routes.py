@@ -7,6 +7,7 @@ import asyncio
 import base64
 import io
 import json
+import time
 import wave
 
 import httpx
@@ -322,3 +323,84 @@ def test_v1_surface_api_version_is_optional_and_checked(gateway, key):
     no_model = httpx.post(gateway + "/openai/v1/chat/completions", headers={"api-key": key},
                           json={"messages": MSG}, timeout=30)
     assert no_model.status_code == 400 and no_model.json()["error"]["param"] == "model"
+
+
+# --- Responses on both surfaces ---------------------------------------------------------------
+# AzureOpenAI(...).responses calls /openai/responses?api-version=... (no deployment in the path;
+# the body names the model); OpenAI(base_url=.../openai/v1) calls /openai/v1/responses.
+
+@pytest.mark.parametrize("model", ["gpt-4o-mini", "gpt-4.1", "claude-sonnet-4"])
+def test_responses_with_the_azure_client(gateway, key, model):
+    az = azure(gateway, key, api_version=PREVIEW)
+    raw = az.responses.with_raw_response.create(model=model, input="hello azure responses")
+    assert raw.http_request.url.path == "/openai/responses"
+    assert raw.http_request.url.params["api-version"] == PREVIEW
+    resp = raw.parse()
+    assert resp.status == "completed" and resp.model == model
+    assert "hello azure responses" in resp.output_text
+    assert az.responses.retrieve(resp.id).output_text == resp.output_text
+    items = az.responses.input_items.list(resp.id)
+    assert [i.content[0].text for i in items.data] == ["hello azure responses"]
+    follow = az.responses.create(model="gemini-2.5-flash", input="and then?",
+                                 previous_response_id=resp.id)
+    assert follow.status == "completed"
+    events = [e.type for e in az.responses.create(model=model, input="stream", stream=True)]
+    assert events[0] == "response.created" and events[-1] == "response.completed"
+    az.responses.delete(resp.id)
+    with pytest.raises(openai.NotFoundError):
+        az.responses.retrieve(resp.id)
+
+
+def test_responses_on_the_v1_surface(v1):
+    resp = v1.responses.create(model="gpt-4o-mini", input="hello v1 responses")
+    assert "hello v1 responses" in resp.output_text
+    assert v1.responses.retrieve(resp.id).id == resp.id
+    assert [i.type for i in v1.responses.input_items.list(resp.id).data] == ["message"]
+    with v1.responses.stream(model="claude-sonnet-4", input="streamed") as stream:
+        text = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    assert text == final.output_text and "streamed" in text
+    v1.responses.delete(resp.id)
+    with pytest.raises(openai.NotFoundError):
+        v1.responses.retrieve(resp.id)
+
+
+@pytest.mark.parametrize("surface", ["deployments", "v1"])
+def test_background_responses_and_cancel_on_both_surfaces(gateway, key, sim, surface):
+    client = (azure(gateway, key, api_version=PREVIEW) if surface == "deployments" else
+              openai.OpenAI(base_url=gateway + "/openai/v1", api_key=key, max_retries=0))
+    queued = client.responses.create(model="gpt-4o-mini", input="later", background=True)
+    assert queued.status == "queued"
+    deadline = time.monotonic() + 20
+    while (done := client.responses.retrieve(queued.id)).status in ("queued", "in_progress") \
+            and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert done.status == "completed" and "later" in done.output_text
+    sim.post("/_sim/faults", json={"match": "", "latency_ms": 1500})
+    slow = client.responses.create(model="gpt-4o-mini", input="cancel me", background=True)
+    assert client.responses.cancel(slow.id).status == "cancelled"
+    assert client.responses.retrieve(slow.id).status == "cancelled"
+
+
+def test_responses_routes_check_the_api_version_and_the_project(gateway, key, make_key):
+    missing = httpx.post(gateway + "/openai/responses", headers={"api-key": key},
+                         json={"model": "gpt-4o-mini", "input": "x"}, timeout=30)
+    assert missing.status_code == 400 and missing.json()["error"]["param"] == "api-version"
+    dated_on_v1 = httpx.get(gateway + "/openai/v1/responses/resp_x",
+                            params={"api-version": API_VERSION}, headers={"api-key": key})
+    assert dated_on_v1.status_code == 400
+    assert dated_on_v1.json()["error"]["param"] == "api-version"
+    mine = azure(gateway, key, api_version=PREVIEW).responses.create(model="gpt-4o-mini",
+                                                                    input="mine")
+    other = make_key("azure-responses-other")
+    for client in (azure(gateway, other, api_version=PREVIEW),
+                   openai.OpenAI(base_url=gateway + "/openai/v1", api_key=other, max_retries=0)):
+        with pytest.raises(openai.NotFoundError):
+            client.responses.retrieve(mine.id)
+        with pytest.raises(openai.NotFoundError):
+            client.responses.input_items.list(mine.id)
+        with pytest.raises(openai.NotFoundError):
+            client.responses.delete(mine.id)
+        with pytest.raises(openai.NotFoundError):
+            client.responses.create(model="gpt-4o-mini", input="x",
+                                    previous_response_id=mine.id)
