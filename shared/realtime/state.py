@@ -97,6 +97,9 @@ class SessionCache:
 
     def drop(self, session_id: str) -> None:
         self._copies.pop(session_id, None)
+        event = self._changed.pop(session_id, None)
+        if event is not None:
+            event.set()                  # a watcher still waiting reads the store instead
 
     async def wait(self, session_id: str, timeout: float) -> bool:
         """True when this instance stored a new copy within `timeout` seconds."""
