@@ -68,9 +68,17 @@ class _Form:
                 self.spooled = await _spool(part, self.limit)
             else:
                 self.stored = await self._store(part.chunks())
+        elif part.name == "file":
+            raise InvalidRequest("'file' must be a file part: its Content-Disposition needs a "
+                                 "filename.", param="file")
+        elif part.name == "purpose":
+            raise InvalidRequest("'purpose' must be a plain form field, not a file.",
+                                 param="purpose")
         else:
-            raise InvalidRequest(f"Unknown form field '{part.name}' (this endpoint takes "
-                                 "'file' and 'purpose').", param=part.name)
+            # The name is the client's: quoted short, so an error never echoes a huge header.
+            name = part.name if len(part.name) <= 64 else part.name[:64] + "…"
+            raise InvalidRequest(f"Unknown form field '{name}' (this endpoint takes "
+                                 "'file' and 'purpose').", param=name)
 
     async def _store(self, chunks: AsyncIterator[bytes]) -> ObjectInfo:
         assert self.purpose is not None
