@@ -120,7 +120,8 @@ class _Keeper:
 class _Failure:
     """Follows a relayed stream (the latest response snapshot, the last sequence number) to
     end it the Responses API's way if the provider breaks off: `response.failed` carrying the
-    response as far as it got, or an `error` event before the provider sent any."""
+    last snapshot the provider sent (`response.created` / `.in_progress`, so without the
+    output deltas relayed since) marked failed, or an `error` event if it sent none."""
     _SEQUENCE = re.compile(rb'"sequence_number":\s*(\d+)')
 
     def __init__(self) -> None:
