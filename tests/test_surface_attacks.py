@@ -220,3 +220,36 @@ def test_a_malformed_upload_form_is_a_400_that_says_what_is_wrong(gateway, key, 
     error = resp.json()["error"]
     assert error["param"] == param and says in error["message"]
     assert len(resp.content) < 1000           # a client's huge field name is not echoed back
+
+
+def test_native_and_background_responses_and_their_jobs_are_another_projects_404(
+        client, gateway, make_key):
+    """test_responses.py covers a translated response; these are the other kinds of id a
+    Responses call leaves: a native one (the provider's id, stored by the gateway) and a
+    background one with its job (`source: responses`) in the jobs API."""
+    native = client.responses.create(model="gpt-4.1", input="mine, native")
+    background = client.responses.create(model="gpt-4o-mini", input="mine, later",
+                                         background=True)
+    owner = httpx.Client(base_url=gateway, headers={"Authorization": f"Bearer {client.api_key}"})
+    jobs = owner.get("/v1/chat/completions/async", params={"limit": 100}).json()["data"]
+    job = next(j for j in jobs if j["custom_id"] == background.id)
+    assert job["source"] == "responses"
+    other_key = make_key("attacks-other")
+    other = openai.OpenAI(base_url=gateway + "/v1", api_key=other_key, max_retries=0)
+    for response_id in (native.id, background.id):
+        for attempt in (lambda: other.responses.retrieve(response_id),
+                        lambda: other.responses.input_items.list(response_id),
+                        lambda: other.responses.cancel(response_id),
+                        lambda: other.responses.delete(response_id),
+                        lambda: other.responses.create(model="gpt-4.1", input="x",
+                                                       previous_response_id=response_id)):
+            with pytest.raises(openai.NotFoundError):
+                attempt()
+    stranger = httpx.Client(base_url=gateway, headers={"Authorization": f"Bearer {other_key}"})
+    for method in ("GET", "DELETE"):
+        resp = stranger.request(method, f"/v1/chat/completions/async/{job['execution_id']}")
+        assert resp.status_code == 404 and resp.json()["error"]["code"] == "job_not_found"
+    listed = stranger.get("/v1/chat/completions/async", params={"limit": 100}).json()["data"]
+    assert job["execution_id"] not in [j["execution_id"] for j in listed]
+    assert client.responses.retrieve(native.id).id == native.id       # still the owner's
+    assert owner.get(f"/v1/chat/completions/async/{job['execution_id']}").status_code == 200
