@@ -102,6 +102,24 @@ DOCUMENTED = {
     "azure_v1_delete_response": ("openai/v1/responses/{id}", ["DELETE"]),
     "azure_v1_list_response_input_items": ("openai/v1/responses/{id}/input_items", ["GET"]),
     "azure_v1_cancel_response": ("openai/v1/responses/{id}/cancel", ["POST"]),
+    "azure_create_file": ("openai/files", ["POST"]),
+    "azure_list_files": ("openai/files", ["GET"]),
+    "azure_get_file": ("openai/files/{id}", ["GET"]),
+    "azure_delete_file": ("openai/files/{id}", ["DELETE"]),
+    "azure_file_content": ("openai/files/{id}/content", ["GET"]),
+    "azure_create_batch": ("openai/batches", ["POST"]),
+    "azure_list_batches": ("openai/batches", ["GET"]),
+    "azure_get_batch": ("openai/batches/{id}", ["GET"]),
+    "azure_cancel_batch": ("openai/batches/{id}/cancel", ["POST"]),
+    "azure_v1_create_file": ("openai/v1/files", ["POST"]),
+    "azure_v1_list_files": ("openai/v1/files", ["GET"]),
+    "azure_v1_get_file": ("openai/v1/files/{id}", ["GET"]),
+    "azure_v1_delete_file": ("openai/v1/files/{id}", ["DELETE"]),
+    "azure_v1_file_content": ("openai/v1/files/{id}/content", ["GET"]),
+    "azure_v1_create_batch": ("openai/v1/batches", ["POST"]),
+    "azure_v1_list_batches": ("openai/v1/batches", ["GET"]),
+    "azure_v1_get_batch": ("openai/v1/batches/{id}", ["GET"]),
+    "azure_v1_cancel_batch": ("openai/v1/batches/{id}/cancel", ["POST"]),
 }
 # Non-HTTP functions: name -> (trigger type, output binding types by parameter name).
 TRIGGERED = {
@@ -129,7 +147,11 @@ HTTP_OUTPUTS = {"submit_chat_job": {"events": "eventHub"},
                 "azure_v1_create_response": {"events": "eventHub"},
                 "azure_v1_cancel_response": {"events": "eventHub"},
                 "create_batch": {"events": "eventHub"},
-                "cancel_batch": {"events": "eventHub"}}
+                "cancel_batch": {"events": "eventHub"},
+                "azure_create_batch": {"events": "eventHub"},
+                "azure_cancel_batch": {"events": "eventHub"},
+                "azure_v1_create_batch": {"events": "eventHub"},
+                "azure_v1_cancel_batch": {"events": "eventHub"}}
 
 
 @pytest.fixture(scope="module")

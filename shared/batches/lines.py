@@ -16,6 +16,7 @@ from ..handlers.chat import check_chat_fields
 from ..handlers.embeddings import check_embeddings_fields
 from ..handlers.request_checks import check_chat_limits
 from ..keys import Caller
+from . import model
 
 MAX_CUSTOM_ID = 512
 
@@ -80,7 +81,8 @@ def _shape(line: Line, data: Any, endpoint: str, seen: set[str]) -> Checked | No
     if data.get("method") != "POST":
         return _problem(line, custom_id, "invalid_method", "'method' must be \"POST\".",
                         "method")
-    if data.get("url") != endpoint:
+    url = data.get("url")
+    if not isinstance(url, str) or model.canonical_endpoint(url) != endpoint:
         return _problem(line, custom_id, "invalid_url", f"'url' must be the batch's endpoint "
                         f"\"{endpoint}\".", "url")
     if not isinstance(data.get("body"), dict):
@@ -107,7 +109,8 @@ async def check_request(gw: Any, caller: Caller, endpoint: str, body: dict[str, 
 
 async def check_line(gw: Any, caller: Caller, endpoint: str, line: Line,
                      seen: set[str]) -> Checked:
-    """One line checked; a 503 (the catalog's store is down) is raised, not blamed on it."""
+    """One line checked against the batch's `endpoint` (canonical: model.canonical_endpoint);
+    a 503 (the catalog's store is down) is raised, not blamed on it."""
     try:
         data = json.loads(line.raw)
     except (ValueError, UnicodeDecodeError) as exc:

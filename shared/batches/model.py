@@ -24,11 +24,19 @@ VALIDATING, FAILED, IN_PROGRESS, FINALIZING, COMPLETED, EXPIRED, CANCELLING, CAN
     "cancelled")
 TERMINAL = frozenset({FAILED, COMPLETED, EXPIRED, CANCELLED})
 ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings")
+# Azure OpenAI's batch quickstart writes the endpoint and each line's `url` without the version
+# ("/chat/completions"); the same endpoints, accepted on every surface. The batch keeps the
+# spelling its creator used; lines may use either.
+AZURE_SPELLINGS = {"/chat/completions": "/v1/chat/completions", "/embeddings": "/v1/embeddings"}
 WINDOW = "24h"
 WINDOW_SECONDS = 24 * 3600
 LINE_PRIORITY = 10                   # the lowest: interactive async jobs go first
 COUNTS = ("completed", "failed", "skipped")
 SHOWN_ERRORS = 100                   # validation errors listed on the batch (all in the file)
+
+
+def canonical_endpoint(value: str) -> str:
+    return AZURE_SPELLINGS.get(value, value)
 
 
 def new_id() -> str:

@@ -86,7 +86,8 @@ async def _check_all(gw: Any, doc: dict[str, Any]) -> tuple[int, list[Checked], 
                     "code": "too_many_requests", "line": line.number, "param": None,
                     "message": f"Line {line.number}: a batch holds at most {limit} requests."}))
                 break
-            checked = await check_line(gw, caller, doc["endpoint"], line, seen)
+            checked = await check_line(gw, caller, model.canonical_endpoint(doc["endpoint"]), line,
+                                       seen)
             if checked.error is not None:
                 if len(bad) < MAX_ERROR_LINES:
                     bad.append(checked)
@@ -151,7 +152,8 @@ def _line_job(doc: dict[str, Any], index: int, raw: bytes) -> dict[str, Any]:
                              priority=model.LINE_PRIORITY, ttl_hours=_LINE_TTL_HOURS,
                              custom_id=data["custom_id"], key_id=doc["key_id"], source="batch",
                              job=model.line_job_id(doc["project"], doc["id"], index))
-    job.update(batch_id=doc["id"], batch_index=index, endpoint=doc["endpoint"])
+    job.update(batch_id=doc["id"], batch_index=index,
+               endpoint=model.canonical_endpoint(doc["endpoint"]))
     return job
 
 
@@ -225,7 +227,8 @@ async def settle_line(gw: Any, doc: dict[str, Any], index: int) -> int:
         tomb = jobs_model.new_job(project=project, body={}, priority=model.LINE_PRIORITY,
                                   ttl_hours=_LINE_TTL_HOURS, key_id=doc["key_id"],
                                   source="batch", job=job_id)
-        tomb.update(batch_id=doc["id"], batch_index=index, endpoint=doc["endpoint"])
+        tomb.update(batch_id=doc["id"], batch_index=index,
+                    endpoint=model.canonical_endpoint(doc["endpoint"]))
         _settle(tomb, doc["stop"])
         stored, created = await gw.store.create_job(tomb)
         if created:

@@ -33,9 +33,10 @@ def _check_metadata(value: Any) -> dict[str, str] | None:
 def _check_endpoint(value: Any) -> str:
     if value == "/v1/responses":
         raise InvalidRequest(_RESPONSES, param="endpoint", code="unsupported_endpoint")
-    if value not in model.ENDPOINTS:
-        raise InvalidRequest(f"'endpoint' must be one of {', '.join(model.ENDPOINTS)}.",
-                             param="endpoint")
+    if not isinstance(value, str) or (value not in model.ENDPOINTS
+                                      and value not in model.AZURE_SPELLINGS):
+        raise InvalidRequest(f"'endpoint' must be one of {', '.join(model.ENDPOINTS)} (or "
+                             f"Azure's {', '.join(model.AZURE_SPELLINGS)}).", param="endpoint")
     return value
 
 
