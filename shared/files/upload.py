@@ -103,6 +103,23 @@ class _Form:
             raise InvalidRequest(f"Unknown form field '{name}'{hint} (this endpoint takes "
                                  "'file', 'purpose' and 'expires_after').", param=name)
 
+    async def _file_and_rest(self, part: Part, rest: AsyncIterator[Part]) -> AsyncIterator[bytes]:
+        """The file's bytes, then the rest of the form, so that storage commits the file only
+        once the whole form is read and valid."""
+        async for chunk in part.chunks():
+            yield chunk
+        async for later in rest:
+            await self.take(later, rest)
+
+    def _expires_after(self) -> int | None:
+        """Seconds after creation, asked once the whole form has been read."""
+        if not self.expiry:
+            assert self.purpose is not None
+            return expiry.DEFAULT_SECONDS.get(self.purpose)
+        return expiry.check(self.expiry.get(_EXPIRY_FIELD.format("anchor")),
+                            self.expiry.get(_EXPIRY_FIELD.format("seconds")),
+                            _EXPIRY_FIELD.format, text=True)
+
     async def _store(self, chunks: AsyncIterator[bytes]) -> ObjectInfo:
         assert self.purpose is not None
         return await files.store(self.storage, self.project, chunks, filename=self.filename,
