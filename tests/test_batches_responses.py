@@ -176,3 +176,18 @@ def test_usage_rows_say_batch_and_responses(batch_gateway, openai_for):
     assert all(r.batch and r.operation == "Responses" and r.status == 200 for r in rows)
     assert sorted(r.model for r in rows) == ["gemini-2.5-flash", "gpt-4o-mini"]
     assert 7 in [r.completion_tokens for r in rows]
+
+
+def test_on_azure_openai_routes(batch_gateway, alpha):
+    """`AzureOpenAI(...).batches` (/openai/batches?api-version=) takes the same endpoint, and
+    `AzureOpenAI(...).responses` reads a stored line back (/openai/responses/{id})."""
+    az = openai.AzureOpenAI(azure_endpoint=batch_gateway.url, api_key=alpha.api_key,
+                            api_version="2025-04-01-preview", max_retries=0, timeout=60)
+    uploaded = az.files.create(file=("r.jsonl", json.dumps(line("az", input="azure line"))
+                                     .encode() + b"\n"), purpose="batch")
+    batch = az.batches.create(input_file_id=uploaded.id, endpoint=ENDPOINT,
+                              completion_window="24h")
+    done = wait(az, batch.id)
+    assert done.status == "completed", done.errors
+    resp = bodies(az, done.output_file_id)["az"]
+    assert az.responses.retrieve(resp.id).output_text == resp.output_text
