@@ -1,6 +1,6 @@
 # Two commands: `make run` installs and starts the gateway locally; `make test` installs and
 # runs every test. Both create .venv on first use (`make run` installs only what running needs); `make test` also installs the Cosmos DB test
-# server (npm, pinned by package-lock.json) that the suite starts and stops itself.
+# server and the Node openai client (npm, pinned by package-lock.json) that the suite uses.
 PYTHON ?= python3
 VENV ?= .venv
 PORT ?= 7071

@@ -1,13 +1,14 @@
 """The job worker: an Event Hub batch trigger. Finished jobs' result documents (OpenAI Batch
 output lines) go to Cosmos DB through the `cosmos_db_output` binding; job state itself is
 written by the core with conditional writes (see shared/jobs/worker.py). A timer re-sends the
-events of jobs that waited too long (shared/jobs/sweeper.py) and stops or nudges batches
-(shared/batches/sweep.py)."""
+events of jobs that waited too long (shared/jobs/sweeper.py), stops or nudges batches
+(shared/batches/sweep.py) and deletes expired files (shared/files/expiry.py)."""
 import typing
 
 import azure.functions as func
 
 from shared.batches.sweep import sweep_batches
+from shared.files.expiry import sweep as sweep_expired_files
 from shared.gateway import get_gateway
 from shared.jobs.events import HubEvent
 from shared.jobs.sweeper import requeue_stale
@@ -50,3 +51,4 @@ async def requeue_stale_jobs(timer: func.TimerRequest, events: func.Out[typing.L
     found = await requeue_stale(gateway) + await sweep_batches(gateway)
     if found:
         events.set(found)
+    await sweep_expired_files(gateway.objects)     # never raises: the events above must go

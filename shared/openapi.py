@@ -263,6 +263,8 @@ _QUERY = {**{name: _USAGE_QUERY for name in (
                                                  ("order", False), ("after", False),
                                                  ("before", False)]}
 
+# OpenAI's file expiry range (shared/files/expiry.py)
+_EXPIRY_SECONDS = {"type": "integer", "minimum": 3600, "maximum": 2592000}
 _MESSAGE = {"type": "object", "required": ["role"], "additionalProperties": True,
             "properties": {"role": {"type": "string"},
                            "content": {"anyOf": [{"type": "string"}, {"type": "array"},
@@ -377,7 +379,10 @@ _HAND_WRITTEN: dict[str, Any] = {
     "FileUpload": {
         "type": "object", "required": ["file", "purpose"], "additionalProperties": False,
         "properties": {"file": {"type": "string", "format": "binary"},
-                       "purpose": {"enum": ["batch", "user_data"]}}},
+                       "purpose": {"enum": ["batch", "user_data"]},
+                       # `expires_after` as the openai SDKs put a nested object in a form
+                       "expires_after[anchor]": {"enum": ["created_at"]},
+                       "expires_after[seconds]": _EXPIRY_SECONDS}},
     "BatchRequest": {
         "type": "object", "required": ["input_file_id", "endpoint", "completion_window"],
         "additionalProperties": False,
@@ -388,7 +393,12 @@ _HAND_WRITTEN: dict[str, Any] = {
                        "completion_window": {"enum": ["24h"]},
                        "metadata": {"type": "object", "maxProperties": 16,
                                     "additionalProperties": {"type": "string",
-                                                             "maxLength": 512}}}},
+                                                             "maxLength": 512}},
+                       "output_expires_after": {
+                           "type": "object", "required": ["anchor", "seconds"],
+                           "additionalProperties": False,
+                           "properties": {"anchor": {"enum": ["created_at"]},
+                                          "seconds": _EXPIRY_SECONDS}}}},
     "ChatJobRequest": {
         "allOf": [{"$ref": "#/components/schemas/ChatCompletionRequest"}],
         "type": "object", "required": ["model", "messages"], "additionalProperties": True,

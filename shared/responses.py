@@ -147,8 +147,11 @@ async def create(gw: Any, caller: Caller, body: dict[str, Any]) -> Created:
     return Created(events=_events(gw, caller, prepared, result), headers=result.headers)
 
 
-# Chat fields the model's policy checks name, and what the Responses client called them.
-_CHAT_FIELDS = {"messages": "input", "max_completion_tokens": "max_output_tokens"}
+# Chat fields the model's policy checks and the provider adapters name, and what the Responses
+# client called them.
+_CHAT_FIELDS = {"messages": "input", "max_completion_tokens": "max_output_tokens",
+                "reasoning_effort": "reasoning.effort", "response_format": "text.format",
+                "verbosity": "text.verbosity"}
 
 
 def in_responses_terms(err: InvalidRequest) -> InvalidRequest:

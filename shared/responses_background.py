@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from .errors import InvalidRequest, NotFound
+from .errors import Conflict, InvalidRequest, NotFound
 from .jobs import events, model
 from .jobs.cancel import cancel_job
 from .keys import Caller
@@ -74,6 +74,11 @@ async def refresh(gw: Any, caller: Caller, doc: dict[str, Any]) -> dict[str, Any
     return await _follow(gw, doc, stored.doc)
 
 
+def _already(response_id: str, status: str) -> InvalidRequest:
+    return InvalidRequest(f"Response '{response_id}' is already {status}; it cannot be "
+                          "cancelled.", param="response_id", code="response_already_finished")
+
+
 async def cancel(gw: Any, caller: Caller, response_id: str) -> tuple[dict[str, Any], Any]:
     """The cancelled response, and the job's hub event when it has a webhook to notify."""
     doc = await own_response(gw, caller, response_id)
@@ -86,9 +91,20 @@ async def cancel(gw: Any, caller: Caller, response_id: str) -> tuple[dict[str, A
     if status == "cancelled":
         return doc["response"], None
     if status not in ("queued", "in_progress"):
-        raise InvalidRequest(f"Response '{response_id}' is already {status}; it cannot be "
-                             "cancelled.", param="response_id", code="response_already_finished")
-    job = await cancel_job(gw, _job_reader(gw, caller, doc))
+        raise _already(response_id, status)
+    try:
+        job = await cancel_job(gw, _job_reader(gw, caller, doc))
+    except Conflict:
+        # The worker finished it between that look and this write: answer as if it had
+        # finished before (the job's 409 names a job id this API never showed).
+        doc = await refresh(gw, caller, doc)
+        status = doc["response"]["status"]
+        if status == "cancelled":
+            return doc["response"], None
+        if status not in ("queued", "in_progress"):
+            raise _already(response_id, status) from None
+        raise Conflict(f"Response '{response_id}' kept changing; try again.",
+                       param="response_id", code="response_busy") from None
     doc = await _follow(gw, doc, job)
     hub_event = events.reference(job) if job["webhook"]["url"] else None
     return doc["response"], hub_event

@@ -17,7 +17,8 @@ MAX_FILE = 512 * 1024
 def batch_gateway(simulator, tmp_path_factory, logs_dir, store_kind, request):
     # A limit's 429 asks for a wait of up to a minute; the tests' lines give up after 0.1 s.
     extra = {"LLMPROXY_MAX_FILE_BYTES": str(MAX_FILE),
-             "LLMPROXY_JOB_MAX_RETRY_AFTER_SECONDS": "0.1"}
+             "LLMPROXY_JOB_MAX_RETRY_AFTER_SECONDS": "0.1",
+             **getattr(request.module, "GATEWAY_SETTINGS", {})}    # a module's own additions
     if store_kind == "cosmos":
         extra.update(cosmos_env(request.getfixturevalue("cosmos_server"), "batch-tests"))
         extra.update(blob_env(request.getfixturevalue("azurite")))
@@ -69,3 +70,19 @@ def put_limits(process: GatewayProcess, project: str, doc: dict) -> None:
     from shared.limits import validate_limits
     validate_limits(doc)
     _with_store(process, lambda store: store.put_limits(project, doc))
+
+
+def with_objects(process: GatewayProcess, use):
+    """Run `use(storage)` on the gateway's object storage (its folder, or Azurite)."""
+    import asyncio
+
+    from shared.config import Settings
+    from shared.files.storage import create_storage
+
+    async def run():
+        storage = create_storage(Settings.from_env(process.env))
+        try:
+            return await use(storage)
+        finally:
+            await storage.close()
+    return asyncio.run(run())

@@ -223,7 +223,7 @@ def test_another_projects_batch_and_files_are_not_found(alpha, beta):
     ({"completion_window": "1h"}, "completion_window"),
     ({"metadata": {"k": "v" * 513}}, "metadata"),
     ({"input_file_id": None}, "input_file_id"),
-    ({"output_expires_after": {"anchor": "created_at", "seconds": 3600}},
+    ({"output_expires_after": {"anchor": "created_at", "seconds": 3600, "x": 1}},
      "output_expires_after"),
 ])
 def test_bad_creates_are_400s_naming_the_field(batch_gateway, alpha, changes, param):

@@ -137,3 +137,44 @@ def test_the_producer_script_reads_batch_lines(tmp_path):
     events = script.read_events(str(path), "alpha")
     assert [json.loads(e)["project"] for e in events[:2]] == ["alpha", "own"]
     assert events[2] == b"not json"           # sent as is: the worker records it as malformed
+
+
+async def test_a_response_cancel_that_loses_the_race_to_the_worker_says_it_finished(tmp_path):
+    """The worker finishes a background response between the cancel's look at its job and the
+    cancel's write: the client hears that the response finished (400, its id), as when it had
+    finished earlier, not a 409 about a job id it never saw (found by the Node SDK tests)."""
+    from shared.errors import GatewayError
+    from shared.keys import Caller
+    from shared.responses_background import cancel
+    env = {"LLMPROXY_DATA_DIR": str(tmp_path), "LLMPROXY_KEY_PEPPER": "pepper-for-tests"}
+    gw = await Gateway(Settings.from_env(env)).ready()
+    try:
+        job = model.new_job(project="p", body={"model": "m", "messages": []}, priority=5,
+                            ttl_hours=1, custom_id="resp_race", source=model.RESPONSES_SOURCE)
+        await gw.store.create_job(job)
+        await gw.store.put_response({
+            "id": "resp_race", "project": "p", "expires_at": 2**40, "job": job["id"],
+            "response": {"id": "resp_race", "object": "response", "status": "queued",
+                         "output": [], "usage": None, "error": None},
+            "input_items": [], "conversation": []})
+        get_job, looks = gw.store.get_job, []
+
+        async def finishes_after_the_first_look(project, job_id):
+            stored = await get_job(project, job_id)
+            if not looks:                       # the worker commits right after this read
+                done = dict(stored.doc, result={"choices": [{"message": {
+                    "role": "assistant", "content": "done"}, "finish_reason": "stop"}]})
+                model.finish(done, model.COMPLETED, model.now())
+                await gw.store.replace_job(done, stored.etag)
+            looks.append(job_id)
+            return stored
+        gw.store.get_job = finishes_after_the_first_look
+        with pytest.raises(GatewayError) as info:
+            await cancel(gw, Caller(project="p", key_id="k"), "resp_race")
+        assert (info.value.status, info.value.code, info.value.param) == (
+            400, "response_already_finished", "response_id")
+        assert job["id"] not in info.value.message and "resp_race" in info.value.message
+        stored = await gw.store.get_response("p", "resp_race")
+        assert stored["response"]["status"] == "completed"
+    finally:
+        await gw.close()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import os
+import time
 
 import pytest
 
+from shared.files import expiry, files
 from shared.files.blob_storage import BLOCK, BlobStorage
 from shared.files.local_storage import LocalStorage
-from shared.files.storage import (BATCH_INPUT, BATCH_STATE, USER_DATA, ObjectTooLarge,
-                                  one_chunk, read_json, write_json)
+from shared.files.storage import (BATCH_INPUT, BATCH_OUTPUT, BATCH_STATE, USER_DATA,
+                                  ObjectTooLarge, one_chunk, read_json, write_json)
 from shared.store import StoreConflict
 
 
@@ -122,5 +124,109 @@ def test_conditional_writes_let_exactly_one_writer_win(storage):
         await storage.delete(BATCH_STATE, "p1/batch_1")
         with pytest.raises(StoreConflict):          # gone
             await write_json(storage, BATCH_STATE, "p1/batch_1", {"v": 4}, if_match=second)
+        await storage.close()
+    run(go())
+
+
+def test_a_listing_can_stop_after_the_first_few_by_name(storage):
+    async def go():
+        for name in ("lim/c", "lim/a", "lim/b", "lin/a"):
+            await storage.write(USER_DATA, name, one_chunk(b""))
+        assert [i.name for i in await storage.list(USER_DATA, "lim/", limit=2)] == \
+            ["lim/a", "lim/b"]
+        assert len(await storage.list(USER_DATA, "lim/", limit=10)) == 3
+        await storage.close()
+    run(go())
+
+
+def test_metadata_is_taken_when_the_stream_ends(storage):
+    """An upload's form may send `expires_after[...]` after the file: the writer completes the
+    metadata from inside the stream, and the object carries it."""
+    metadata = {"filename": "late.jsonl"}
+
+    async def stream():
+        yield b"data"
+        metadata["expires_at"] = "1767225600"
+
+    async def go():
+        info = await storage.write(BATCH_INPUT, "late/f", stream(), metadata=metadata)
+        assert info.metadata["expires_at"] == "1767225600"
+        found = await storage.info(BATCH_INPUT, "late/f")
+        assert found.metadata == {"filename": "late.jsonl", "expires_at": "1767225600"}
+        assert (await storage.list(BATCH_INPUT, "late/"))[0].metadata["expires_at"] == \
+            "1767225600"
+        await storage.close()
+    run(go())
+
+
+def test_expiring_files_are_deleted_by_the_sweep_when_due_and_not_before(storage):
+    # Azurite is shared by the whole suite: a sweep may also meet other tests' due files, so
+    # only this test's own objects are asserted on.
+    async def go():
+        async def put(purpose, seconds):
+            return await files.store(storage, "sw", one_chunk(b"x"), filename="f",
+                                     purpose=purpose, limit=None, expires_after=seconds)
+
+        async def markers(container):
+            return {m.name.split("/", 2)[2] for m in
+                    await storage.list(container, expiry.MARKERS)}
+        soon, later = await put("user_data", 3600), await put("batch", 7200)
+        output, forever = await put("batch_output", 3600), await put("user_data", None)
+        created = int(soon.metadata["created_at"])
+        assert int(soon.metadata["expires_at"]) - created == 3600
+        assert "expires_at" not in forever.metadata
+        assert soon.name in await markers(USER_DATA) and later.name in await markers(BATCH_INPUT)
+        # Markers never show in a project's listing.
+        assert {i.name for i in await files.list_files(storage, "sw", None)} == \
+            {soon.name, later.name, output.name, forever.name}
+        await expiry.sweep(storage, now=created + 3599)
+        assert await storage.info(USER_DATA, soon.name) is not None
+        assert await expiry.sweep(storage, now=created + 3600 + 2) >= 2
+        assert await storage.info(USER_DATA, soon.name) is None
+        assert await storage.info(BATCH_OUTPUT, output.name) is None
+        assert await storage.info(BATCH_INPUT, later.name) is not None
+        assert await storage.info(USER_DATA, forever.name) is not None
+        assert soon.name not in await markers(USER_DATA)                  # markers gone too
+        assert output.name not in await markers(BATCH_OUTPUT)
+        assert later.name in await markers(BATCH_INPUT)
+        await expiry.sweep(storage, now=created + 7200 + 2)
+        assert await storage.info(BATCH_INPUT, later.name) is None
+        assert later.name not in await markers(BATCH_INPUT)
+        await storage.close()
+    run(go())
+
+
+def test_the_sweep_trusts_the_file_not_a_stray_marker(storage):
+    """A marker whose file was deleted, or whose file has no (or a later) expiry, deletes
+    nothing but itself."""
+    async def go():
+        now = int(time.time())
+        kept = await files.store(storage, "st", one_chunk(b"x"), filename="f",
+                                 purpose="user_data", limit=None)
+        await expiry.schedule(storage, USER_DATA, kept.name, now - 5)
+        await expiry.schedule(storage, USER_DATA, "st/file-deleted", now - 5)
+        await expiry.sweep(storage, now=now)
+        assert await storage.info(USER_DATA, kept.name) is not None
+        assert [m.name for m in await storage.list(USER_DATA, expiry.MARKERS)
+                if m.name.endswith(("/st/file-deleted", kept.name))] == []
+        await storage.close()
+    run(go())
+
+
+def test_a_lookup_that_meets_an_expired_file_deletes_it(storage):
+    async def go():
+        info = await files.store(storage, "lz", one_chunk(b"x"), filename="f",
+                                 purpose="user_data", limit=None, expires_after=3600)
+        file_id = info.name.split("/", 1)[1]
+        assert (await files.find(storage, "lz", file_id))[1].name == info.name
+        past = int(time.time()) - 1                 # as an hour's wait would leave it
+        await expiry.schedule(storage, USER_DATA, info.name, past)
+        await storage.write(USER_DATA, info.name, one_chunk(b"x"),
+                            metadata={**info.metadata, "expires_at": str(past)})
+        assert await files.list_files(storage, "lz", None) == []
+        assert await storage.info(USER_DATA, info.name) is not None     # listing only hides
+        assert await files.find(storage, "lz", file_id) is None
+        assert await storage.info(USER_DATA, info.name) is None
+        assert await storage.info(USER_DATA, expiry.marker(info.name, past)) is None
         await storage.close()
     run(go())

@@ -12,6 +12,10 @@ import pytest
 os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
 import litellm  # noqa: E402
 
+# LiteLLM's own pydantic models warn about their own usage objects; nothing of ours.
+pytestmark = pytest.mark.filterwarnings("ignore:Pydantic serializer warnings:UserWarning",
+                                        "ignore:Items? .* ReadOnly:UserWarning")
+
 WEATHER = {"type": "function", "name": "get_weather", "description": "Weather for a city",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}},
                           "required": ["city"]}}

@@ -44,7 +44,10 @@ def new_id() -> str:
 
 
 def new_batch(*, project: str, key_id: str, endpoint: str, input_file_id: str,
-              metadata: dict[str, str] | None) -> dict[str, Any]:
+              metadata: dict[str, str] | None,
+              output_expires_after: int | None = None) -> dict[str, Any]:
+    """`output_expires_after`: seconds the output and error files live after they are written
+    (None: until deleted); kept in the document, not shown (OpenAI's Batch has no such field)."""
     created = int(time.time())
     return {
         "id": new_id(), "object": "batch", "project": project, "key_id": key_id,
@@ -54,6 +57,7 @@ def new_batch(*, project: str, key_id: str, endpoint: str, input_file_id: str,
         "failed_at": None, "expired_at": None, "cancelling_at": None, "cancelled_at": None,
         "metadata": metadata, "model": None, "errors": None, "output_file_id": None,
         "error_file_id": None, "total": 0, "stop": None, "final_counts": None, "usage": None,
+        "output_expires_after": output_expires_after,
     }
 
 

@@ -122,7 +122,8 @@ async def write_file(gw: Any, doc: dict[str, Any], kind: str) -> str:
     if await gw.objects.info(BATCH_OUTPUT, files.object_name(doc["project"], file_id)) is None:
         await files.store(gw.objects, doc["project"], _lines_of(gw, doc, kind),
                           filename=f"{doc['id']}_{kind}.jsonl", purpose="batch_output",
-                          limit=None, file_id=file_id)
+                          limit=None, file_id=file_id,
+                          expires_after=doc.get("output_expires_after"))
     return file_id
 
 

@@ -128,7 +128,8 @@ async def validate(gw: Any, doc: dict[str, Any]) -> list[str]:
         file_id = model.output_file_id(doc["id"], "error")
         await files.store(gw.objects, doc["project"], _error_lines(doc, bad),
                           filename=f"{doc['id']}_error.jsonl", purpose="batch_output",
-                          limit=None, file_id=file_id)
+                          limit=None, file_id=file_id,
+                          expires_after=doc.get("output_expires_after"))
 
         def failed(d: dict[str, Any]) -> bool:
             if d["status"] != model.VALIDATING:

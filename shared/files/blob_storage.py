@@ -141,11 +141,19 @@ class BlobStorage:
             raise StoreUnavailable(f"blob read failed: {type(exc).__name__}") from exc
         return ObjectInfo(name, props.size, props.etag, _decode(props.metadata))
 
-    async def list(self, container: str, prefix: str) -> list[ObjectInfo]:
+    async def list(self, container: str, prefix: str,
+                   limit: int | None = None) -> list[ObjectInfo]:
         client = await self._client(container)
+        found: list[ObjectInfo] = []
         try:
-            return [ObjectInfo(b.name, b.size, b.etag, _decode(b.metadata)) async for b in
-                    client.list_blobs(name_starts_with=prefix, include=["metadata"])]
+            # The service lists by name; pages are fetched as the iteration needs them, so a
+            # limit within one page costs one call.
+            async for b in client.list_blobs(name_starts_with=prefix, include=["metadata"],
+                                             results_per_page=limit):
+                found.append(ObjectInfo(b.name, b.size, b.etag, _decode(b.metadata)))
+                if limit is not None and len(found) >= limit:
+                    break
+            return found
         except AzureError as exc:
             raise StoreUnavailable(f"blob listing failed: {type(exc).__name__}") from exc
 

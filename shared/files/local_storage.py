@@ -141,18 +141,20 @@ class LocalStorage:
     async def info(self, container: str, name: str) -> ObjectInfo | None:
         return await asyncio.to_thread(self._info_now, container, name)
 
-    async def list(self, container: str, prefix: str) -> list[ObjectInfo]:
+    async def list(self, container: str, prefix: str,
+                   limit: int | None = None) -> list[ObjectInfo]:
         def scan() -> list[ObjectInfo]:
+            names = sorted(name for entry in os.scandir(self._folder(container))
+                           if not entry.name.startswith(_TMP)
+                           and (name := unquote(entry.name)).startswith(prefix))
             found = []
-            for entry in os.scandir(self._folder(container)):
-                if entry.name.startswith(_TMP):
-                    continue
-                name = unquote(entry.name)
-                if name.startswith(prefix):
-                    info = self._info_now(container, name)
-                    if info is not None:
-                        found.append(info)
-            return sorted(found, key=lambda i: i.name)
+            for name in names:
+                info = self._info_now(container, name)
+                if info is not None:
+                    found.append(info)
+                    if limit is not None and len(found) >= limit:
+                        break
+            return found
         return await asyncio.to_thread(scan)
 
     async def delete(self, container: str, name: str) -> bool:

@@ -7,6 +7,9 @@ be conditional (`if_match` an ETag, or `if_absent`), which is how batch state do
 safely when several workers touch the same batch. One contract test suite
 (`tests/test_object_storage.py`) runs against every backend.
 
+A write takes its `metadata` once the stream has ended, so a writer may still complete it from
+inside the stream: an upload's form may carry fields (`expires_after[...]`) after the file.
+
 Containers are fixed, one per purpose (the deployment creates them in Azure): uploads for
 batches, uploads kept as plain data, the gateway's batch output files, batch state documents.
 """
@@ -57,8 +60,10 @@ class ObjectStorage(Protocol):
 
     async def info(self, container: str, name: str) -> ObjectInfo | None: ...
 
-    async def list(self, container: str, prefix: str) -> list[ObjectInfo]:
-        """Objects whose name starts with `prefix`, by name."""
+    async def list(self, container: str, prefix: str,
+                   limit: int | None = None) -> list[ObjectInfo]:
+        """Objects whose name starts with `prefix`, by name; the first `limit` of them (on Blob
+        Storage one listing call when `limit` is at most 5000, the service's page size)."""
 
     async def delete(self, container: str, name: str) -> bool: ...
 

@@ -8,13 +8,14 @@ from typing import Any
 
 from ..batches import model, state, steps
 from ..errors import Conflict, InvalidRequest, NotFound
-from ..files import files
+from ..files import expiry, files
 from ..files.storage import BATCH_INPUT
 from ..gateway import Gateway
 from ..http_types import ApiRequest, ApiResponse
 from .jobs import EVENTS
 
-_FIELDS = {"input_file_id", "endpoint", "completion_window", "metadata"}
+_FIELDS = {"input_file_id", "endpoint", "completion_window", "metadata",
+           "output_expires_after"}
 
 
 def _check_metadata(value: Any) -> dict[str, str] | None:
@@ -48,6 +49,8 @@ async def create_batch(gw: Gateway, req: ApiRequest) -> ApiResponse:
     if body.get("completion_window") != model.WINDOW:
         raise InvalidRequest("'completion_window' must be \"24h\".", param="completion_window")
     metadata = _check_metadata(body.get("metadata"))
+    output_expires_after = expiry.check_object(body.get("output_expires_after"),
+                                               "output_expires_after")
     file_id = body.get("input_file_id")
     if not isinstance(file_id, str) or not file_id:
         raise InvalidRequest("Missing required parameter: 'input_file_id'.",
@@ -60,7 +63,8 @@ async def create_batch(gw: Gateway, req: ApiRequest) -> ApiResponse:
         raise InvalidRequest(f"The file '{file_id}' was not uploaded with purpose 'batch'.",
                              param="input_file_id", code="invalid_file_purpose")
     doc = model.new_batch(project=caller.project, key_id=caller.key_id, endpoint=endpoint,
-                          input_file_id=file_id, metadata=metadata)
+                          input_file_id=file_id, metadata=metadata,
+                          output_expires_after=output_expires_after)
     await state.create(gw.objects, doc)
     return ApiResponse.json(model.public(doc, {"completed": 0, "failed": 0}),
                             outputs={EVENTS: steps.event(doc, "validate")})

@@ -1,12 +1,13 @@
 """The Files API: `/v1/files[...]`, per project (another project's file is a 404, exactly like
 one that never existed). Uploads are streamed from the request into storage
-(shared/files/upload.py), downloads streamed back."""
+(shared/files/upload.py), downloads streamed back. An expired file answers like one that never
+existed (shared/files/expiry.py)."""
 from __future__ import annotations
 
 from typing import Any
 
 from ..errors import InvalidRequest, NotFound, PayloadTooLarge
-from ..files import files, upload
+from ..files import expiry, files, upload
 from ..files.storage import ObjectTooLarge
 from ..gateway import Gateway
 from ..http_types import ApiRequest, ApiResponse
@@ -63,7 +64,7 @@ async def file_content(gw: Gateway, req: ApiRequest) -> ApiResponse:
 
 async def delete_file(gw: Gateway, req: ApiRequest) -> ApiResponse:
     container, info = await _own_file(gw, req)
-    await gw.objects.delete(container, info.name)
+    await expiry.remove(gw.objects, container, info)
     return ApiResponse.json({"id": req.path_params["id"], "object": "file", "deleted": True})
 
 
