@@ -212,86 +212,120 @@ var cosmosDataContributorRoleId = '00000000-0000-0000-0000-000000000002'
 
 // The containers `shared/store/cosmos_support.py` (CONTAINERS) expects, with its partition keys.
 // `expiring` containers get defaultTtl -1: expiry on, no default, so only documents that carry
-// their own `ttl` (usage retention, job and session lifetimes) expire. `indexed: false`: the
-// container is only ever point-read and written by id, so it indexes no property, which makes
-// each write cheaper (counters are written twice per limited request).
+// their own `ttl` (usage retention, job and session lifetimes) expire. `indexed: true`: Cosmos's
+// default policy (every property). `indexed: false`: only `includedPaths` are indexed (none for
+// counters and limits, only ever point-read and written by id), which makes each write cheaper:
+// a write's RU grow with the properties it indexes, and usage rows are written per request,
+// sessions and audio chunks per audio frame (docs/scale.md). `ContainerSpec.index` in
+// cosmos_support.py says the same for COSMOS_CREATE_IF_MISSING.
 var cosmosContainers = [
   {
     name: 'models'
     partitionKey: '/id'
     indexed: true
+    includedPaths: []
     expiring: false
   }
   {
     name: 'keys'
     partitionKey: '/id'
     indexed: true
+    includedPaths: []
     expiring: false
   }
   {
     name: 'usage'
     partitionKey: '/project'
-    indexed: true
+    indexed: false
+    includedPaths: [
+      {
+        path: '/project/?'
+      }
+      {
+        path: '/created_at/?'
+      }
+      {
+        path: '/expires_at/?'
+      }
+    ]
     expiring: true
   }
   {
     name: 'usage_hourly'
     partitionKey: '/project'
     indexed: true
+    includedPaths: []
     expiring: false
   }
   {
     name: 'usage_daily'
     partitionKey: '/project'
     indexed: true
+    includedPaths: []
     expiring: false
   }
   {
     name: 'counters'
     partitionKey: '/id'
     indexed: false
+    includedPaths: []
     expiring: true
   }
   {
     name: 'limits'
     partitionKey: '/id'
     indexed: false
+    includedPaths: []
     expiring: false
   }
   {
     name: 'jobs'
     partitionKey: '/project'
     indexed: true
+    includedPaths: []
     expiring: true
   }
   {
     name: 'job_results'
     partitionKey: '/project'
     indexed: true
+    includedPaths: []
     expiring: true
   }
   {
     name: 'webhook_secrets'
     partitionKey: '/id'
     indexed: true
+    includedPaths: []
     expiring: false
   }
   {
     name: 'rt_sessions'
     partitionKey: '/id'
-    indexed: true
+    indexed: false
+    includedPaths: [
+      {
+        path: '/project/?'
+      }
+    ]
     expiring: true
   }
   {
     name: 'rt_audio'
     partitionKey: '/session_id'
-    indexed: true
+    indexed: false
+    includedPaths: [
+      {
+        path: '/session_id/?'
+      }
+    ]
     expiring: true
   }
   {
     name: 'responses'
     partitionKey: '/project'
     indexed: true
+    includedPaths: []
     expiring: true
   }
 ]
@@ -454,12 +488,12 @@ resource cosmosContainerResources 'Microsoft.DocumentDB/databaseAccounts/sqlData
     }, (c.expiring) ? {
       defaultTtl: -1
     } : {}, (c.indexed) ? {} : {
-      // Nothing indexed. Not indexingMode 'none': Cosmos refuses TTL on such a container, so
-      // consistent mode with every path excluded (its documented way to index nothing).
+      // Only `includedPaths`. Not indexingMode 'none' (to index nothing): Cosmos refuses TTL on
+      // such a container, so consistent mode with every other path excluded.
       indexingPolicy: {
         indexingMode: 'consistent'
         automatic: true
-        includedPaths: []
+        includedPaths: c.includedPaths
         excludedPaths: [
           {
             path: '/*'

@@ -17,6 +17,7 @@ from .logs import install_redaction
 from .providers import Registry
 from .providers import http as provider_http
 from .realtime.pubsub import PubSub
+from .realtime.state import SessionCache
 from .routing import Router
 from .store import Store, create_store
 from .usage import UsageRecorder
@@ -36,6 +37,7 @@ class Gateway:
         self.router = Router()
         self.objects = create_storage(settings)     # files and batch state (docs/batch.md)
         self.limits = Limiter(self.store, settings.limits_ttl)
+        self.sessions = SessionCache()      # realtime sessions this instance serves (state.py)
         install_redaction(settings.secret_values())
         if settings.unresolved:
             log.error("settings %s are Key Vault references that did not resolve (missing secret "

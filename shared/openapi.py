@@ -337,6 +337,7 @@ _HAND_WRITTEN: dict[str, Any] = {
             "temperature": {"type": "number", "minimum": 0, "maximum": 2},
             "top_p": {"type": "number", "minimum": 0, "maximum": 1},
             "metadata": {"type": "object", "additionalProperties": {"type": "string"}},
+            "client_metadata": {"type": "object", "additionalProperties": {"type": "string"}},
             "user": {"type": "string"}, "safety_identifier": {"type": "string"},
             "prompt_cache_key": {"type": "string"},
             "service_tier": {"enum": ["auto", "default"]},

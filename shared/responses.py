@@ -141,7 +141,8 @@ async def create(gw: Any, caller: Caller, body: dict[str, Any]) -> Created:
     except InvalidRequest as err:
         raise in_responses_terms(err) from None
     if isinstance(result, Completion):
-        out.from_chat(prepared.response, _completion(result.body))
+        out.from_chat(prepared.response, _completion(result.body),
+                      prepared.history + prepared.items)
         await save(gw, caller, prepared)
         return Created(response=prepared.response, headers=result.headers)
     return Created(events=_events(gw, caller, prepared, result), headers=result.headers)
@@ -180,7 +181,7 @@ async def _events(gw: Any, caller: Caller, prepared: Prepared,
     """The chat stream as Responses events. The stored response is written before the final
     event, so a client that retrieves it as soon as the stream ends finds it. Leaving early
     closes the chat stream, which meters the call (499) and releases the provider."""
-    events = ResponsesEvents(prepared.response)
+    events = ResponsesEvents(prepared.response, prepared.history + prepared.items)
     chunks = result.chunks
     try:
         yield b"".join(encode(event) for event in events.start())

@@ -59,7 +59,7 @@ async def _follow(gw: Any, doc: dict[str, Any], job: dict[str, Any]) -> dict[str
     if status in _STATUS:
         response["status"] = _STATUS[status]
     elif status == model.COMPLETED:
-        out.from_chat(response, job["result"] or {})
+        out.from_chat(response, job["result"] or {}, doc["conversation"])
     else:
         error = job.get("error") or {}
         out.failed(response, error.get("code"), str(error.get("message") or "The job failed."))

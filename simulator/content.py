@@ -31,7 +31,14 @@ MAX_WORDS = 100_000
 # `[sim:audio_out=N]` make the usage report N tokens of that class on top of the word counts,
 # in each dialect's own way (see `UsageDetails`).
 _DETAIL_DIRECTIVE = re.compile(r"\[sim:(cached|cache_write|reasoning|audio_in|audio_out)=(\d+)\]")
-_ANY_DIRECTIVE = re.compile(r"\[sim:[a-z_]+=\d+\]")
+# `[sim:tool=NAME]` makes the reply call that offered tool (a client that always offers tools,
+# e.g. an agent CLI, can be steered to one), `[sim:tool=none]` answers with text although tools
+# are offered; `[sim:arg.KEY=VALUE]` sets that string argument of the call (e.g. a shell tool's
+# `cmd`), where the schema-built arguments would say "simulated".
+_TOOL_DIRECTIVE = re.compile(r"\[sim:tool=([A-Za-z0-9_.:-]+)\]")
+_ARG_DIRECTIVE = re.compile(r"\[sim:arg\.([A-Za-z0-9_]+)=([^\]]*)\]")
+_ANY_DIRECTIVE = re.compile(
+    r"\[sim:(?:[a-z_]+=\d+|tool=[A-Za-z0-9_.:-]+|arg\.[A-Za-z0-9_]+=[^\]]*)\]")
 MAX_DETAIL = 10_000_000
 
 
@@ -175,12 +182,22 @@ def _plan_answer(turn: Turn) -> Reply:
     if turn.tool_result is not None:
         text = f"{SIMULATED_PREFIX} tool result: {turn.tool_result}"
         return Reply(text, None, prompt_tokens, count_words(text))
+    wanted = _TOOL_DIRECTIVE.search(turn.last_user_text)
+    if wanted and turn.forced_tool is None and turn.tools:
+        if wanted.group(1) == "none":
+            return _text_answer(turn, prompt_tokens)
+        turn.forced_tool = wanted.group(1)
     if turn.tools and not turn.tool_choice_none:
         tool = next((t for t in turn.tools if t.name == turn.forced_tool), turn.tools[0])
         args = example_value({"type": "object", **(tool.parameters or {})})
+        args.update(_ARG_DIRECTIVE.findall(turn.last_user_text))
         call = ToolCall(stable_id("call_sim_", tool.name, turn.last_user_text), tool.name, args)
         completion = count_words(call.name) + count_words(call.arguments_json)
         return Reply(None, call, prompt_tokens, completion)
+    return _text_answer(turn, prompt_tokens)
+
+
+def _text_answer(turn: Turn, prompt_tokens: int) -> Reply:
     if turn.json_schema is not None:
         text = structured_text(turn.json_schema, turn.last_user_text)
         return Reply(text, None, prompt_tokens, count_words(text))

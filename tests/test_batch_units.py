@@ -107,6 +107,24 @@ async def test_a_lost_stop_event_is_sent_again_once_the_batch_stalls(gw):
     assert {l["error"]["code"] for l in await error_lines(gw, final)} == {"batch_cancelled"}
 
 
+async def test_a_cancel_that_read_validating_but_wrote_in_progress_stops_the_lines(
+        gw, monkeypatch):
+    # Validation finished between the cancel's read and its write (the write retries on the
+    # newer document): the batch becomes `cancelling` and its lines must get the stop event
+    # now, not after the sweeper notices a stalled batch minutes later.
+    from shared.handlers import batches as handler
+    from shared.handlers.jobs import EVENTS
+    from shared.http_types import ApiRequest
+    doc = await running_batch(gw)
+
+    async def read_before_validation_ended(_gw, _req):
+        return {**doc, "status": model.VALIDATING}
+    monkeypatch.setattr(handler, "_own_batch", read_before_validation_ended)
+    resp = await handler.cancel_batch(gw, ApiRequest("POST", "/v1/batches/x/cancel", {}))
+    assert json.loads(resp.body)["status"] == model.CANCELLING
+    assert json.loads(resp.outputs[EVENTS])["step"] == "stop"
+
+
 async def test_two_finalizers_at_once_write_one_file_and_one_final_state(gw):
     doc = await running_batch(gw, status=model.CANCELLING, stop="cancel")
     await asyncio.gather(*(steps.settle_line(gw, doc, i) for i in range(LINES)))

@@ -72,6 +72,10 @@ async def test_startup_creates_the_database_and_every_container_when_configured(
             props = await store.container(spec.name).read()
             assert props["partitionKey"]["paths"] == [spec.partition_key]
             assert props.get("defaultTtl") == (-1 if spec.expiring else None)
+            if spec.index is not None:      # (the test server keeps the policy it is given)
+                policy = props["indexingPolicy"]
+                assert [p["path"] for p in policy["includedPaths"]] == list(spec.index)
+                assert policy["excludedPaths"] == [{"path": "/*"}]
         await store.ping()
     finally:
         await store.close()

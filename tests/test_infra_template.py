@@ -202,9 +202,11 @@ PENDING_CONTAINERS: dict[str, tuple[str, bool]] = {}
 
 def test_cosmos_containers_are_the_ones_the_store_uses(t):
     from shared.store import cosmos_support
-    declared = {c["name"]: (c["partitionKey"], c["expiring"], c["indexed"])
+    # `indexed: false` containers index exactly the paths the store's ContainerSpec names.
+    declared = {c["name"]: (c["partitionKey"], c["expiring"], c["indexed"],
+                            tuple(p["path"] for p in c["includedPaths"]))
                 for c in t["variables"]["cosmosContainers"]["value"]}
-    wanted = {c.name: (c.partition_key, c.expiring, c.indexed)
+    wanted = {c.name: (c.partition_key, c.expiring, c.indexed, c.index or ())
               for c in cosmos_support.CONTAINERS}
     assert not set(PENDING_CONTAINERS) & set(wanted), "now in CONTAINERS: drop from PENDING"
     assert declared == {**wanted, **PENDING_CONTAINERS}
@@ -216,6 +218,7 @@ def test_cosmos_containers_are_the_ones_the_store_uses(t):
     # never indexingMode none, which Cosmos refuses on a container with TTL.
     assert cosmos_support.NO_INDEX["indexingMode"] in set(strings(resource))
     assert "/*" in set(strings(resource)) and "none" not in set(strings(resource))
+    assert "includedPaths" in set(strings(resource))
 
 
 def test_event_hub_and_consumer_group(t):

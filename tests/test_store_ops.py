@@ -1,16 +1,21 @@
 """Store work per request, counted (shared/store/counting.py) on a gateway served over a real
 socket with `--store-trace`: a limited project's request makes at most two store round trips
 (one to admit, one to release), on both backends; a project without limits makes none for
-limits. The per-scenario table in docs/scale.md comes from bench/store_ops.py, the same way."""
+limits; a realtime voice turn reads its session a few times, not once per audio frame. The
+per-scenario table in docs/scale.md comes from bench/store_ops.py, the same way."""
 from __future__ import annotations
 
+import asyncio
+import base64
 import json
 import time
+from collections import Counter
 
 import httpx
 import pytest
 
 from .conftest import (ADMIN_KEY, STORES, cosmos_env, free_port, gateway_env, start, wait_for)
+from .realtime_client import Client, silence
 
 LIMITS = {"requests_per_minute": 1000, "tokens_per_minute": 1_000_000,
           "concurrent_requests": 50, "budget": 1000.0}
@@ -24,8 +29,10 @@ def traced_gateway(request, simulator, tmp_path):
     trace = tmp_path / "trace.jsonl"
     port = free_port()
     log = tmp_path / "gateway.log"
-    proc = start(["-m", "runner", "--port", str(port), "--store-trace", str(trace)],
-                 gateway_env(simulator, tmp_path / "data", **extra), log)
+    env = gateway_env(simulator, tmp_path / "data", LLMPROXY_REALTIME_CHAT_MODEL="gpt-4o-mini",
+                      **extra)
+    env.pop("WebPubSubConnectionString", None)           # the runner's local Web PubSub
+    proc = start(["-m", "runner", "--port", str(port), "--store-trace", str(trace)], env, log)
     url = f"http://127.0.0.1:{port}"
     try:
         wait_for(url + "/health", proc, log)
@@ -122,3 +129,61 @@ def test_an_approximate_projects_requests_share_one_push_a_second(traced_gateway
     # (the last one after the burst) whatever the number of requests.
     assert 1 <= calls.count("patch_counters") <= 2 + int(seconds), calls
     assert calls.count("patch_counters") < 8
+
+
+def calls(done: list[dict]) -> Counter:
+    """Store contract calls, and (Cosmos) container operations, by name."""
+    return Counter(r["op"] if r["layer"] == "store" else f"{r['container']}.{r['op']}"
+                   + ("" if r["status"] == "ok" else f" {r['status']}") for r in done)
+
+
+def test_a_realtime_voice_turn_reads_its_session_a_few_times_not_per_frame(traced_gateway):
+    """One second of audio in ten appends, a session.update, a commit, a response: the session
+    used to be read ~55 times (Cosmos; 40 on SQLite), four times per append. Now an append is
+    one conditional write of the session and one audio chunk, with no read (its write checks
+    the copy is current, shared/realtime/state.py); the other events read it once each."""
+    url, trace, store = traced_gateway
+    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    key = project_key(admin, "ops-voice")
+    resp = httpx.post(url + "/v1/realtime/sessions", json={"turn_detection": None},
+                      headers={"Authorization": f"Bearer {key}"}, timeout=30)
+    assert resp.status_code == 201, resp.text
+    frames = [base64.b64encode(silence(0.1)).decode() for _ in range(10)]
+
+    async def turns() -> list[tuple[list[dict], list[dict]]]:
+        client = await Client.open(resp.json()["websocket_url"])
+        await client.until("session.created")
+        measured = []
+        for _ in range(2):                     # the first one warms caches (key, catalog)
+            mark = settle(trace)
+            for frame in frames:
+                await client.send({"type": "input_audio_buffer.append", "audio": frame})
+            await client.send({"type": "session.update", "session": {}})   # after the appends
+            await client.until("session.updated")
+            appended = records(trace, mark)
+            await client.send({"type": "input_audio_buffer.commit"})
+            await client.until("conversation.item.input_audio_transcription.completed")
+            await client.send({"type": "response.create"})
+            done = (await client.until("response.done"))[-1]
+            assert done["response"]["status"] == "completed", done
+            settle(trace)
+            measured.append((appended, records(trace, mark)))
+        await client.close()
+        return measured
+    appended, turn = asyncio.run(turns())[-1]
+
+    # The appends (and the session.update after them): no read but the update's own.
+    ops = calls(appended)
+    assert ops["get_session"] == 1 and ops["replace_session"] == 11, ops
+    assert ops["append_audio"] == 10, ops
+    # The whole turn: the update, the commit and the response.create read the session once
+    # each (the response's cancel watcher may poll once or twice more); 16 writes: 10 appends,
+    # the update, the commit's take, the user item, its transcript, the response's start and
+    # its outcome.
+    ops = calls(turn)
+    assert 3 <= ops["get_session"] <= 5 and ops["replace_session"] == 16, ops
+    if store == "cosmos":
+        assert ops["rt_sessions.read_item"] == ops["get_session"], ops       # none hidden
+        assert ops["rt_sessions.replace_item"] == 16, ops                    # none refused
+        assert ops["rt_audio.create_item"] == 10, ops
+        assert sum(n for op, n in ops.items() if "." in op) <= 55, ops      # was 102

@@ -115,7 +115,10 @@ async def cancel_batch(gw: Gateway, req: ApiRequest) -> ApiResponse:
     doc = await _own_batch(gw, req)
     now = int(time.time())
 
+    seen: list[str] = []               # the status the winning write started from
+
     def cancel(d: dict[str, Any]) -> bool:
+        seen.append(d["status"])
         if d["status"] == model.VALIDATING:
             d.update(status=model.CANCELLED, cancelling_at=now, cancelled_at=now,
                      final_counts={"completed": 0, "failed": 0, "skipped": 0})
@@ -124,8 +127,10 @@ async def cancel_batch(gw: Gateway, req: ApiRequest) -> ApiResponse:
             d.update(status=model.CANCELLING, cancelling_at=now, stop="cancel")
             return True
         return False
-    before = doc["status"]
     doc = await state.update(gw.objects, doc["project"], doc["id"], cancel) or doc
+    # Not the status read above: validation may have finished in between (the update retries
+    # on a newer document), and then the lines must be told to stop.
+    before = seen[-1] if seen else doc["status"]
     just_cancelled = doc["status"] == model.CANCELLED and before == model.VALIDATING
     if doc["status"] != model.CANCELLING and not just_cancelled:     # cancelling again: as is
         raise Conflict(f"Cannot cancel a batch with status '{doc['status']}'.", param="id",

@@ -38,8 +38,13 @@ CHAT_FIELDS = frozenset({
     "messages", "temperature", "top_p", "n", "stop", "max_tokens", "max_completion_tokens",
     "presence_penalty", "frequency_penalty", "logit_bias", "user", "response_format", "seed",
     "tools", "tool_choice", "parallel_tool_calls", "logprobs", "top_logprobs",
-    "reasoning_effort", "stream", "stream_options", "model",
+    "reasoning_effort", "stream", "stream_options", "model", "prompt_cache_key",
 })
+# OpenAI's prompt-cache routing hint: it picks which of OpenAI's machines (and so which cache)
+# serves a request and changes nothing in the answer. Vertex has nothing for it to steer (Gemini
+# caches repeated prefixes on its own; Claude caches what `cache_control` marks), so it is
+# accepted and not sent: clients that always send it (Codex CLI) work on every model.
+_HINTS_WITHOUT_EFFECT = ("prompt_cache_key",)
 
 _litellm: Any = None
 _import_lock = threading.Lock()
@@ -147,7 +152,8 @@ class LiteLLMVertexAdapter:
             raise InvalidRequest(f"'{unknown[0]}' is not supported for {self.name} models.",
                                  param=unknown[0])
         litellm = await load_litellm()
-        call = {k: v for k, v in body.items() if k not in ("model", "stream_options")}
+        call = {k: v for k, v in body.items()
+                if k not in ("model", "stream_options", *_HINTS_WITHOUT_EFFECT)}
         call.update(target.kwargs, model=target.model, timeout=self._timeout())
         client_wants_usage = bool((body.get("stream_options") or {}).get("include_usage"))
         if stream:

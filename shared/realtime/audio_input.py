@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import InvalidRequest
 from ..store import RealtimeSession
 from . import codecs, events, vad
-from .state import mutate
+from .state import edit
 
 MIN_COMMIT_MS = 100
 _TRIM_SLACK_MS = 2000
@@ -27,6 +27,7 @@ class AppendOutcome:
     start_ms: int = 0                     # where that speech starts in the stream
     buffer_start_ms: int = 0              # stream position of the buffer's first byte
     state: dict[str, Any] = field(default_factory=dict)    # the detector after this append
+    pcm: bytes = b""                      # the appended audio, as session pcm
 
 
 def decode_audio(payload: Any, fmt: str) -> bytes:
@@ -43,7 +44,10 @@ def _ms(pcm: bytes) -> int:
     return len(pcm) * 1000 // (codecs.RATE * 2)
 
 
-def _append(session: RealtimeSession, pcm: bytes, limit_ms: int) -> AppendOutcome:
+def _append(session: RealtimeSession, audio: Any, limit_ms: int) -> AppendOutcome:
+    # Decoded here, from the format of the copy being written: a session.update another
+    # instance handled changes the copy (the write is refused and redone on a fresh one).
+    pcm = decode_audio(audio, session.config["input_audio_format"])
     if session.buffer_ms + _ms(pcm) > limit_ms:
         raise InvalidRequest(f"The input audio buffer would exceed {limit_ms // 1000} s; commit "
                              "or clear it.", param="audio", code="input_audio_buffer_full")
@@ -65,30 +69,44 @@ def _append(session: RealtimeSession, pcm: bytes, limit_ms: int) -> AppendOutcom
     state["written_ms"] = written + _ms(pcm)
     session.buffer_ms += _ms(pcm)
     out.state = {k: v for k, v in state.items() if k != "pending"}
+    out.pcm = pcm
     return out
 
 
-async def append(store: Any, session_id: str, pcm: bytes, limit_ms: int) -> AppendOutcome:
-    _, outcome = await mutate(store, session_id, lambda s: _append(s, pcm, limit_ms))
-    await store.append_audio(session_id, pcm)
-    return outcome
+async def append(gw: Any, connection_id: str, session_id: str, audio: Any,
+                 limit_ms: int) -> tuple[RealtimeSession, AppendOutcome]:
+    """Append base64 `audio` (in the session's input format); returns the stored session.
+
+    The audio itself is stored per append, as before: the next event of this connection (the
+    commit) may run on another instance, which must find it in the store, and what a client
+    appended survives this instance's crash."""
+    stored, outcome = await edit(gw, connection_id, session_id,
+                                 lambda s: _append(s, audio, limit_ms))
+    await gw.store.append_audio(session_id, outcome.pcm)
+    return stored, outcome
 
 
-def _take(session: RealtimeSession, keep_from_ms: int, item_id: str | None) -> tuple[int, str]:
-    """Mark the buffer up to `keep_from_ms` (relative to its start) as taken; returns
-    (bytes to take, the committed item's id)."""
+def _take(session: RealtimeSession, keep_from_ms: int | None,
+          item_id: str | None) -> tuple[int, str]:
+    """Mark the buffer up to `keep_from_ms` (relative to its start; None: all of it) as taken;
+    returns (ms taken, the committed item's id). A whole-buffer take (a manual commit) is
+    checked and sized on the copy written, so appends another instance stored count."""
+    if keep_from_ms is None:
+        check_commit(session)
+        keep_from_ms, item_id = session.buffer_ms, session.vad.get("item_id")
     taken_ms = min(max(keep_from_ms, 0), session.buffer_ms)
     session.buffer_ms -= taken_ms
     session.vad.pop("item_id", None)
     return taken_ms, item_id or events.new_id("item")
 
 
-async def take_turn(store: Any, session_id: str, end_ms: int, start_ms: int,
-                    item_id: str | None) -> tuple[bytes, str]:
+async def take_turn(gw: Any, connection_id: str, session_id: str, end_ms: int | None,
+                    start_ms: int, item_id: str | None) -> tuple[bytes, str]:
     """Cut a committed turn out of the buffer: [start_ms, end_ms) of the buffer (relative
-    positions); whatever follows stays buffered."""
-    _, (taken_ms, item_id) = await mutate(store, session_id,
-                                          lambda s: _take(s, end_ms, item_id))
+    positions; end None: the whole buffer); whatever follows stays buffered."""
+    store = gw.store
+    _, (taken_ms, item_id) = await edit(gw, connection_id, session_id,
+                                        lambda s: _take(s, end_ms, item_id))
     audio = await store.read_audio(session_id)
     cut = taken_ms * codecs.RATE * 2 // 1000
     await store.clear_audio(session_id)
@@ -98,7 +116,7 @@ async def take_turn(store: Any, session_id: str, end_ms: int, start_ms: int,
     return audio[begin:cut], item_id
 
 
-async def trim_silence(store: Any, session: RealtimeSession) -> None:
+async def trim_silence(gw: Any, connection_id: str, session: RealtimeSession) -> None:
     """Drop all but the last prefix_padding_ms while nobody speaks (server VAD only)."""
     detection = session.config.get("turn_detection")
     if not detection or session.vad.get("speaking"):
@@ -113,8 +131,9 @@ async def trim_silence(store: Any, session: RealtimeSession) -> None:
         drop = s.buffer_ms - keep_ms
         s.buffer_ms = keep_ms
         return drop
-    _, dropped = await mutate(store, session.id, shrink)
+    _, dropped = await edit(gw, connection_id, session.id, shrink)
     if dropped:
+        store = gw.store
         audio = await store.read_audio(session.id)
         await store.clear_audio(session.id)
         await store.append_audio(session.id, audio[dropped * codecs.RATE * 2 // 1000:])

@@ -3,8 +3,10 @@ text and, sentence by sentence, the speech model's audio, so the first audio goe
 text is finished.
 
 Cancellation (`response.cancel`, new speech under server VAD, the session ending) arrives in
-another invocation: it sets a flag on the session in the store. A watcher polls that flag while
-the response runs and cancels the generation at once, mid-delta or mid-sentence.
+another invocation: it sets a flag on the session in the store. A watcher looks for that flag
+while the response runs and cancels the generation at once, mid-delta or mid-sentence: a flag
+set on this instance wakes it immediately (the instance's session cache); one set on another
+instance is seen by polling the store every CANCEL_POLL_SECONDS.
 """
 from __future__ import annotations
 
@@ -18,9 +20,11 @@ from ..store import RealtimeSession
 from . import audio_models, codecs, conversation, events, settings
 from .outbox import Outbox
 from .response_run import ResponseRun
-from .state import add_cost, add_usage, mutate
+from .state import add_cost, add_usage, edit, mutate, read
 
-CANCEL_POLL_SECONDS = 0.1
+# A cancel from another instance (same-instance ones wake the watcher at once): one point read
+# of the session per interval while a response runs.
+CANCEL_POLL_SECONDS = 0.25
 _OVERRIDES = {"modalities", "instructions", "voice", "output_audio_format", "tools",
               "tool_choice", "temperature", "max_output_tokens"}
 
@@ -49,8 +53,8 @@ async def user_turn(gw: Gateway, session_id: str, pcm: bytes, item_id: str, out:
                     create_response: bool) -> None:
     item = events.user_audio_item(item_id)
     out.release_order()                # a turn is long: later events (a cancel) must not wait
-    stored, previous = await mutate(gw.store, session_id,
-                                    lambda s: conversation.insert(s.items, dict(item), None))
+    stored, previous = await edit(gw, out.connection_id, session_id,
+                                  lambda s: conversation.insert(s.items, dict(item), None))
     await out.emit("input_audio_buffer.committed", previous_item_id=previous, item_id=item_id)
     await out.emit("conversation.item.created", previous_item_id=previous, item=item)
     try:
@@ -66,29 +70,29 @@ async def user_turn(gw: Gateway, session_id: str, pcm: bytes, item_id: str, out:
             if it["id"] == item_id:
                 it["content"][0]["transcript"] = transcript
         s.usage = add_cost(s.usage, cost)
-    await mutate(gw.store, session_id, note)
+    await mutate(gw.store, session_id, note, cache=gw.sessions)     # kept even if it ended
     # `usage` as GA has it (the audio's duration); beta clients ignore the extra field.
     await out.emit("conversation.item.input_audio_transcription.completed", item_id=item_id,
                    content_index=0, transcript=transcript,
                    usage={"type": "duration", "seconds": round(len(pcm) / (codecs.RATE * 2), 3)})
     if create_response:
-        await respond(gw, session_id, out, {})
+        await respond(gw, session_id, out)
 
 
-async def respond(gw: Gateway, session_id: str, out: Outbox,
-                     overrides: dict[str, Any]) -> None:
+async def respond(gw: Gateway, session_id: str, out: Outbox, response: Any = None) -> None:
+    """Run a response; `response` is `response.create`'s per-response settings (or None)."""
     response_id = events.new_id("resp")
     out.release_order()
 
-    def start(s: RealtimeSession) -> None:
-        if not s.active:
-            raise InvalidRequest("The session has ended.", code="session_closed")
+    def start(s: RealtimeSession) -> dict[str, Any]:
         if s.response and not s.response.get("cancelled"):
             raise InvalidRequest("Conversation already has an active response.",
                                  code="conversation_already_has_active_response")
         s.response = {"id": response_id, "cancelled": None}
-    session, _ = await mutate(gw.store, session_id, start)
-    run = ResponseRun(gw, session, {**session.config, **overrides}, out, response_id)
+        # Over the config of the copy written: a session.update stored before counts.
+        return response_overrides(response, s.config)
+    session, config = await edit(gw, out.connection_id, session_id, start)
+    run = ResponseRun(gw, session, {**session.config, **config}, out, response_id)
     try:
         reason = await _run_until_cancelled(gw, run)
         run.finish(reason)
@@ -99,8 +103,11 @@ async def respond(gw: Gateway, session_id: str, out: Outbox,
 
 async def _watch(gw: Gateway, session_id: str, response_id: str) -> str:
     while True:
-        await asyncio.sleep(CANCEL_POLL_SECONDS)
-        session = await gw.store.get_session(session_id)
+        session = None
+        if await gw.sessions.wait(session_id, CANCEL_POLL_SECONDS):
+            session = gw.sessions.get(session_id)          # written here just now
+        if session is None:
+            session = await read(gw.store, gw.sessions, session_id)
         current = session.response if session else None
         if session is None or not current or current.get("id") != response_id:
             return "session_ended"
@@ -145,4 +152,4 @@ async def _store_outcome(gw: Gateway, session_id: str, run: ResponseRun) -> None
         if s.response and s.response.get("id") == run.response_id:
             s.response = None
         s.usage = add_usage(s.usage, usage, cost, run.response_id, run.status)
-    await mutate(gw.store, session_id, change)
+    await mutate(gw.store, session_id, change, cache=gw.sessions)

@@ -15,7 +15,7 @@ from ..gateway import Gateway
 from ..store import RealtimeSession
 from . import audio_input, conversation, ga_in, pipeline, settings
 from .outbox import Outbox
-from .state import mutate
+from .state import SessionEnded, edit
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,22 @@ def parse(raw: Any) -> dict[str, Any]:
     return raw
 
 
+def parse_or_raw(raw: Any) -> Any:
+    """The event as a dict when it parses; otherwise as it came (`handle` answers the error)."""
+    try:
+        return parse(raw)
+    except InvalidRequest:
+        return raw
+
+
+def writes_first(evt: Any) -> bool:
+    """Events whose handling reads nothing from the session before a (guarded, conditional)
+    write of it, and emits only after: they can start from this instance's copy of the session
+    without reading it (audio appends, ten a second while the user speaks). Every other event
+    reads the session first, as its handling reads fields (config, protocol) before it writes."""
+    return isinstance(evt, dict) and evt.get("type") == "input_audio_buffer.append"
+
+
 async def handle(gw: Gateway, session: RealtimeSession, raw: Any, out: Outbox) -> None:
     client_event_id = raw.get("event_id") if isinstance(raw, dict) else None
     try:
@@ -51,21 +67,24 @@ async def handle(gw: Gateway, session: RealtimeSession, raw: Any, out: Outbox) -
                                  code="invalid_value")
         dialect = ga_in.detect(evt)
         if dialect is not None and dialect != out.dialect:
-            session = await _switch(gw, session, dialect)
+            session = await _switch(gw, session, dialect, out)
             out.dialect = dialect
         if out.dialect == ga_in.GA:
             evt = _from_ga(evt)
         await handler(gw, session, evt, out)
+    except SessionEnded:
+        raise                                # the trigger refuses it and closes the connection
     except GatewayError as err:
         await out.error(err, client_event_id)
 
 
-async def _switch(gw: Gateway, session: RealtimeSession, dialect: str) -> RealtimeSession:
+async def _switch(gw: Gateway, session: RealtimeSession, dialect: str,
+                  out: Outbox) -> RealtimeSession:
     """The connection now speaks `dialect`: kept on the session, since every later event of
     this connection is its own invocation."""
     def change(s: RealtimeSession) -> None:
         s.protocol = dialect
-    stored, _ = await mutate(gw.store, session.id, change)
+    stored, _ = await edit(gw, out.connection_id, session.id, change)
     return stored
 
 
@@ -97,22 +116,27 @@ async def session_update(gw: Gateway, session: RealtimeSession, evt: dict, out: 
                                  param=where)
         update = {**update, "input_audio_transcription": {
             k: v for k, v in update["input_audio_transcription"].items() if k != "model"}}
-    config = settings.apply_update(session.config, update, fixed=_fixed(session))
 
     def change(s: RealtimeSession) -> None:
-        s.config = config
-        if not config.get("turn_detection"):
+        # Applied to the copy written, so an update never undoes one stored meanwhile.
+        s.config = settings.apply_update(s.config, update, fixed=_fixed(s))
+        if not s.config.get("turn_detection"):
             s.vad = {"written_ms": s.vad.get("written_ms", 0)}
-    stored, _ = await mutate(gw.store, session.id, change)
+    stored, _ = await edit(gw, out.connection_id, session.id, change)
     await out.emit("session.updated", session=session_object(stored))
 
 
 async def buffer_append(gw: Gateway, session: RealtimeSession, evt: dict, out: Outbox) -> None:
-    pcm = audio_input.decode_audio(evt.get("audio"), session.config["input_audio_format"])
+    # `session` may be this instance's copy (protocol.writes_first): only its id is used; the
+    # rest comes from the copy the append's write is made from.
     limit = gw.settings.realtime_max_buffer_seconds * 1000
-    outcome = await audio_input.append(gw.store, session.id, pcm, limit)
+    stored, outcome = await audio_input.append(gw, out.connection_id, session.id,
+                                               evt.get("audio"), limit)
+    out.dialect = stored.protocol
     log.debug("append to %s: %d bytes, buffer starts at %d ms, transitions %s, vad %s",
-              session.id, len(pcm), outcome.buffer_start_ms, outcome.transitions, outcome.state)
+              session.id, len(outcome.pcm), outcome.buffer_start_ms, outcome.transitions,
+              outcome.state)
+    detection = stored.config.get("turn_detection")
     for change in outcome.transitions:
         if change.kind == "started":
             await out.emit("input_audio_buffer.speech_started", audio_start_ms=change.at_ms,
@@ -120,30 +144,30 @@ async def buffer_append(gw: Gateway, session: RealtimeSession, evt: dict, out: O
         else:
             await out.emit("input_audio_buffer.speech_stopped", audio_end_ms=change.at_ms,
                            item_id=outcome.item_id)
-            padding = session.config["turn_detection"]["prefix_padding_ms"]
+            padding = detection["prefix_padding_ms"]
             start = outcome.start_ms - padding - outcome.buffer_start_ms
             end = change.at_ms - outcome.buffer_start_ms
-            audio, item_id = await audio_input.take_turn(gw.store, session.id, end, start,
-                                                         outcome.item_id)
-            create = session.config["turn_detection"].get("create_response", True)
+            audio, item_id = await audio_input.take_turn(gw, out.connection_id, session.id, end,
+                                                         start, outcome.item_id)
+            create = detection.get("create_response", True)
             await pipeline.user_turn(gw, session.id, audio, item_id, out, create_response=create)
             return
     if not outcome.transitions:
-        await audio_input.trim_silence(gw.store, await gw.store.get_session(session.id))
+        await audio_input.trim_silence(gw, out.connection_id, stored)
 
 
 async def buffer_commit(gw: Gateway, session: RealtimeSession, evt: dict, out: Outbox) -> None:
-    audio_input.check_commit(session)
-    audio, item_id = await audio_input.take_turn(gw.store, session.id, session.buffer_ms, 0,
-                                                 session.vad.get("item_id"))
+    audio_input.check_commit(session)        # checked again on the copy the take is written to
+    audio, item_id = await audio_input.take_turn(gw, out.connection_id, session.id, None, 0,
+                                                 None)
     # A manual commit never creates a response by itself unless server VAD would have.
-    detection = session.config.get("turn_detection")
+    detection = (gw.sessions.get(session.id) or session).config.get("turn_detection")
     respond = bool(detection and detection.get("create_response", True))
     await pipeline.user_turn(gw, session.id, audio, item_id, out, create_response=respond)
 
 
 async def buffer_clear(gw: Gateway, session: RealtimeSession, evt: dict, out: Outbox) -> None:
-    await mutate(gw.store, session.id, audio_input.clear)
+    await edit(gw, out.connection_id, session.id, audio_input.clear)
     await gw.store.clear_audio(session.id)
     await out.emit("input_audio_buffer.cleared")
 
@@ -151,8 +175,8 @@ async def buffer_clear(gw: Gateway, session: RealtimeSession, evt: dict, out: Ou
 async def item_create(gw: Gateway, session: RealtimeSession, evt: dict, out: Outbox) -> None:
     item = conversation.new_item(evt.get("item"))
     previous = evt.get("previous_item_id")
-    stored, after = await mutate(gw.store, session.id,
-                                 lambda s: conversation.insert(s.items, dict(item), previous))
+    stored, after = await edit(gw, out.connection_id, session.id,
+                               lambda s: conversation.insert(s.items, dict(item), previous))
     await out.emit("conversation.item.created", previous_item_id=after, item=item)
 
 
@@ -161,7 +185,7 @@ async def item_delete(gw: Gateway, session: RealtimeSession, evt: dict, out: Out
 
     def change(s: RealtimeSession) -> None:
         del s.items[conversation.find(s.items, item_id)]
-    await mutate(gw.store, session.id, change)
+    await edit(gw, out.connection_id, session.id, change)
     await out.emit("conversation.item.deleted", item_id=item_id)
 
 
@@ -170,14 +194,14 @@ async def item_truncate(gw: Gateway, session: RealtimeSession, evt: dict, out: O
 
     def change(s: RealtimeSession) -> None:
         conversation.truncate(s.items[conversation.find(s.items, item_id)], index, end)
-    await mutate(gw.store, session.id, change)
+    await edit(gw, out.connection_id, session.id, change)
     await out.emit("conversation.item.truncated", item_id=item_id, content_index=index,
                    audio_end_ms=end)
 
 
 async def response_create(gw: Gateway, session: RealtimeSession, evt: dict, out: Outbox) -> None:
-    overrides = pipeline.response_overrides(evt.get("response"), session.config)
-    await pipeline.respond(gw, session.id, out, overrides)
+    pipeline.response_overrides(evt.get("response"), session.config)    # a bad one: an error
+    await pipeline.respond(gw, session.id, out, evt.get("response"))
 
 
 async def response_cancel(gw: Gateway, session: RealtimeSession, evt: dict, out: Outbox) -> None:
@@ -190,8 +214,9 @@ async def response_cancel(gw: Gateway, session: RealtimeSession, evt: dict, out:
                                  param="response_id" if wanted else None,
                                  code="response_cancel_not_active")
         s.response = {**current, "cancelled": "client_cancelled"}
-    await mutate(gw.store, session.id, change)
-    # The running pipeline (another invocation) sees the flag and ends with response.done.
+    await edit(gw, out.connection_id, session.id, change)
+    # The running pipeline (another invocation, here or on another instance) sees the flag and
+    # ends with response.done.
 
 
 HANDLERS: dict[str, Handler] = {

@@ -185,7 +185,10 @@ def close(session: RealtimeSession, reason: str) -> None:
 
 async def end(gw: Gateway, caller: Caller, session_id: str) -> dict[str, Any]:
     await owned(gw, caller, session_id)
-    session, _ = await mutate(gw.store, session_id, lambda s: close(s, "session_ended"))
+    # Closed in the store: an instance serving its connection refuses the next event however
+    # old its copy (state.py), even if the service is slow to drop the connection.
+    session, _ = await mutate(gw.store, session_id, lambda s: close(s, "session_ended"),
+                              cache=gw.sessions)
     await gw.store.clear_audio(session_id)
     await gw.pubsub.close_session_connections(session_id, "session ended")
     return session_object(session)

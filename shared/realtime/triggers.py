@@ -11,19 +11,17 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from datetime import datetime
 from typing import Any
 
 from .. import telemetry
-from ..errors import GatewayError, InvalidRequest
+from ..errors import GatewayError, NotFound
 from ..gateway import Gateway
 from ..store import RealtimeSession
-from ..store.base import utcnow
 from . import ga_in, protocol, session_api
 from .ordering import ORDER
 from .outbox import Outbox
 from .pubsub import HUB, group_for, session_of_user
-from .state import mutate
+from .state import NotServed, SessionEnded, check_live, expired, mutate, read
 
 log = logging.getLogger(__name__)
 
@@ -43,10 +41,6 @@ def _context(data: dict[str, Any]) -> tuple[str | None, str, str]:
         str(ctx.get("hub", ""))
 
 
-def _expired(session: RealtimeSession) -> bool:
-    return bool(session.expires_at) and datetime.fromisoformat(session.expires_at) <= utcnow()
-
-
 def _reject(message: str) -> str:
     return json.dumps({"code": "unauthorized", "errorMessage": message})
 
@@ -57,14 +51,15 @@ async def connect(gw: Gateway, payload: Any) -> str:
     session_id, _, hub = _context(data)
     if hub.lower() != HUB or session_id is None:
         return _reject("This token is not a realtime session token.")
-    session = await gw.store.get_session(session_id)
-    if session is None or not session.active or _expired(session):
+    session = await read(gw.store, gw.sessions, session_id)
+    if session is None or not session.active or expired(session):
         return _reject("The realtime session does not exist or has ended.")
     if session.connection_id is not None:
         return _reject("The realtime session already has a connection.")
     wanted = _handshake_dialect(data.get("headers"))
     if wanted is not None and wanted != session.protocol:
-        await mutate(gw.store, session_id, lambda s: setattr(s, "protocol", wanted))
+        await mutate(gw.store, session_id, lambda s: setattr(s, "protocol", wanted),
+                     cache=gw.sessions)
     return json.dumps({"userId": data["connectionContext"]["userId"],
                        "groups": [group_for(session_id)], "roles": []})
 
@@ -94,7 +89,7 @@ async def connected(gw: Gateway, payload: Any) -> None:
             return False
         s.connection_id, s.status = connection_id, "connected"
         return True
-    session, attached = await mutate(gw.store, session_id, attach)
+    session, attached = await mutate(gw.store, session_id, attach, cache=gw.sessions)
     if not attached:           # another connection won the session, or it ended meanwhile
         await gw.pubsub.close_connection(connection_id, "session not available")
         return
@@ -104,14 +99,19 @@ async def connected(gw: Gateway, payload: Any) -> None:
 
 async def disconnected(gw: Gateway, payload: Any) -> None:
     session_id, connection_id, _ = _context(_parse(payload))
-    if session_id is None or await gw.store.get_session(session_id) is None:
+    if session_id is None:
         return
 
     def detach(s: RealtimeSession) -> None:
         if s.connection_id == connection_id:
             s.connection_id = None
             session_api.close(s, "client_disconnected")
-    await mutate(gw.store, session_id, detach)
+    try:
+        await mutate(gw.store, session_id, detach, cache=gw.sessions)
+    except NotFound:
+        return
+    finally:
+        gw.sessions.drop(session_id)       # nothing more is served for it here
     await gw.store.clear_audio(session_id)
 
 
@@ -142,19 +142,35 @@ async def _message(gw: Gateway, payload: Any, trace: Any) -> None:
     session_id, connection_id, _ = _context(data)
     slot = await ORDER.acquire(connection_id)        # first await: keeps arrival order
     try:
-        session = await gw.store.get_session(session_id) if session_id else None
-        if session is None or session.connection_id not in (None, connection_id):
-            return                               # not this connection's session (any more)
+        if session_id is None:
+            return
+        evt = protocol.parse_or_raw(_event_data(data))
+        session = gw.sessions.get(session_id) if protocol.writes_first(evt) else None
+        if session is None:
+            session = await read(gw.store, gw.sessions, session_id)
+        if session is None:
+            return                               # no such session (any more)
         trace.annotate(**{"llmproxy.session_id": session_id})
         out = Outbox(gw.pubsub, connection_id, slot, dialect=session.protocol)
-        if not session.active or _expired(session):
-            await out.error(InvalidRequest("The realtime session has ended.",
-                                           code="session_closed"))
-            await gw.pubsub.close_session_connections(session_id, "session ended")
-            return
         try:
-            await protocol.handle(gw, session, _event_data(data), out)
-        except GatewayError as err:
+            try:
+                check_live(session, connection_id)
+            except (NotServed, SessionEnded):
+                # A refusal is decided on the stored session, never on this instance's copy.
+                session = await read(gw.store, gw.sessions, session_id)
+                if session is None:
+                    return
+                check_live(session, connection_id)
+            try:
+                await protocol.handle(gw, session, evt, out)
+            except GatewayError as err:
+                if isinstance(err, SessionEnded):
+                    raise
+                await out.error(err)
+        except NotServed:
+            return                               # not this connection's session (any more)
+        except SessionEnded as err:
             await out.error(err)
+            await gw.pubsub.close_session_connections(session_id, "session ended")
     finally:
         slot.release()

@@ -250,6 +250,9 @@ class RealtimeSession:
     # The Realtime protocol its client speaks: "beta" or "ga" (shared/realtime/dialect.py).
     protocol: str = "beta"
     version: int = 0
+    # The backend's concurrency token of the copy that was read or written (Cosmos: `_etag`),
+    # never stored in the document. With it a replace is one conditional write, no read first.
+    etag: str | None = field(default=None, compare=False, repr=False)
 
     @property
     def active(self) -> bool:

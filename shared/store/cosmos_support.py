@@ -8,7 +8,8 @@ Container design (partition key chosen for each container's hot access pattern):
     keys     /id       id = the key's keyed hash: authentication is one point read (1 RU);
                        listing a project's keys and revoking by key_id are rare admin queries
     usage    /project  written once per request, read per project and time range: the admin
-                       query stays inside one logical partition; rows may carry a retention `ttl`
+                       query stays inside one logical partition; rows may carry a retention `ttl`;
+                       only the paths queries use are indexed
     usage_hourly, usage_daily  /project  sums per hour (day) and project, model, key and
                        operation, kept with each batch of rows (cosmos_rollups.py; the usage API)
     counters /id       limit and budget counters: one small document per project (and per key with
@@ -54,31 +55,54 @@ class ContainerSpec:
     name: str
     partition_key: str          # the path, e.g. "/project"
     expiring: bool = False      # documents may carry `ttl`: created with default_ttl=-1
-    indexed: bool = True        # False: point reads and writes only, no property indexed
+    # None: Cosmos's default policy (every property indexed). A tuple: only these paths are
+    # indexed, every other one excluded; () indexes nothing (point reads and writes only).
+    # A write's RU grow with the properties it indexes, so a container written per request or
+    # per audio frame indexes only what its queries filter or sort on.
+    index: tuple[str, ...] | None = None
+
+    @property
+    def indexed(self) -> bool:
+        """Cosmos's default policy (every path)."""
+        return self.index is None
 
 
 CONTAINERS: tuple[ContainerSpec, ...] = (
     ContainerSpec("models", "/id"),
     ContainerSpec("keys", "/id"),
-    ContainerSpec("usage", "/project", expiring=True),
+    # Queried by project (the partition), time range and expiry, newest first (cosmos.py
+    # query_usage; cosmos_rollups.py scan_usage): single-property ORDER BY needs only the
+    # range index on created_at, no composite index.
+    ContainerSpec("usage", "/project", expiring=True,
+                  index=("/project/?", "/created_at/?", "/expires_at/?")),
     ContainerSpec("usage_hourly", "/project"),
     ContainerSpec("usage_daily", "/project"),
-    ContainerSpec("counters", "/id", expiring=True, indexed=False),   # see cosmos_counters.py
-    ContainerSpec("limits", "/id", indexed=False),
+    ContainerSpec("counters", "/id", expiring=True, index=()),   # see cosmos_counters.py
+    ContainerSpec("limits", "/id", index=()),
     # Async chat jobs (shared/store/cosmos_jobs.py explains each).
     ContainerSpec("jobs", "/project", expiring=True),
     ContainerSpec("job_results", "/project", expiring=True),
     ContainerSpec("webhook_secrets", "/id"),
-    ContainerSpec("rt_sessions", "/id", expiring=True),          # see cosmos_sessions.py
-    ContainerSpec("rt_audio", "/session_id", expiring=True),
+    # Sessions are point-read and replaced by id (a replace per audio append), listed by
+    # project; audio chunks are queried by their session only (cosmos_sessions.py).
+    ContainerSpec("rt_sessions", "/id", expiring=True, index=("/project/?",)),
+    ContainerSpec("rt_audio", "/session_id", expiring=True, index=("/session_id/?",)),
     ContainerSpec("responses", "/project", expiring=True),       # see cosmos_responses.py
 )
 
 
-# What infra.bicep gives an `indexed=False` container: consistent mode with every path excluded
-# (indexing mode "none" would be cheaper still, but Cosmos refuses TTL on such a container).
-NO_INDEX = {"indexingMode": "consistent", "automatic": True, "includedPaths": [],
+def indexing_policy(spec: ContainerSpec) -> dict[str, Any] | None:
+    """What infra.bicep gives a container with `index` set: consistent mode, those paths
+    included, every other path excluded (indexing mode "none" would be cheaper still for
+    `index=()`, but Cosmos refuses TTL on such a container). None: the default policy."""
+    if spec.index is None:
+        return None
+    return {"indexingMode": "consistent", "automatic": True,
+            "includedPaths": [{"path": path} for path in spec.index],
             "excludedPaths": [{"path": "/*"}]}
+
+
+NO_INDEX = indexing_policy(ContainerSpec("", "", index=()))
 
 
 # -- the client -----------------------------------------------------------------------------
@@ -127,8 +151,9 @@ async def open_containers(client: CosmosClient, settings: Settings
         containers = {}
         for spec in CONTAINERS:
             options: dict[str, Any] = {"default_ttl": -1} if spec.expiring else {}
-            if not spec.indexed:
-                options["indexing_policy"] = NO_INDEX
+            policy = indexing_policy(spec)
+            if policy is not None:
+                options["indexing_policy"] = policy
             containers[spec.name] = await database.create_container_if_not_exists(
                 spec.name, PartitionKey(path=spec.partition_key), **options)
         return database, containers

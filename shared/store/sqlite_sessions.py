@@ -21,7 +21,9 @@ CREATE INDEX IF NOT EXISTS rt_audio_session ON rt_audio (session_id, seq);
 
 
 def _doc(session: RealtimeSession) -> str:
-    return json.dumps(asdict(session), separators=(",", ":"))
+    doc = asdict(session)
+    doc.pop("etag", None)            # SQLite's own token is `version` (checked in the UPDATE)
+    return json.dumps(doc, separators=(",", ":"))
 
 
 def _load(raw: str) -> RealtimeSession:

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..errors import InvalidRequest
 from ..providers import ROUTING_FIELDS
+from .responses_tools import check_tools
 
 # Every request field the surface knows. Anything else is a 400, not dropped.
 KNOWN_FIELDS = frozenset({
@@ -23,6 +24,7 @@ KNOWN_FIELDS = frozenset({
     "temperature", "top_p", "parallel_tool_calls", "reasoning", "stream", "store",
     "previous_response_id", "background", "metadata", "user", "safety_identifier",
     "service_tier", "truncation", "include", "stream_options", "prompt_cache_key",
+    "client_metadata",
 })
 # Known at OpenAI, not offered here (each needs OpenAI-side state or tooling).
 UNSUPPORTED_FIELDS = {
@@ -125,9 +127,10 @@ def parse_request(body: dict[str, Any]) -> ResponsesRequest:
     req.safety_identifier = _typed(body, "safety_identifier", str, "a string")
     req.prompt_cache_key = _typed(body, "prompt_cache_key", str, "a string")
     req.metadata = _metadata(body.get("metadata"))
+    _client_metadata(body.get("client_metadata"))
     req.reasoning = _reasoning(body.get("reasoning"))
     req.text = _text(body.get("text"))
-    req.tools = _tools(body.get("tools"))
+    req.tools = check_tools(body.get("tools"))
     req.tool_choice = _tool_choice(body.get("tool_choice"), req.tools)
     req.service_tier = _typed(body, "service_tier", str, "a string")
     if req.service_tier not in (None, "auto", "default"):
@@ -162,6 +165,14 @@ def _metadata(value: Any) -> dict[str, str]:
         raise _bad("'metadata' must be an object of at most 16 string values (keys up to 64 "
                    "characters, values up to 512).", "metadata")
     return dict(value)
+
+
+def _client_metadata(value: Any) -> None:
+    """Codex CLI's `client_metadata` (its session, thread and installation ids, for OpenAI's
+    telemetry): checked, and neither forwarded nor stored, as it changes nothing in the answer."""
+    if value is not None and not (isinstance(value, dict) and all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items())):
+        raise _bad("'client_metadata' must be an object of string values.", "client_metadata")
 
 
 def _reasoning(value: Any) -> dict[str, Any] | None:
@@ -211,32 +222,6 @@ def _text(value: Any) -> dict[str, Any]:
     return out
 
 
-def _tools(value: Any) -> list[dict[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise _bad("'tools' must be an array.", "tools")
-    for i, tool in enumerate(value):
-        if not isinstance(tool, dict):
-            raise _bad(f"'tools[{i}]' must be an object.", f"tools[{i}]")
-        kind = tool.get("type")
-        if kind != "function":
-            raise InvalidRequest(f"The tool type '{kind}' (tools[{i}]) is not supported by this "
-                                 "gateway: only 'function' tools are; built-in tools run on "
-                                 "OpenAI's servers.", param=f"tools[{i}].type",
-                                 code="unsupported_tool_type")
-        if not isinstance(tool.get("name"), str) or not tool["name"]:
-            raise _bad(f"'tools[{i}].name' must be a non-empty string.", f"tools[{i}].name")
-        params = tool.get("parameters")
-        if params is not None and not isinstance(params, dict):
-            raise _bad(f"'tools[{i}].parameters' must be a JSON schema object.",
-                       f"tools[{i}].parameters")
-        for name in tool:
-            if name not in ("type", "name", "description", "parameters", "strict"):
-                raise _bad(f"Unknown parameter: 'tools[{i}].{name}'.", f"tools[{i}].{name}")
-    return value
-
-
 def _tool_choice(value: Any, tools: list[dict[str, Any]]) -> Any:
     if value is None:
         return "auto"
@@ -244,15 +229,15 @@ def _tool_choice(value: Any, tools: list[dict[str, Any]]) -> Any:
         raise _bad("'tool_choice' is 'required' but the request has no tools.", "tool_choice")
     if value in ("auto", "none", "required"):
         return value
-    if isinstance(value, dict) and value.get("type") == "function":
+    if isinstance(value, dict) and value.get("type") in ("function", "custom"):
         name = value.get("name")
-        if not any(t["name"] == name for t in tools):
-            raise _bad(f"'tool_choice.name' ({name!r}) is not one of the request's tools.",
-                       "tool_choice.name")
-        return {"type": "function", "name": name}
+        if not any(t.get("type") == value["type"] and t.get("name") == name for t in tools):
+            raise _bad(f"'tool_choice.name' ({name!r}) is not one of the request's "
+                       f"{value['type']} tools.", "tool_choice.name")
+        return {"type": value["type"], "name": name}
     kind = value.get("type") if isinstance(value, dict) else value
     raise InvalidRequest(f"'tool_choice' {kind!r} is not supported by this gateway: use auto, "
-                         "none, required or a function.", param="tool_choice",
+                         "none, required, a function or a custom tool.", param="tool_choice",
                          code="unsupported_tool_type")
 
 
@@ -312,23 +297,35 @@ def input_items(value: Any) -> list[dict[str, Any]]:
                 raise _bad(f"'{where}.role' must be one of {', '.join(ROLES)}.", f"{where}.role")
             items.append({**item, "type": "message",
                           "content": _parts(item.get("content"), role, where)})
-        elif kind == "function_call":
-            for name in ("call_id", "name", "arguments"):
+        elif kind in ("function_call", "custom_tool_call"):
+            for name in ("call_id", "name", "arguments" if kind == "function_call" else "input"):
                 if not isinstance(item.get(name), str):
                     raise _bad(f"'{where}.{name}' must be a string.", f"{where}.{name}")
+            if item.get("namespace") is not None and not isinstance(item["namespace"], str):
+                raise _bad(f"'{where}.namespace' must be a string.", f"{where}.namespace")
             items.append(item)
-        elif kind == "function_call_output":
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             if not isinstance(item.get("call_id"), str):
                 raise _bad(f"'{where}.call_id' must be a string.", f"{where}.call_id")
             output = item.get("output")
             if not isinstance(output, str):
                 _parts(output, "user", where)
             items.append(item)
+        elif kind == "tool_search_call":
+            if not isinstance(item.get("call_id"), str):
+                raise _bad(f"'{where}.call_id' must be a string.", f"{where}.call_id")
+            items.append(item)
+        elif kind == "tool_search_output":
+            if not isinstance(item.get("call_id"), str):
+                raise _bad(f"'{where}.call_id' must be a string.", f"{where}.call_id")
+            check_tools(item.get("tools"), f"{where}.tools")
+            items.append(item)
         elif kind == "reasoning":
             items.append(item)     # kept in the conversation; chat upstreams take no reasoning
         else:
             raise InvalidRequest(f"'{where}.type' {kind!r} is not an input item this gateway "
                                  "takes (message, function_call, function_call_output, "
-                                 "reasoning).", param=f"{where}.type",
-                                 code="unsupported_item_type")
+                                 "custom_tool_call, custom_tool_call_output, "
+                                 "tool_search_call, tool_search_output, reasoning).",
+                                 param=f"{where}.type", code="unsupported_item_type")
     return items

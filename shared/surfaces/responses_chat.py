@@ -1,16 +1,19 @@
 """A checked Responses request as a Chat Completions body (the pivot every adapter speaks).
 Pure functions over dicts: no I/O.
 
-Items become messages (function calls join the assistant turn before them, outputs become tool
-messages, `developer` becomes `system`, which every provider takes); request fields map to their
-chat names (see docs/responses.md for the table).
+Items become messages (function and custom tool calls join the assistant turn before them,
+outputs become tool messages, `developer` becomes `system`, which every provider takes); tools
+become chat function tools (`responses_tools.py`); request fields map to their chat names (see
+docs/responses.md for the table).
 """
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from ..errors import InvalidRequest
 from .responses import ResponsesRequest
+from .responses_tools import TOOL_SEARCH, chat_name, chat_tools, loaded_tools
 
 
 def _chat_part(part: dict[str, Any]) -> dict[str, Any]:
@@ -38,6 +41,23 @@ def _chat_content(parts: list[dict[str, Any]]) -> str | list[dict[str, Any]]:
     return converted
 
 
+def _chat_call(item: dict[str, Any]) -> dict[str, Any]:
+    """A call item as a chat tool call, by the chat name its tool was offered under
+    (responses_tools.py): a custom tool's input as `{"input": ...}`, a tool search's arguments
+    as their JSON."""
+    kind = item["type"]
+    if kind == "tool_search_call":
+        args = item.get("arguments")
+        name = TOOL_SEARCH
+        arguments = args if isinstance(args, str) else json.dumps({} if args is None else args)
+    else:
+        name = chat_name(item["name"], item.get("namespace"))
+        arguments = item["arguments"] if kind == "function_call" else \
+            json.dumps({"input": item["input"]})
+    return {"id": item["call_id"], "type": "function",
+            "function": {"name": name, "arguments": arguments}}
+
+
 def items_to_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Responses items as chat messages: function calls join the assistant message before them
     (one assistant turn may carry text and several calls); outputs become tool messages."""
@@ -47,9 +67,8 @@ def items_to_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if kind == "message":
             role = "system" if item["role"] == "developer" else item["role"]
             messages.append({"role": role, "content": _chat_content(item["content"])})
-        elif kind == "function_call":
-            call = {"id": item["call_id"], "type": "function",
-                    "function": {"name": item["name"], "arguments": item["arguments"]}}
+        elif kind in ("function_call", "custom_tool_call", "tool_search_call"):
+            call = _chat_call(item)
             last = messages[-1] if messages else None
             if last is not None and last["role"] == "assistant":
                 last.setdefault("tool_calls", []).append(call)
@@ -57,21 +76,14 @@ def items_to_messages(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     last["content"] = None
             else:
                 messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
-        elif kind == "function_call_output":
+        elif kind == "tool_search_output":   # what was found: offered as tools from now on
+            messages.append({"role": "tool", "tool_call_id": item["call_id"],
+                             "content": json.dumps({"loaded_tools": item.get("tools") or []})})
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             output = item["output"]
             content = output if isinstance(output, str) else _chat_content(output)
             messages.append({"role": "tool", "tool_call_id": item["call_id"], "content": content})
     return messages
-
-
-def _chat_tool(tool: dict[str, Any]) -> dict[str, Any]:
-    function = {"name": tool["name"],
-                "parameters": tool.get("parameters") or {"type": "object", "properties": {}}}
-    if tool.get("description") is not None:
-        function["description"] = tool["description"]
-    if tool.get("strict") is not None:
-        function["strict"] = tool["strict"]
-    return {"type": "function", "function": function}
 
 
 def _response_format(fmt: dict[str, Any]) -> dict[str, Any] | None:
@@ -91,8 +103,9 @@ def to_chat(req: ResponsesRequest, items: list[dict[str, Any]]) -> dict[str, Any
     if not messages:
         raise InvalidRequest("'input' is empty: there is nothing to answer.", param="input")
     body: dict[str, Any] = {"model": req.model, "messages": messages}
-    if req.tools:
-        body["tools"] = [_chat_tool(t) for t in req.tools]
+    tools = chat_tools(req.tools, loaded_tools(items))
+    if tools:
+        body["tools"] = tools
         choice = req.tool_choice
         body["tool_choice"] = ({"type": "function", "function": {"name": choice["name"]}}
                                if isinstance(choice, dict) else choice)

@@ -14,6 +14,7 @@ import secrets
 from typing import Any
 
 from .responses import ResponsesRequest
+from .responses_tools import Offered, call_item, offered_tools
 
 
 def new_id(prefix: str) -> str:
@@ -35,7 +36,8 @@ def new_response(req: ResponsesRequest, response_id: str, created_at: int) -> di
         "service_tier": "default", "store": req.store,
         "temperature": 1.0 if req.temperature is None else req.temperature,
         "text": {"verbosity": "medium", **req.text}, "tool_choice": req.tool_choice,
-        "tools": [{"strict": None, "description": None, **t} for t in req.tools],
+        "tools": [{"strict": None, "description": None, **t} if t.get("type") == "function"
+                  else t for t in req.tools],
         "top_logprobs": 0, "top_p": 1.0 if req.top_p is None else req.top_p,
         "truncation": req.truncation, "usage": None, "user": req.user,
         "safety_identifier": req.safety_identifier, "prompt_cache_key": req.prompt_cache_key,
@@ -59,14 +61,10 @@ def message_item(item_id: str, parts: list[dict[str, Any]],
             "content": parts}
 
 
-def function_call_item(item_id: str, call_id: str, name: str, arguments: str,
-                       status: str = "completed") -> dict[str, Any]:
-    return {"id": item_id, "type": "function_call", "call_id": call_id, "name": name,
-            "arguments": arguments, "status": status}
-
-
-def output_items(message: dict[str, Any]) -> list[dict[str, Any]]:
-    """A chat completion's message as output items: reasoning, then the message, then calls."""
+def output_items(message: dict[str, Any],
+                 offered: dict[str, Offered] | None = None) -> list[dict[str, Any]]:
+    """A chat completion's message as output items: reasoning, then the message, then calls
+    (each as the item of the tool the client offered: `offered` maps chat names to them)."""
     items = []
     reasoning = message.get("reasoning_content")
     if isinstance(reasoning, str) and reasoning:
@@ -83,9 +81,8 @@ def output_items(message: dict[str, Any]) -> list[dict[str, Any]]:
         items.append(message_item(new_id("msg"), parts))
     for call in message.get("tool_calls") or []:
         function = call.get("function") or {}
-        items.append(function_call_item(new_id("fc"), call.get("id") or new_id("call"),
-                                        function.get("name", ""),
-                                        function.get("arguments") or ""))
+        items.append(call_item(offered or {}, new_id("fc"), call.get("id") or new_id("call"),
+                               function.get("name", ""), function.get("arguments") or ""))
     return items
 
 
@@ -129,12 +126,15 @@ def finish(response: dict[str, Any], items: list[dict[str, Any]], finish_reason:
     return response
 
 
-def from_chat(response: dict[str, Any], completion: dict[str, Any]) -> dict[str, Any]:
-    """A whole chat completion as the finished response object."""
+def from_chat(response: dict[str, Any], completion: dict[str, Any],
+              conversation: Any = ()) -> dict[str, Any]:
+    """A whole chat completion as the finished response object (`conversation`: the items it
+    answers, for the tools a tool search loaded in it)."""
     choices = completion.get("choices") or [{}]
     choice = choices[0] if isinstance(choices[0], dict) else {}
     reason = choice.get("finish_reason")
-    items = output_items(choice.get("message") or {})
+    items = output_items(choice.get("message") or {},
+                         offered_tools(response.get("tools"), conversation))
     if items and cut_short(reason):
         items[-1]["status"] = "incomplete"
     return finish(response, items, reason, completion.get("usage"))

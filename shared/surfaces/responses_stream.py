@@ -10,7 +10,8 @@
 Each method returns the events (dicts, each with its `sequence_number`) in the order OpenAI sends
 them: an item is `output_item.added` before its parts and deltas, and `output_item.done` after
 them; text is `content_part.added`, `output_text.delta`..., `output_text.done`,
-`content_part.done`; a function call is `function_call_arguments.delta`... then `.done`.
+`content_part.done`; a function call is `function_call_arguments.delta`... then `.done`; a
+custom tool call is `custom_tool_call_input.delta` and `.done` once its input is whole.
 Reasoning text (chat `reasoning_content`) streams as a `reasoning` item's `reasoning_text`.
 The openai SDK's `responses.stream()` accumulates exactly these.
 """
@@ -20,12 +21,13 @@ import json
 from typing import Any, AsyncIterator
 
 from . import responses_output as out
+from .responses_tools import call_item, custom_input, offered_tools, search_arguments
 
 Event = dict[str, Any]
 
 
 class ResponsesEvents:
-    def __init__(self, response: dict[str, Any]):
+    def __init__(self, response: dict[str, Any], conversation: Any = ()):
         self.response = response
         self._seq = 0
         self._items: list[dict[str, Any]] = []      # output items, in output_index order
@@ -33,6 +35,8 @@ class ResponsesEvents:
         self._open_reasoning: int | None = None
         self._calls: dict[int, int] = {}            # chat tool_call index -> output_index
         self._open_calls: list[int] = []
+        self._offered = offered_tools(response.get("tools"), conversation)
+        self._whole_args: dict[int, str] = {}       # output_index -> chat args sent once whole
         self._finish_reason: Any = None
         self._usage: Any = None
         self._ending = False
@@ -129,15 +133,19 @@ class ResponsesEvents:
         function = call.get("function") or {}
         index = self._calls.get(position)
         if index is None:
-            item = out.function_call_item(out.new_id("fc"), call.get("id") or out.new_id("call"),
-                                          function.get("name") or "", "", status="in_progress")
+            item = call_item(self._offered, out.new_id("fc"), call.get("id") or out.new_id("call"),
+                             function.get("name") or "", "", status="in_progress")
             index, added = self._add(item)
             self._calls[position] = index
             self._open_calls.append(index)
             events.append(added)
         item = self._items[index]
         piece = function.get("arguments") or ""
-        if piece:
+        if piece and item["type"] in ("custom_tool_call", "tool_search_call"):
+            # A custom call's input is a string inside the chat call's JSON arguments, a tool
+            # search's arguments an object: known, and sent, once the arguments are whole.
+            self._whole_args[index] = self._whole_args.get(index, "") + piece
+        elif piece:
             item["arguments"] += piece
             events.append(self._event("response.function_call_arguments.delta",
                                       item_id=item["id"], output_index=index, delta=piece))
@@ -148,11 +156,21 @@ class ResponsesEvents:
         for index in self._open_calls:
             item = self._items[index]
             item["status"] = self._status(index)
-            events += [self._event("response.function_call_arguments.done", item_id=item["id"],
-                                   output_index=index, name=item["name"],
-                                   arguments=item["arguments"]),
-                       self._event("response.output_item.done", output_index=index,
-                                   item=json.loads(json.dumps(item)))]
+            ids = {"item_id": item["id"], "output_index": index}
+            if item["type"] == "tool_search_call":
+                item["arguments"] = search_arguments(self._whole_args.get(index, ""))
+            elif item["type"] == "custom_tool_call":
+                item["input"] = custom_input(self._whole_args.get(index, ""))
+                if item["input"]:
+                    events.append(self._event("response.custom_tool_call_input.delta",
+                                              delta=item["input"], **ids))
+                events.append(self._event("response.custom_tool_call_input.done",
+                                          input=item["input"], **ids))
+            else:
+                events.append(self._event("response.function_call_arguments.done",
+                                          name=item["name"], arguments=item["arguments"], **ids))
+            events.append(self._event("response.output_item.done", output_index=index,
+                                      item=json.loads(json.dumps(item))))
         self._open_calls = []
         return events
 

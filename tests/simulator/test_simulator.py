@@ -157,6 +157,26 @@ def test_forced_tool_choice_and_streamed_tool_call(azure):
     assert chunks[-1].choices[0].finish_reason == "tool_calls"
 
 
+def test_tool_directives_steer_the_reply(azure):
+    """`[sim:tool=NAME]` calls that tool, `[sim:arg.KEY=VALUE]` sets an argument, and
+    `[sim:tool=none]` answers with text although tools are offered (agent CLIs always offer)."""
+    tools = [WEATHER_TOOL, TIME_TOOL]
+    steered = azure.chat.completions.create(
+        model="dep", tools=tools,
+        messages=ask("time? [sim:tool=get_time] [sim:arg.zone=Europe/Paris]"))
+    call = steered.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_time"
+    assert json.loads(call.function.arguments) == {"zone": "Europe/Paris"}
+    plain = azure.chat.completions.create(model="dep", tools=tools,
+                                          messages=ask("just talk [sim:tool=none]"))
+    assert plain.choices[0].message.tool_calls is None
+    assert plain.choices[0].message.content == "[simulated] just talk"
+    forced = azure.chat.completions.create(               # a forced choice wins
+        model="dep", tools=tools, messages=ask("x [sim:tool=none]"),
+        tool_choice={"type": "function", "function": {"name": "get_weather"}})
+    assert forced.choices[0].message.tool_calls[0].function.name == "get_weather"
+
+
 def test_wrong_key_is_401_in_azure_shape(base_url):
     client = openai.AzureOpenAI(azure_endpoint=base_url, api_key="wrong", api_version=API_VERSION, max_retries=0)
     with pytest.raises(openai.AuthenticationError) as caught:
