@@ -14,12 +14,13 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import time
 from typing import Any, AsyncIterator, Callable
 
 from . import dispatch
 from .catalog import ResolvedModel
-from .errors import InvalidRequest
+from .errors import GatewayError, InvalidRequest
 from .handlers.validate import refuse_routing_fields
 from .keys import Caller
 from .providers import Completion, CompletionStream
@@ -73,7 +74,11 @@ async def create(gw: Any, caller: Caller, model: ResolvedModel, body: dict[str, 
         if keep is not None:
             await keep.save(json.loads(raw))
         return Created(raw=raw, headers=result.headers)
-    return Created(events=_relay(result, keep, patch), headers=result.headers)
+    failure = _Failure()
+    # A provider that breaks off mid-stream: the client gets `response.failed` (as on the
+    # translated path), not the chat surface's bare `{"error": ...}` line.
+    result.error_event = failure.event
+    return Created(events=_relay(result, keep, patch, failure), headers=result.headers)
 
 
 def _previous_id_patch(previous: str | None) -> Callable[[bytes], bytes]:
@@ -112,14 +117,54 @@ class _Keeper:
             "conversation": self.history + self.items + output, "job": None})
 
 
+class _Failure:
+    """Follows a relayed stream (the latest response snapshot, the last sequence number) to
+    end it the Responses API's way if the provider breaks off: `response.failed` carrying the
+    last snapshot the provider sent (`response.created` / `.in_progress`, so without the
+    output deltas relayed since) marked failed, or an `error` event if it sent none."""
+    _SEQUENCE = re.compile(rb'"sequence_number":\s*(\d+)')
+
+    def __init__(self) -> None:
+        self.response: dict[str, Any] | None = None
+        self.sequence = -1
+
+    def see(self, chunk: bytes) -> None:
+        numbers = self._SEQUENCE.findall(chunk)
+        if numbers:
+            self.sequence = int(numbers[-1])
+        if b'"response.created"' in chunk or b'"response.in_progress"' in chunk:
+            for line in chunk.split(b"\n"):
+                if line.startswith(b"data:"):
+                    try:
+                        response = json.loads(line[5:]).get("response")
+                    except (ValueError, AttributeError):
+                        continue
+                    if isinstance(response, dict):
+                        self.response = response
+
+    def event(self, err: GatewayError) -> bytes:
+        self.sequence += 1
+        if self.response is None:
+            event = {"type": "error", "sequence_number": self.sequence, "code": err.code,
+                     "message": err.message, "param": None}
+        else:
+            self.response = {**self.response, "status": "failed",
+                             "error": {"code": err.code, "message": err.message}}
+            event = {"type": "response.failed", "sequence_number": self.sequence,
+                     "response": self.response}
+        return (f"event: {event['type']}\ndata: ".encode()
+                + json.dumps(event, separators=(",", ":")).encode() + b"\n\n")
+
+
 async def _relay(result: CompletionStream, keep: _Keeper | None,
-                 patch: Callable[[bytes], bytes]) -> AsyncIterator[bytes]:
+                 patch: Callable[[bytes], bytes], failure: _Failure) -> AsyncIterator[bytes]:
     """The provider's events as they come; the final one's response is stored before that
     event is passed on (so a retrieve right after the stream finds it)."""
     chunks = result.chunks
     try:
         async for chunk in chunks:
             chunk = patch(chunk)
+            failure.see(chunk)
             if keep is not None and any(m in chunk for m in _FINAL):
                 await _save_final(chunk, keep)
             yield chunk

@@ -219,7 +219,6 @@ def test_another_projects_batch_and_files_are_not_found(alpha, beta):
 
 
 @pytest.mark.parametrize("changes, param", [
-    ({"endpoint": "/v1/responses"}, "endpoint"),
     ({"endpoint": "/v1/completions"}, "endpoint"),
     ({"completion_window": "1h"}, "completion_window"),
     ({"metadata": {"k": "v" * 513}}, "metadata"),
@@ -235,8 +234,6 @@ def test_bad_creates_are_400s_naming_the_field(batch_gateway, alpha, changes, pa
                       headers={"Authorization": f"Bearer {alpha.api_key}"})
     assert resp.status_code == 400, resp.text
     assert resp.json()["error"]["param"] == param
-    if changes.get("endpoint") == "/v1/responses":
-        assert "not available" in resp.json()["error"]["message"]
 
 
 def test_a_user_data_file_is_not_a_batch_input(alpha):

@@ -26,6 +26,10 @@ def traced_gateway(request, simulator, tmp_path):
     extra = {}
     if request.param == "cosmos":
         extra = cosmos_env(request.getfixturevalue("cosmos_server"), "store-ops-tests")
+    # Caches outlive a test (a refresh after a TTL is a store read no request caused; the
+    # scenarios of one test take longer than the default 30 s).
+    extra.update(LLMPROXY_CATALOG_TTL_SECONDS="600", LLMPROXY_KEY_CACHE_TTL_SECONDS="600",
+                 LLMPROXY_LIMITS_TTL_SECONDS="600")
     trace = tmp_path / "trace.jsonl"
     port = free_port()
     log = tmp_path / "gateway.log"
@@ -129,6 +133,56 @@ def test_an_approximate_projects_requests_share_one_push_a_second(traced_gateway
     # (the last one after the burst) whatever the number of requests.
     assert 1 <= calls.count("patch_counters") <= 2 + int(seconds), calls
     assert calls.count("patch_counters") < 8
+
+
+def test_the_newer_surfaces_read_no_catalog_key_or_limits_per_request(traced_gateway):
+    """Responses (translated and native, stored or not, continued), Messages (native Claude,
+    translated, count_tokens) and the Azure routes make the store calls of a chat completion
+    (a usage row; the project's counters when limited) plus their own response documents, and
+    nothing else: the catalog, the key and the limits come from the caches chat uses."""
+    url, trace, _ = traced_gateway
+    admin = httpx.Client(base_url=url, headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+    key = project_key(admin, "ops-surfaces")
+    openai_auth = {"Authorization": f"Bearer {key}"}
+    anthropic_auth = {"x-api-key": key, "anthropic-version": "2023-06-01"}
+    turn = [{"role": "user", "content": "hi"}]
+    ids: dict[str, str] = {}
+
+    def post(path: str, body: dict, headers: dict) -> httpx.Response:
+        resp = httpx.post(url + path, json=body, headers=headers, timeout=30)
+        assert resp.status_code == 200, resp.text
+        resp.read()
+        return resp
+
+    def ops(path: str, body: dict, headers: dict = openai_auth) -> list[str]:
+        post(path, body, headers)                  # the first call of a kind fills caches
+        mark = settle(trace)
+        resp = post(path, body, headers)
+        settle(trace)
+        if path == "/v1/responses" and not body.get("stream") and body.get("store", True):
+            ids[body["model"]] = resp.json()["id"]
+        return sorted(r["op"] for r in records(trace, mark) if r["layer"] == "store")
+
+    usage, stored = ["record_usage"], ["put_response", "record_usage"]
+    for model in ("gpt-4o-mini", "gpt-4.1"):          # translated, native
+        assert ops("/v1/responses", {"model": model, "input": "hi"}) == stored
+        assert ops("/v1/responses", {"model": model, "input": "hi", "store": False}) == usage
+        assert ops("/v1/responses", {"model": model, "input": "hi", "stream": True}) == stored
+        assert ops("/v1/responses", {"model": model, "input": "more",
+                                     "previous_response_id": ids[model]}) == \
+            ["get_response", "put_response", "record_usage"]
+    for model in ("claude-sonnet-4", "gpt-4o-mini"):  # native, translated
+        body = {"model": model, "max_tokens": 20, "messages": turn}
+        assert ops("/v1/messages", body, anthropic_auth) == usage
+        assert ops("/v1/messages", {**body, "stream": True}, anthropic_auth) == usage
+    assert ops("/v1/messages/count_tokens", {"model": "claude-sonnet-4", "messages": turn},
+               anthropic_auth) == usage
+    azure_auth = {"api-key": key}
+    assert ops("/openai/deployments/gpt-4o-mini/chat/completions?api-version=2024-10-21",
+               {"messages": turn}, azure_auth) == usage
+    assert ops("/openai/v1/chat/completions", {"model": "gpt-4o-mini", "messages": turn},
+               azure_auth) == usage
+    assert ops("/v1/chat/completions", {"model": "gpt-4o-mini", "messages": turn}) == usage
 
 
 def calls(done: list[dict]) -> Counter:

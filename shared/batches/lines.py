@@ -1,7 +1,8 @@
 """The input file, line by line, and the checks every line passes before anything runs: the
 same checks the synchronous endpoint applies (fields, a model the project may see that offers
-the operation, the model's request limits), plus the batch's own (`custom_id` unique, `method`
-POST, `url` the batch's endpoint, no streaming).
+the operation, the model's request limits; for `/v1/responses` those of responses_lines.py),
+plus the batch's own (`custom_id` unique, `method` POST, `url` the batch's endpoint, no
+streaming).
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from ..handlers.chat import check_chat_fields
 from ..handlers.embeddings import check_embeddings_fields
 from ..handlers.request_checks import check_chat_limits
 from ..keys import Caller
-from . import model
+from . import model, responses_lines
 
 MAX_CUSTOM_ID = 512
 
@@ -97,6 +98,8 @@ def _shape(line: Line, data: Any, endpoint: str, seen: set[str]) -> Checked | No
 async def check_request(gw: Any, caller: Caller, endpoint: str, body: dict[str, Any]) -> str:
     """The synchronous endpoint's checks for one request body; the model name, or the
     GatewayError the endpoint would have answered."""
+    if endpoint == responses_lines.ENDPOINT:
+        return (await responses_lines.check(gw, caller, body)).request.model
     if endpoint == "/v1/chat/completions":
         name, _stream = check_chat_fields(body)
         model = await dispatch.resolve(gw, caller, name, Operation.CHAT)

@@ -23,7 +23,7 @@ VALIDATING, FAILED, IN_PROGRESS, FINALIZING, COMPLETED, EXPIRED, CANCELLING, CAN
     "validating", "failed", "in_progress", "finalizing", "completed", "expired", "cancelling",
     "cancelled")
 TERMINAL = frozenset({FAILED, COMPLETED, EXPIRED, CANCELLED})
-ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings")
+ENDPOINTS = ("/v1/chat/completions", "/v1/embeddings", "/v1/responses")
 # Azure OpenAI's batch quickstart writes the endpoint and each line's `url` without the version
 # ("/chat/completions"); the same endpoints, accepted on every surface. The batch keeps the
 # spelling its creator used; lines may use either.

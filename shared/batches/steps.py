@@ -21,12 +21,14 @@ import logging
 import time
 from typing import Any
 
+from ..errors import GatewayError
 from ..files import files
 from ..files.storage import BATCH_INPUT
 from ..jobs import events, model as jobs_model
+from ..jobs.attempts import error_of
 from ..keys import Caller
 from ..store import StoreConflict
-from . import model, output, state
+from . import model, output, responses_lines, state
 from .lines import Checked, check_line, read_lines
 
 log = logging.getLogger(__name__)
@@ -67,9 +69,14 @@ def _input(doc: dict[str, Any]) -> str:
     return files.object_name(doc["project"], doc["input_file_id"])
 
 
+def _caller(doc: dict[str, Any]) -> Caller:
+    """Who the batch's lines run as: its creator's project and key, marked batch."""
+    return Caller(doc["project"], doc["key_id"], batch=True)
+
+
 async def _check_all(gw: Any, doc: dict[str, Any]) -> tuple[int, list[Checked], str | None]:
     """(requests, bad lines, the first model) of the whole input file."""
-    caller = Caller(doc["project"], doc["key_id"], batch=True)
+    caller = _caller(doc)
     stream = await gw.objects.read(BATCH_INPUT, _input(doc))
     if stream is None:
         return 0, [Checked(None, error={"code": "input_file_missing", "line": None,
@@ -147,15 +154,35 @@ async def validate(gw: Any, doc: dict[str, Any]) -> list[str]:
     return [event(doc, "expand", index=0, line=1, offset=0)]
 
 
-def _line_job(doc: dict[str, Any], index: int, raw: bytes) -> dict[str, Any]:
+async def _line_job(gw: Any, doc: dict[str, Any], index: int, raw: bytes) -> dict[str, Any]:
+    """The line's job. A `/v1/responses` line is translated to the chat body it runs now; if
+    that fails (the response a `previous_response_id` names was deleted since validation), the
+    job is born failed with the error the endpoint would have answered."""
     data = json.loads(raw)
-    job = jobs_model.new_job(project=doc["project"], body=data["body"],
+    endpoint = model.canonical_endpoint(doc["endpoint"])
+    body, kept, error = data["body"], {}, None
+    if endpoint == responses_lines.ENDPOINT:
+        try:
+            body, kept = await responses_lines.expand(gw, _caller(doc), data["body"])
+        except GatewayError as err:
+            if err.status >= 500:
+                raise                          # the store is down: the step is redelivered
+            error = error_of(err)
+    job = jobs_model.new_job(project=doc["project"], body=body,
                              priority=model.LINE_PRIORITY, ttl_hours=_LINE_TTL_HOURS,
                              custom_id=data["custom_id"], key_id=doc["key_id"], source="batch",
                              job=model.line_job_id(doc["project"], doc["id"], index))
-    job.update(batch_id=doc["id"], batch_index=index,
-               endpoint=model.canonical_endpoint(doc["endpoint"]))
+    job.update(batch_id=doc["id"], batch_index=index, endpoint=endpoint)
+    if kept:
+        job["responses"] = kept
+    if error is not None:
+        job["error"] = error
+        jobs_model.finish(job, jobs_model.FAILED, jobs_model.now())
     return job
+
+
+async def _create_line(gw: Any, doc: dict[str, Any], index: int, raw: bytes) -> Any:
+    return await gw.store.create_job(await _line_job(gw, doc, index, raw))
 
 
 async def _bounded(coros: list) -> list:
@@ -184,10 +211,14 @@ async def expand(gw: Any, doc: dict[str, Any], position: dict[str, Any]) -> list
     finally:                         # release the file or the blob download now, not at GC
         await lines.aclose()
         await stream.aclose()
-    made = await _bounded([gw.store.create_job(_line_job(doc, index + i, line.raw))
+    made = await _bounded([_create_line(gw, doc, index + i, line.raw)
                            for i, line in enumerate(chunk)])
     follow = [events.reference(stored.doc) for stored, _created in made
               if stored.doc["status"] == jobs_model.QUEUED]
+    born_failed = sum(1 for stored, created in made
+                      if created and stored.doc["status"] == jobs_model.FAILED)
+    if born_failed and await count(gw, doc, "failed", born_failed) >= doc["total"]:
+        follow.append(event(doc, "finalize"))
     if chunk and index + len(chunk) < doc["total"]:
         follow.append(event(doc, "expand", index=index + len(chunk),
                             line=chunk[-1].number + 1, offset=chunk[-1].end))

@@ -89,11 +89,19 @@ class _Form:
                 self.spooled = await _spool(part, self.limit)
             else:
                 self.stored = await self._store(self._file_and_rest(part, rest))
+        elif part.name == "file":
+            raise InvalidRequest("'file' must be a file part: its Content-Disposition needs a "
+                                 "filename.", param="file")
+        elif part.name == "purpose":
+            raise InvalidRequest("'purpose' must be a plain form field, not a file.",
+                                 param="purpose")
         else:
+            # The name is the client's: quoted short, so an error never echoes a huge header.
+            name = part.name if len(part.name) <= 64 else part.name[:64] + "…"
             hint = (" (send it as 'expires_after[anchor]' and 'expires_after[seconds]', as the "
                     "openai SDKs do)" if part.name == "expires_after" else "")
-            raise InvalidRequest(f"Unknown form field '{part.name}'{hint} (this endpoint takes "
-                                 "'file', 'purpose' and 'expires_after').", param=part.name)
+            raise InvalidRequest(f"Unknown form field '{name}'{hint} (this endpoint takes "
+                                 "'file', 'purpose' and 'expires_after').", param=name)
 
     async def _file_and_rest(self, part: Part, rest: AsyncIterator[Part]) -> AsyncIterator[bytes]:
         """The file's bytes, then the rest of the form, so that storage commits the file only

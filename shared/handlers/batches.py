@@ -16,8 +16,6 @@ from .jobs import EVENTS
 
 _FIELDS = {"input_file_id", "endpoint", "completion_window", "metadata",
            "output_expires_after"}
-_RESPONSES = ("The batch endpoint '/v1/responses' is not available on this gateway yet (the "
-              "Responses API is being added); use '/v1/chat/completions' or '/v1/embeddings'.")
 
 
 def _check_metadata(value: Any) -> dict[str, str] | None:
@@ -32,8 +30,6 @@ def _check_metadata(value: Any) -> dict[str, str] | None:
 
 
 def _check_endpoint(value: Any) -> str:
-    if value == "/v1/responses":
-        raise InvalidRequest(_RESPONSES, param="endpoint", code="unsupported_endpoint")
     if not isinstance(value, str) or (value not in model.ENDPOINTS
                                       and value not in model.AZURE_SPELLINGS):
         raise InvalidRequest(f"'endpoint' must be one of {', '.join(model.ENDPOINTS)} (or "

@@ -14,9 +14,9 @@ from dataclasses import dataclass
 from typing import Any, Awaitable, Callable
 
 from .. import dispatch
+from ..batches import responses_lines
 from ..catalog import Operation
 from ..errors import GatewayError, RateLimited
-from ..catalog import Operation
 from ..handlers.chat import validate_chat_request
 from ..handlers.embeddings import check_embeddings_fields
 from ..keys import Caller
@@ -77,15 +77,22 @@ async def _call_once(gw: Any, doc: dict[str, Any]) -> Outcome:
     if doc.get("endpoint") == "/v1/embeddings":
         return await _embeddings_once(gw, caller, body)
     model, _stream = await validate_chat_request(gw, caller, body)
-    # A background response (shared/responses_background.py) is metered as its surface.
-    surface = Operation.RESPONSES if doc.get("source") == RESPONSES_SOURCE else Operation.CHAT
+    # A background response (shared/responses_background.py) or a batch's `/v1/responses`
+    # line (shared/batches/responses_lines.py) runs its translated chat body and is metered
+    # as the surface its client spoke.
+    spoke_responses = (doc.get("source") == RESPONSES_SOURCE
+                       or doc.get("endpoint") == responses_lines.ENDPOINT)
+    surface = Operation.RESPONSES if spoke_responses else Operation.CHAT
     result = await dispatch.chat(gw, caller, body["model"], body, False, metered_as=surface)
     assert isinstance(result, Completion)
     usage = {"prompt_tokens": result.usage.prompt_tokens,
              "completion_tokens": result.usage.completion_tokens,
              "total_tokens": result.usage.prompt_tokens + result.usage.completion_tokens}
     cost = model.doc.costs.cost_of(result.usage)
-    return Outcome(result=json.loads(result.body), usage=usage, cost=round(cost, 10))
+    answer = json.loads(result.body)
+    if doc.get("endpoint") == responses_lines.ENDPOINT:
+        answer = await responses_lines.finish(gw, caller, doc, answer)
+    return Outcome(result=answer, usage=usage, cost=round(cost, 10))
 
 
 Retry = Callable[[GatewayError], Awaitable[bool]]
