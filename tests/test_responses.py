@@ -334,18 +334,17 @@ def test_a_stream_the_provider_breaks_off_ends_with_response_failed(client, sim)
     assert client.responses.retrieve(failed.id).status == "failed"
 
 
-def test_a_native_stream_the_provider_breaks_off_ends_with_an_error_event(client, sim):
-    """Relayed byte for byte: the client has the events that arrived, then the gateway's error
-    event (the break mapped to upstream_stream_interrupted), and never `response.completed`."""
+def test_a_native_stream_the_provider_breaks_off_ends_with_response_failed(client, sim):
+    """Relayed byte for byte: the client has the events that arrived, then `response.failed`
+    carrying the break (mapped to upstream_stream_interrupted), never `response.completed`."""
     sim.post("/_sim/faults", json={"match": NATIVE, "cut_after_chunks": 3})
-    seen = []
-    with pytest.raises(openai.APIError) as caught:
-        for event in client.responses.create(model=NATIVE, stream=True,
-                                             input="break off [sim:words=40]"):
-            seen.append(event.type)
-    assert seen == ["response.created", "response.in_progress", "response.output_item.added"]
-    assert caught.value.body["code"] == "upstream_stream_interrupted"
-    assert "broke off" in caught.value.message
+    events = list(client.responses.create(model=NATIVE, stream=True,
+                                          input="break off [sim:words=40]"))
+    assert [e.type for e in events] == ["response.created", "response.in_progress",
+                                        "response.output_item.added", "response.failed"]
+    failed = events[-1].response
+    assert failed.status == "failed" and failed.error.code == "upstream_stream_interrupted"
+    assert "broke off" in failed.error.message
 
 
 def test_project_limits_apply_to_responses(client, gateway, admin, make_key):
