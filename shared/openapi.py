@@ -78,98 +78,6 @@ OPERATIONS: list[tuple[str, str, str, str, str | None, str]] = [
      "TranscriptionRequest", "Transcribe an audio file (multipart)"),
     ("audio_translations", "post", "/v1/audio/translations", "project", "TranscriptionRequest",
      "Translate an audio file into English text (multipart)"),
-    ("azure_chat_completions", "post", "/openai/deployments/{deployment}/chat/completions",
-     "project", "ChatCompletionRequest", "Azure OpenAI route: chat completion on a deployment "
-     "(a catalog model id; it takes the place of the body's `model`)"),
-    ("azure_embeddings", "post", "/openai/deployments/{deployment}/embeddings", "project",
-     "EmbeddingsRequest", "Azure OpenAI route: embeddings on a deployment"),
-    ("azure_image_generations", "post", "/openai/deployments/{deployment}/images/generations",
-     "project", "ImageRequest", "Azure OpenAI route: images on a deployment"),
-    ("azure_audio_speech", "post", "/openai/deployments/{deployment}/audio/speech", "project",
-     "SpeechRequest", "Azure OpenAI route: speech on a deployment"),
-    ("azure_audio_transcriptions", "post",
-     "/openai/deployments/{deployment}/audio/transcriptions", "project", "TranscriptionRequest",
-     "Azure OpenAI route: transcription on a deployment (multipart)"),
-    ("azure_audio_translations", "post", "/openai/deployments/{deployment}/audio/translations",
-     "project", "TranscriptionRequest", "Azure OpenAI route: translation on a deployment"),
-    ("azure_list_models", "get", "/openai/models", "project", None,
-     "Azure OpenAI route: the models the caller's project may use, as /v1/models"),
-    ("azure_get_model", "get", "/openai/models/{id}", "project", None,
-     "Azure OpenAI route: one model, as /v1/models/{id}"),
-    ("azure_v1_chat_completions", "post", "/openai/v1/chat/completions", "project",
-     "ChatCompletionRequest", "Azure OpenAI v1 route: as /v1/chat/completions"),
-    ("azure_v1_embeddings", "post", "/openai/v1/embeddings", "project", "EmbeddingsRequest",
-     "Azure OpenAI v1 route: as /v1/embeddings"),
-    ("azure_v1_image_generations", "post", "/openai/v1/images/generations", "project",
-     "ImageRequest", "Azure OpenAI v1 route: as /v1/images/generations"),
-    ("azure_v1_audio_speech", "post", "/openai/v1/audio/speech", "project", "SpeechRequest",
-     "Azure OpenAI v1 route: as /v1/audio/speech"),
-    ("azure_v1_audio_transcriptions", "post", "/openai/v1/audio/transcriptions", "project",
-     "TranscriptionRequest", "Azure OpenAI v1 route: as /v1/audio/transcriptions"),
-    ("azure_v1_audio_translations", "post", "/openai/v1/audio/translations", "project",
-     "TranscriptionRequest", "Azure OpenAI v1 route: as /v1/audio/translations"),
-    ("azure_v1_list_models", "get", "/openai/v1/models", "project", None,
-     "Azure OpenAI v1 route: as /v1/models"),
-    ("azure_v1_get_model", "get", "/openai/v1/models/{id}", "project", None,
-     "Azure OpenAI v1 route: as /v1/models/{id}"),
-    ("azure_create_response", "post", "/openai/responses", "project", "ResponseRequest",
-     "Azure OpenAI route: as /v1/responses"),
-    ("azure_get_response", "get", "/openai/responses/{id}", "project", None,
-     "Azure OpenAI route: as /v1/responses/{id}"),
-    ("azure_delete_response", "delete", "/openai/responses/{id}", "project", None,
-     "Azure OpenAI route: as DELETE /v1/responses/{id}"),
-    ("azure_list_response_input_items", "get", "/openai/responses/{id}/input_items", "project",
-     None,
-     "Azure OpenAI route: as /v1/responses/{id}/input_items"),
-    ("azure_cancel_response", "post", "/openai/responses/{id}/cancel", "project", None,
-     "Azure OpenAI route: as /v1/responses/{id}/cancel"),
-    ("azure_v1_create_response", "post", "/openai/v1/responses", "project", "ResponseRequest",
-     "Azure OpenAI v1 route: as /v1/responses"),
-    ("azure_v1_get_response", "get", "/openai/v1/responses/{id}", "project", None,
-     "Azure OpenAI v1 route: as /v1/responses/{id}"),
-    ("azure_v1_delete_response", "delete", "/openai/v1/responses/{id}", "project", None,
-     "Azure OpenAI v1 route: as DELETE /v1/responses/{id}"),
-    ("azure_v1_list_response_input_items", "get", "/openai/v1/responses/{id}/input_items",
-     "project", None,
-     "Azure OpenAI v1 route: as /v1/responses/{id}/input_items"),
-    ("azure_v1_cancel_response", "post", "/openai/v1/responses/{id}/cancel", "project", None,
-     "Azure OpenAI v1 route: as /v1/responses/{id}/cancel"),
-    ("azure_create_file", "post", "/openai/files", "project", "FileUpload",
-     "Azure OpenAI route: as POST /v1/files"),
-    ("azure_list_files", "get", "/openai/files", "project", None,
-     "Azure OpenAI route: as GET /v1/files"),
-    ("azure_get_file", "get", "/openai/files/{id}", "project", None,
-     "Azure OpenAI route: as GET /v1/files/{id}"),
-    ("azure_delete_file", "delete", "/openai/files/{id}", "project", None,
-     "Azure OpenAI route: as DELETE /v1/files/{id}"),
-    ("azure_file_content", "get", "/openai/files/{id}/content", "project", None,
-     "Azure OpenAI route: as GET /v1/files/{id}/content"),
-    ("azure_create_batch", "post", "/openai/batches", "project", "BatchRequest",
-     "Azure OpenAI route: as POST /v1/batches"),
-    ("azure_list_batches", "get", "/openai/batches", "project", None,
-     "Azure OpenAI route: as GET /v1/batches"),
-    ("azure_get_batch", "get", "/openai/batches/{id}", "project", None,
-     "Azure OpenAI route: as GET /v1/batches/{id}"),
-    ("azure_cancel_batch", "post", "/openai/batches/{id}/cancel", "project", None,
-     "Azure OpenAI route: as POST /v1/batches/{id}/cancel"),
-    ("azure_v1_create_file", "post", "/openai/v1/files", "project", "FileUpload",
-     "Azure OpenAI v1 route: as POST /v1/files"),
-    ("azure_v1_list_files", "get", "/openai/v1/files", "project", None,
-     "Azure OpenAI v1 route: as GET /v1/files"),
-    ("azure_v1_get_file", "get", "/openai/v1/files/{id}", "project", None,
-     "Azure OpenAI v1 route: as GET /v1/files/{id}"),
-    ("azure_v1_delete_file", "delete", "/openai/v1/files/{id}", "project", None,
-     "Azure OpenAI v1 route: as DELETE /v1/files/{id}"),
-    ("azure_v1_file_content", "get", "/openai/v1/files/{id}/content", "project", None,
-     "Azure OpenAI v1 route: as GET /v1/files/{id}/content"),
-    ("azure_v1_create_batch", "post", "/openai/v1/batches", "project", "BatchRequest",
-     "Azure OpenAI v1 route: as POST /v1/batches"),
-    ("azure_v1_list_batches", "get", "/openai/v1/batches", "project", None,
-     "Azure OpenAI v1 route: as GET /v1/batches"),
-    ("azure_v1_get_batch", "get", "/openai/v1/batches/{id}", "project", None,
-     "Azure OpenAI v1 route: as GET /v1/batches/{id}"),
-    ("azure_v1_cancel_batch", "post", "/openai/v1/batches/{id}/cancel", "project", None,
-     "Azure OpenAI v1 route: as POST /v1/batches/{id}/cancel"),
     ("health", "get", "/health", "none", None, "Liveness and store reachability"),
     ("openapi", "get", "/openapi.json", "none", None, "This description"),
     ("org_list_models", "get", "/v1/organization/models", "admin", None,
@@ -232,36 +140,35 @@ _QUERY = {**{name: _USAGE_QUERY for name in (
                                         ("before", False)],
           "list_batches": [("limit", False), ("after", False)],
           "list_files": [("purpose", False), ("limit", False), ("order", False),
-                         ("after", False)],
-          **{name: [("api-version", True)] for name in (
-              "azure_chat_completions", "azure_embeddings", "azure_image_generations",
-              "azure_audio_speech", "azure_audio_transcriptions", "azure_audio_translations",
-              "azure_list_models", "azure_get_model", "azure_create_response",
-              "azure_get_response", "azure_delete_response", "azure_cancel_response")},
-          **{name: [("api-version", False)] for name in (
-              "azure_v1_chat_completions", "azure_v1_embeddings", "azure_v1_image_generations",
-              "azure_v1_audio_speech", "azure_v1_audio_transcriptions",
-              "azure_v1_audio_translations", "azure_v1_list_models", "azure_v1_get_model",
-              "azure_v1_create_response", "azure_v1_get_response", "azure_v1_delete_response",
-              "azure_v1_cancel_response")},
-          **{"azure_" + name: [("api-version", True)] for name in (
-              "create_file", "get_file", "delete_file", "file_content", "create_batch",
-              "get_batch", "cancel_batch")},
-          **{"azure_v1_" + name: [("api-version", False)] for name in (
-              "create_file", "get_file", "delete_file", "file_content", "create_batch",
-              "get_batch", "cancel_batch")},
-          "azure_list_batches": [("api-version", True), ("limit", False), ("after", False)],
-          "azure_v1_list_batches": [("api-version", False), ("limit", False), ("after", False)],
-          "azure_list_files": [("api-version", True), ("purpose", False), ("limit", False),
-                               ("order", False), ("after", False)],
-          "azure_v1_list_files": [("api-version", False), ("purpose", False), ("limit", False),
-                                  ("order", False), ("after", False)],
-          "azure_list_response_input_items": [("api-version", True), ("limit", False),
-                                              ("order", False), ("after", False),
-                                              ("before", False)],
-          "azure_v1_list_response_input_items": [("api-version", False), ("limit", False),
-                                                 ("order", False), ("after", False),
-                                                 ("before", False)]}
+                         ("after", False)]}
+
+# Azure OpenAI's routes (blueprints/azure_api.py, azure_batch_api.py): each the twin of a /v1
+# operation, under `/openai/deployments/{deployment}` (the operations Azure routes by
+# deployment) or `/openai` with a dated `api-version`, and under `/openai/v1` with an optional
+# one. Derived, so a twin cannot drift from its /v1 operation.
+_AZURE_DEPLOYMENT_OPS = ("chat_completions", "embeddings", "image_generations", "audio_speech",
+                         "audio_transcriptions", "audio_translations")
+_AZURE_TWINS = _AZURE_DEPLOYMENT_OPS + (
+    "list_models", "get_model", "create_response", "get_response", "delete_response",
+    "list_response_input_items", "cancel_response", "create_file", "list_files", "get_file",
+    "delete_file", "file_content", "create_batch", "list_batches", "get_batch", "cancel_batch")
+
+
+def _add_azure_twins() -> None:
+    """The Azure routes' rows in OPERATIONS and their query parameters in _QUERY."""
+    by_name = {op[0]: op for op in OPERATIONS}
+    for prefix, base, dated in (("azure_", "/openai", True), ("azure_v1_", "/openai/v1", False)):
+        for twin in _AZURE_TWINS:
+            _, method, path, auth, body, _ = by_name[twin]
+            where = (base + "/deployments/{deployment}" if dated and twin in _AZURE_DEPLOYMENT_OPS
+                     else base)
+            surface = "Azure OpenAI route" if dated else "Azure OpenAI v1 route"
+            OPERATIONS.append((prefix + twin, method, where + path.removeprefix("/v1"), auth,
+                               body, f"{surface}: as {method.upper()} {path}"))
+            _QUERY[prefix + twin] = [("api-version", dated)] + _QUERY.get(twin, [])
+
+
+_add_azure_twins()
 
 # OpenAI's file expiry range (shared/files/expiry.py)
 _EXPIRY_SECONDS = {"type": "integer", "minimum": 3600, "maximum": 2592000}
