@@ -210,7 +210,14 @@ def test_every_link_between_the_docs_lands():
 
 def test_the_readme_links_every_docs_page_and_stays_a_door():
     text = (ROOT / "README.md").read_text()
-    linked = set(re.findall(r"\]\((docs/[^)#\s]+\.md)", text))
+    table = text.split("\n## Documentation\n", 1)[1].strip().split("\n\n")[0]
+    rows = [row for row in table.splitlines() if row.startswith("| [")]
+    linked = set(re.findall(r"^\| \[((?:docs|bench|simulator)/[^)#\s]+\.md)\]", table, re.M))
     pages = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
     assert pages <= linked, f"add these to the README's Documentation table: {sorted(pages - linked)}"
+    # Each page once, and no page row strayed into another table (a merge once put five into
+    # "The API in one table").
+    assert len(rows) == len(linked)
+    api_table = text.split("\n## The API in one table\n", 1)[1].strip().split("\n\n")[0]
+    assert all(row.count(" | ") == 2 for row in api_table.splitlines()[2:]), api_table
     assert len(text.splitlines()) < 300, "the README is the door: move detail into docs/"
