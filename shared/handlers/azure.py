@@ -67,29 +67,30 @@ def check_v1_version(query) -> None:
                                     "'latest', or no api-version at all.")
 
 
+def _served(handler: Handler, prefix: str, check_version,
+            deployment_is_model: bool = False) -> Handler:
+    """`handler` behind an Azure route: its api-version checked, and with `deployment_is_model`
+    the path's `{deployment}` in place of the body's model."""
+    async def handle(gw: Gateway, req: ApiRequest) -> ApiResponse:
+        check_version(req.query)
+        if deployment_is_model:
+            req = replace(req, model=req.path_params.get("deployment", ""))
+        return await handler(gw, req)
+    handle.__name__ = prefix + handler.__name__          # the request's name in telemetry
+    return handle
+
+
 def on_deployment(handler: Handler) -> Handler:
     """`handler` served at `/openai/deployments/{deployment}/...`."""
-    async def handle(gw: Gateway, req: ApiRequest) -> ApiResponse:
-        check_deployment_version(req.query)
-        deployment = req.path_params.get("deployment", "")
-        return await handler(gw, replace(req, model=deployment))
-    handle.__name__ = "azure_" + handler.__name__        # the request's name in telemetry
-    return handle
+    return _served(handler, "azure_", check_deployment_version, deployment_is_model=True)
 
 
 def on_dated_version(handler: Handler) -> Handler:
-    """`handler` at a deployments-surface route that names no deployment (`/openai/models`)."""
-    async def handle(gw: Gateway, req: ApiRequest) -> ApiResponse:
-        check_deployment_version(req.query)
-        return await handler(gw, req)
-    handle.__name__ = "azure_" + handler.__name__
-    return handle
+    """`handler` at a dated-version route that names no deployment (`/openai/models`,
+    `/openai/responses`, `/openai/files`, `/openai/batches`)."""
+    return _served(handler, "azure_", check_deployment_version)
 
 
 def on_v1(handler: Handler) -> Handler:
     """`handler` served at `/openai/v1/...`: the body names the model, as on `/v1/*`."""
-    async def handle(gw: Gateway, req: ApiRequest) -> ApiResponse:
-        check_v1_version(req.query)
-        return await handler(gw, req)
-    handle.__name__ = "azure_v1_" + handler.__name__
-    return handle
+    return _served(handler, "azure_v1_", check_v1_version)
